@@ -7,3 +7,4 @@
 //! functions of `providers`.
 
 pub mod framework;
+pub mod providers;

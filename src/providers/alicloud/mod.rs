@@ -1,0 +1,3 @@
+//! Alibaba Cloud: PolarDB, DTS and RAM.
+
+pub mod sign;

@@ -1,0 +1,3 @@
+//! Huawei Cloud: DRS, DCS and IAM.
+
+pub mod sign;
