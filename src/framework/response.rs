@@ -32,6 +32,11 @@ impl Response {
         }
     }
 
+    pub fn with_lease(mut self, lease: LeaseGrant) -> Self {
+        self.secret = Some(lease);
+        self
+    }
+
     pub fn warn(mut self, warning: impl Into<String>) -> Self {
         self.warnings.push(warning.into());
         self
@@ -39,7 +44,8 @@ impl Response {
 }
 
 /// A secret handed out under a lease. `secret_type` selects the handlers
-/// that renew and revoke it.
+/// that renew and revoke it; the transport stores it in the lease's internal
+/// data under `SECRET_TYPE_KEY`, and hands it back on renew and revoke.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaseGrant {
     pub secret_type: String,
