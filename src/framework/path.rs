@@ -15,6 +15,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub type HandlerResult = Result<Option<Response>, Error>;
 pub type Handler<S> =
     for<'a> fn(&'a Arc<S>, &'a Request, &'a FieldData) -> BoxFuture<'a, HandlerResult>;
+/// Captured path segments, by capture name.
+pub type Captures = Vec<(&'static str, String)>;
 pub type ExistenceCheck<S> =
     for<'a> fn(&'a Arc<S>, &'a Request, &'a FieldData) -> BoxFuture<'a, Result<bool, Error>>;
 
@@ -128,7 +130,7 @@ impl<S> Path<S> {
 
     /// The captured segments if `path` matches this pattern. A trailing
     /// slash on either side is ignored, as Vault's `?$` patterns do.
-    pub fn matches(&self, path: &str) -> Option<Vec<(&'static str, String)>> {
+    pub fn matches(&self, path: &str) -> Option<Captures> {
         let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
         if parts.len() != self.segments.len() {
             return None;

@@ -12,7 +12,7 @@ use super::error::Error;
 use super::field::FieldData;
 use super::help;
 use super::operation::Operation;
-use super::path::{Handler, Path, validate_name};
+use super::path::{Captures, Handler, Path, validate_name};
 use super::request::Request;
 use super::response::Response;
 
@@ -56,7 +56,7 @@ pub struct Framework<S> {
 }
 
 impl<S: Lifecycle> Framework<S> {
-    fn route(&self, path: &str) -> Result<(&Path<S>, Vec<(&'static str, String)>), Error> {
+    fn route(&self, path: &str) -> Result<(&Path<S>, Captures), Error> {
         let (matched, captures) = self
             .paths
             .iter()
@@ -80,17 +80,18 @@ impl<S: Lifecycle> Framework<S> {
     ) -> Result<FieldData, Error> {
         let is_write = matches!(request.operation, Operation::Create | Operation::Update);
         let data = FieldData::parse(&path.fields, &request.data, captures, is_write)?;
-        if request.operation == Operation::Create {
-            if let Some(missing) = path
-                .fields
-                .iter()
-                .find(|field| field.required && !data.provided(field.name))
-            {
-                return Err(Error::bad_request(format!(
-                    "missing required field {:?}: {}",
-                    missing.name, missing.description
-                )));
-            }
+        let missing = (request.operation == Operation::Create)
+            .then(|| {
+                path.fields
+                    .iter()
+                    .find(|field| field.required && !data.provided(field.name))
+            })
+            .flatten();
+        if let Some(missing) = missing {
+            return Err(Error::bad_request(format!(
+                "missing required field {:?}: {}",
+                missing.name, missing.description
+            )));
         }
         Ok(data)
     }
