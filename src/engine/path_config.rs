@@ -1,0 +1,382 @@
+//! `config/:name`: cloud connections. `config/` lists them.
+
+use std::sync::Arc;
+
+use crate::framework::{
+    Error, Field, FieldData, HandlerResult, Operation, Path, Request, Response, get_json, put_json,
+};
+use crate::handler;
+
+use super::Engine;
+use super::connection::{Connection, Provider, RootState, STORAGE_PREFIX, SignatureVersion};
+use super::schedule::{self, Schedule};
+
+const PROVIDERS: &[&str] = &["alicloud", "huaweicloud"];
+
+fn fields() -> Vec<Field> {
+    let mut fields = vec![
+        Field::string("name", "Name of the connection."),
+        Field::string("provider", "Cloud provider: alicloud or huaweicloud. Cannot be changed.")
+            .one_of(PROVIDERS)
+            .required(),
+        Field::string("region", "Region of the resources, e.g. cn-hangzhou or cn-north-4.")
+            .required()
+            .max_len(64),
+        Field::string("access_key", "Access key id (AK) the plugin signs requests with.")
+            .required()
+            .max_len(256),
+        Field::string("secret_key", "Secret of the access key (SK). Write-only.")
+            .required()
+            .sensitive()
+            .max_len(256),
+        Field::string(
+            "security_token",
+            "Security token of temporary credentials (Alibaba STS / Huawei temporary AK/SK). Write-only.",
+        )
+        .sensitive(),
+        Field::string("project_id", "Huawei Cloud project id of the region (huaweicloud only).").max_len(64),
+        Field::string(
+            "endpoint",
+            "Base URL for every service of this connection (emulators, private gateways). Default: the public endpoint of each service in the region.",
+        )
+        .max_len(512),
+        Field::map(
+            "endpoints",
+            "Base URL per service, winning over endpoint: polardb, dts, ram (alicloud); drs, dcs, iam (huaweicloud).",
+        )
+        .max_len(512),
+        Field::string("signature_version", "Alibaba request signature: v3 (ACS3-HMAC-SHA256) or v2 (HMAC-SHA1).")
+            .one_of(&["v3", "v2"])
+            .default("v3"),
+        Field::string(
+            "iam_user",
+            "RAM user name (alicloud) or IAM user id (huaweicloud) that owns the access key; needed by rotate-root.",
+        )
+        .max_len(128),
+        Field::list(
+            "allowed_roles",
+            "Roles (names or globs such as team-a-*) that may use this connection. Empty allows none.",
+        )
+        .max_len(256),
+        Field::bool(
+            "verify_connection",
+            "Make a cheap signed call when the connection is written and refuse it if the call fails.",
+        )
+        .default(true),
+        Field::int("max_retries", "Retries of a failed retryable provider call (0-10).").default(3),
+        Field::duration("request_timeout", "Timeout of one provider request (1s-5m).").default(30),
+        Field::int(
+            "requests_per_second",
+            "Pace of calls to the provider through this connection (1-1000), so bursts never trip throttling.",
+        )
+        .default(10),
+        Field::string(
+            "ca_certificate",
+            "PEM certificate(s) to trust besides the system roots, for private gateways. Verification is always on.",
+        )
+        .max_len(65_536),
+    ];
+    fields.extend(schedule::fields());
+    fields
+}
+
+pub fn paths() -> Vec<Path<Engine>> {
+    vec![
+        Path::new("config/{name}")
+            .fields(fields())
+            .on(Operation::Create, "Create a connection.", handler!(write))
+            .on(Operation::Update, "Update a connection.", handler!(write))
+            .on(Operation::Read, "Read a connection (never its secrets).", handler!(read))
+            .on(Operation::Delete, "Delete a connection.", handler!(delete))
+            .existence(handler!(exists))
+            .help(
+                "A cloud connection: credentials, endpoints and pacing for one provider account.",
+                "Roles name a connection for their target and each dependent. secret_key and security_token are \
+                 write-only. With verify_connection (the default), writing the connection makes one cheap signed call \
+                 and refuses the write if it fails. rotation_period / rotation_schedule rotate the connection's own \
+                 access key automatically (see rotate-root).",
+            ),
+        Path::new("config/")
+            .on(Operation::List, "List connections.", handler!(list))
+            .help("List the configured connections.", "Returns the names of all connections."),
+    ]
+}
+
+fn key(name: &str) -> String {
+    format!("{STORAGE_PREFIX}{name}")
+}
+
+pub async fn load(engine: &Engine, name: &str) -> Result<Option<Connection>, Error> {
+    get_json(engine.storage.as_ref(), &key(name)).await
+}
+
+pub async fn store(engine: &Engine, name: &str, connection: &Connection) -> Result<(), Error> {
+    put_json(engine.storage.as_ref(), &key(name), connection).await?;
+    engine.forget_clients(name);
+    Ok(())
+}
+
+async fn exists(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Result<bool, Error> {
+    Ok(load(engine, data.str("name").unwrap_or_default())
+        .await?
+        .is_some())
+}
+
+async fn read(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
+    let connection = load(engine, data.str("name").unwrap_or_default()).await?;
+    Ok(connection.map(|c| Response {
+        data: c.describe(),
+        ..Response::default()
+    }))
+}
+
+async fn list(engine: &Arc<Engine>, _: &Request, _: &FieldData) -> HandlerResult {
+    Ok(Some(Response::list(
+        engine.storage.list(STORAGE_PREFIX).await?,
+    )))
+}
+
+async fn delete(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
+    let name = data.str("name").unwrap_or_default();
+    let _guard = engine.locks.lock(&key(name)).await;
+    let users = engine.roles_using_connection(name).await?;
+    if !users.is_empty() {
+        return Err(Error::bad_request(format!(
+            "connection {name:?} is used by role(s) {}; delete those roles or point them at another connection first",
+            users.join(", ")
+        )));
+    }
+    engine.storage.delete(&key(name)).await?;
+    engine.forget_clients(name);
+    engine.schedule_root(name, None);
+    Ok(None)
+}
+
+fn non_empty(data: &FieldData, name: &str) -> Option<String> {
+    data.str(name)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn validate_base_url(field: &str, url: &str) -> Result<(), Error> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let host = rest
+        .map(|r| r.split('/').next().unwrap_or_default())
+        .unwrap_or_default();
+    if rest.is_none() || host.is_empty() || url.contains(['?', '#', '@', ' ', '\n', '\t']) {
+        return Err(Error::bad_request(format!(
+            "invalid {field} {url:?}: use a base URL such as https://host[:port][/path] (http:// only for emulators and private gateways), without credentials, query or fragment"
+        )));
+    }
+    Ok(())
+}
+
+fn bounded(data: &FieldData, name: &str, min: i64, max: i64) -> Result<u32, Error> {
+    let value = data.int(name).unwrap_or(min);
+    if !(min..=max).contains(&value) {
+        return Err(Error::bad_request(format!(
+            "{name} must be between {min} and {max}, got {value}"
+        )));
+    }
+    Ok(value as u32)
+}
+
+/// Builds the connection a write asks for, on top of the stored one.
+fn apply(existing: Option<Connection>, data: &FieldData) -> Result<Connection, Error> {
+    let provider_name = data.str("provider").unwrap_or_default();
+    let provider = match (&existing, Provider::parse(provider_name)) {
+        (Some(existing), Some(asked))
+            if data.provided("provider") && asked != existing.provider =>
+        {
+            return Err(Error::bad_request(format!(
+                "provider cannot be changed (this connection is {}); create a new connection instead",
+                existing.provider.as_str()
+            )));
+        }
+        (Some(existing), _) => existing.provider,
+        (None, Some(asked)) => asked,
+        (None, None) => {
+            return Err(Error::bad_request(
+                "missing required field \"provider\": alicloud or huaweicloud",
+            ));
+        }
+    };
+    let mut connection = existing.unwrap_or_else(|| Connection {
+        provider,
+        region: String::new(),
+        access_key: String::new(),
+        secret_key: String::new(),
+        security_token: None,
+        project_id: None,
+        endpoint: None,
+        endpoints: Default::default(),
+        signature_version: SignatureVersion::V3,
+        iam_user: None,
+        allowed_roles: Vec::new(),
+        verify_connection: true,
+        max_retries: 3,
+        request_timeout_secs: 30,
+        requests_per_second: 10,
+        ca_certificate: None,
+        schedule: Schedule::default(),
+        root: RootState::default(),
+    });
+    let provided = |name| data.provided(name);
+    if provided("region") {
+        let region = non_empty(data, "region").unwrap_or_default();
+        if region.is_empty()
+            || !region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(Error::bad_request(format!(
+                "invalid region {region:?}: use the provider's region id, e.g. cn-hangzhou or cn-north-4"
+            )));
+        }
+        connection.region = region;
+    }
+    if provided("access_key") {
+        connection.access_key = non_empty(data, "access_key")
+            .ok_or_else(|| Error::bad_request("access_key must not be empty"))?;
+    }
+    if provided("secret_key") {
+        connection.secret_key = non_empty(data, "secret_key")
+            .ok_or_else(|| Error::bad_request("secret_key must not be empty"))?;
+    }
+    if provided("security_token") {
+        connection.security_token = non_empty(data, "security_token");
+    }
+    if provided("project_id") {
+        connection.project_id = non_empty(data, "project_id");
+    }
+    if provided("endpoint") {
+        connection.endpoint =
+            non_empty(data, "endpoint").map(|u| u.trim_end_matches('/').to_owned());
+    }
+    if provided("endpoints") {
+        connection.endpoints = data.map("endpoints").cloned().unwrap_or_default();
+        for (service, url) in connection.endpoints.iter_mut() {
+            if !provider.services().contains(&service.as_str()) {
+                return Err(Error::bad_request(format!(
+                    "endpoints has unknown service {service:?}; {} connections accept: {}",
+                    provider.as_str(),
+                    provider.services().join(", ")
+                )));
+            }
+            *url = url.trim_end_matches('/').to_owned();
+        }
+    }
+    if provided("signature_version") {
+        connection.signature_version = match data.str("signature_version") {
+            Some("v2") => SignatureVersion::V2,
+            _ => SignatureVersion::V3,
+        };
+    }
+    if provided("iam_user") {
+        connection.iam_user = non_empty(data, "iam_user");
+    }
+    if provided("allowed_roles") {
+        connection.allowed_roles = data
+            .list("allowed_roles")
+            .map(<[String]>::to_vec)
+            .unwrap_or_default();
+    }
+    if provided("verify_connection") {
+        connection.verify_connection = data.bool("verify_connection").unwrap_or(true);
+    }
+    if provided("max_retries") {
+        connection.max_retries = bounded(data, "max_retries", 0, 10)?;
+    }
+    if provided("requests_per_second") {
+        connection.requests_per_second = bounded(data, "requests_per_second", 1, 1000)?;
+    }
+    if provided("request_timeout") {
+        let timeout = data
+            .duration("request_timeout")
+            .unwrap_or_default()
+            .as_secs();
+        if !(1..=300).contains(&timeout) {
+            return Err(Error::bad_request(format!(
+                "request_timeout must be between 1s and 5m, got {timeout}s"
+            )));
+        }
+        connection.request_timeout_secs = timeout;
+    }
+    if provided("ca_certificate") {
+        connection.ca_certificate = non_empty(data, "ca_certificate");
+    }
+    connection.schedule.update_from(data)?;
+    validate(&connection)?;
+    Ok(connection)
+}
+
+fn validate(connection: &Connection) -> Result<(), Error> {
+    if connection.region.is_empty() {
+        return Err(Error::bad_request("missing required field \"region\""));
+    }
+    if connection.provider == Provider::Huaweicloud && connection.project_id.is_none() {
+        return Err(Error::bad_request(
+            "huaweicloud connections need project_id (the project id of the region, see the console's My Credentials page)",
+        ));
+    }
+    if connection.provider == Provider::Huaweicloud
+        && connection.signature_version == SignatureVersion::V2
+    {
+        return Err(Error::bad_request(
+            "signature_version applies to alicloud only; huaweicloud always signs with SDK-HMAC-SHA256",
+        ));
+    }
+    if let Some(endpoint) = &connection.endpoint {
+        validate_base_url("endpoint", endpoint)?;
+    }
+    for (service, url) in &connection.endpoints {
+        validate_base_url(&format!("endpoints.{service}"), url)?;
+    }
+    if let Some(pem) = &connection.ca_certificate
+        && !pem.contains("-----BEGIN CERTIFICATE-----")
+    {
+        return Err(Error::bad_request(
+            "ca_certificate must hold one or more PEM certificates (-----BEGIN CERTIFICATE-----)",
+        ));
+    }
+    if connection.schedule.is_automatic() && connection.iam_user.is_none() {
+        return Err(Error::bad_request(
+            "automated root rotation needs iam_user (the RAM user name or IAM user id owning the access key)",
+        ));
+    }
+    Ok(())
+}
+
+async fn write(engine: &Arc<Engine>, request: &Request, data: &FieldData) -> HandlerResult {
+    let name = data.str("name").unwrap_or_default();
+    let _guard = engine.locks.lock(&key(name)).await;
+    let existing = load(engine, name).await?;
+    if existing
+        .as_ref()
+        .is_some_and(|c| c.root.in_flight.is_some())
+    {
+        return Err(Error::conflict(format!(
+            "connection {name:?} is rotating its access key; retry when rotate-root/{name} has finished"
+        )));
+    }
+    if request.operation == Operation::Update && existing.is_none() {
+        // Hosts without existence checks send update for new objects.
+        return Err(Error::bad_request(format!(
+            "connection {name:?} does not exist"
+        )));
+    }
+    let mut connection = apply(existing, data)?;
+    if connection.verify_connection {
+        engine.verify_connection(&connection).await?;
+    }
+    let now = engine.clock.now();
+    connection.root.next_rotation = connection
+        .schedule
+        .next_after(connection.root.last_rotation.or(Some(now)), now);
+    store(engine, name, &connection).await?;
+    engine.schedule_root(name, connection.root.next_rotation);
+    Ok(None)
+}
