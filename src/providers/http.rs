@@ -17,9 +17,9 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 
-use super::error::{ErrorClass, ErrorKind};
+use super::error::{ErrorClass, ErrorKind, ProviderError};
 use super::pacing::Pacer;
-use super::{ConnectionOptions, RetryPolicy};
+use super::{ConnectionOptions, RetryPolicy, Service};
 
 pub const USER_AGENT: &str = concat!(
     "vault-plugin-secrets-cloudrotate/",
@@ -77,6 +77,20 @@ pub struct TransportFailure {
     pub class: ErrorClass,
     pub kind: ErrorKind,
     pub message: String,
+}
+
+impl TransportFailure {
+    /// The provider error for this failure, redacted against `secrets`.
+    pub fn into_error(self, service: Service, action: &str, secrets: &[String]) -> ProviderError {
+        ProviderError::new(
+            self.class,
+            self.kind,
+            service,
+            action,
+            &self.message,
+            secrets,
+        )
+    }
 }
 
 /// One connection's HTTP machinery. Clones share the connection pool and

@@ -19,7 +19,7 @@ use super::sign::{
 use crate::providers::encoding::canonical_query;
 use crate::providers::error::{ErrorClass, ErrorKind, ProviderError};
 use crate::providers::http::{
-    HttpClient, IncomingResponse, OutgoingRequest, TransportFailure, base_path, host_header,
+    HttpClient, IncomingResponse, OutgoingRequest, base_path, host_header,
 };
 use crate::providers::{
     CallInfo, ConnectionOptions, Credentials, Idempotency, RetryPolicy, Service,
@@ -289,7 +289,7 @@ impl AlibabaClient {
                     .http
                     .send(request)
                     .await
-                    .map_err(|f| transport_error(f, call.service, call.action, secrets))?;
+                    .map_err(|f| f.into_error(call.service, call.action, secrets))?;
                 let (body, mut info) =
                     parse_response(call.service, call.action, &response, secrets)?;
                 info.attempts = attempt;
@@ -297,22 +297,6 @@ impl AlibabaClient {
             })
             .await
     }
-}
-
-pub(crate) fn transport_error(
-    failure: TransportFailure,
-    service: Service,
-    action: &str,
-    secrets: &[String],
-) -> ProviderError {
-    ProviderError::new(
-        failure.class,
-        failure.kind,
-        service,
-        action,
-        &failure.message,
-        secrets,
-    )
 }
 
 /// The error fields of an Alibaba answer, whatever its shape.
