@@ -1,3 +1,11 @@
-//! Huawei Cloud: DRS, DCS and IAM.
+//! Huawei Cloud: DRS, DCS and IAM over REST with JSON bodies, signed with
+//! SDK-HMAC-SHA256.
 
+pub mod client;
+pub mod dcs;
+pub mod drs;
+pub mod endpoints;
+pub mod iam;
 pub mod sign;
+
+pub use client::{HuaweiClient, HuaweiConfig};

@@ -1,0 +1,160 @@
+//! Region -> host rules of the official SDKs (`_endpoint_rule='regional'`
+//! plus the product's endpoint map), and the base URL each service uses.
+
+use reqwest::Url;
+
+use crate::providers::http::parse_base_url;
+use crate::providers::{ConnectionOptions, Service};
+
+/// Regions the PolarDB SDK (9.2.1) sends to the central endpoint.
+const POLARDB_CENTRAL: &[&str] = &[
+    "cn-qingdao",
+    "cn-beijing",
+    "cn-wulanchabu",
+    "cn-hangzhou",
+    "cn-shanghai",
+    "cn-heyuan",
+    "cn-zhangbei",
+    "cn-hangzhou-finance",
+    "cn-shanghai-finance-1",
+    "cn-shenzhen-finance-1",
+    "cn-beijing-finance-1",
+    "cn-beijing-finance-pop",
+    "cn-beijing-gov-1",
+    "cn-north-2-gov-1",
+    "cn-hongkong-finance-pop",
+    "ap-northeast-2-pop",
+    "rus-west-1-pop",
+    "eu-west-1-oxs",
+];
+
+/// Regions the DTS SDK sends to the central endpoint.
+const DTS_CENTRAL: &[&str] = &[
+    "cn-qingdao",
+    "cn-beijing",
+    "cn-zhangjiakou",
+    "cn-huhehaote",
+    "cn-hangzhou",
+    "cn-shanghai",
+    "cn-shenzhen",
+    "cn-hongkong",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-5",
+    "eu-west-1",
+    "us-west-1",
+    "us-east-1",
+    "eu-central-1",
+    "me-east-1",
+    "ap-south-1",
+    "cn-hangzhou-finance",
+    "cn-shanghai-finance-1",
+    "cn-shenzhen-finance-1",
+    "cn-beijing-finance-1",
+    "cn-north-2-gov-1",
+    "cn-chengdu",
+    "cn-wuhan",
+    "cn-wulanchabu",
+    "cn-fujian",
+    "rus-west-1-pop",
+];
+
+fn is_internal(region: &str) -> bool {
+    region.contains("-internal-") || region.ends_with("-test") || region.contains("-test-")
+}
+
+/// The public host the official SDK uses for `service` in `region`.
+pub fn default_host(service: Service, region: &str) -> Option<String> {
+    let central = |list: &[&str]| list.contains(&region) || is_internal(region);
+    let host = match service {
+        Service::Polardb if central(POLARDB_CENTRAL) => "polardb.aliyuncs.com".to_owned(),
+        Service::Polardb => format!("polardb.{region}.aliyuncs.com"),
+        Service::Dts if central(DTS_CENTRAL) => "dts.aliyuncs.com".to_owned(),
+        Service::Dts => format!("dts.{region}.aliyuncs.com"),
+        // RAM is a global service.
+        Service::Ram => "ram.aliyuncs.com".to_owned(),
+        Service::Drs | Service::Dcs | Service::Iam => return None,
+    };
+    Some(host)
+}
+
+fn valid_region(region: &str) -> bool {
+    !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The base URL for `service`: the configured one, else `https://` + the
+/// SDK host for the region.
+pub fn base_url(service: Service, options: &ConnectionOptions) -> Result<Url, String> {
+    if let Some(base) = options.base_url_for(service) {
+        return parse_base_url(base);
+    }
+    if !valid_region(&options.region) {
+        return Err(format!("invalid region {:?}", options.region));
+    }
+    let host = default_host(service, &options.region)
+        .ok_or_else(|| format!("{service} is not an Alibaba Cloud service"))?;
+    parse_base_url(&format!("https://{host}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sdk_region_rules() {
+        let host = |s, r| default_host(s, r).unwrap();
+        assert_eq!(
+            host(Service::Polardb, "cn-hangzhou"),
+            "polardb.aliyuncs.com"
+        );
+        assert_eq!(host(Service::Polardb, "cn-heyuan"), "polardb.aliyuncs.com");
+        assert_eq!(
+            host(Service::Polardb, "ap-southeast-1"),
+            "polardb.ap-southeast-1.aliyuncs.com"
+        );
+        assert_eq!(
+            host(Service::Polardb, "cn-shenzhen"),
+            "polardb.cn-shenzhen.aliyuncs.com"
+        );
+        assert_eq!(host(Service::Dts, "cn-hangzhou"), "dts.aliyuncs.com");
+        assert_eq!(host(Service::Dts, "eu-central-1"), "dts.aliyuncs.com");
+        assert_eq!(
+            host(Service::Dts, "ap-northeast-1"),
+            "dts.ap-northeast-1.aliyuncs.com"
+        );
+        assert_eq!(
+            host(Service::Dts, "cn-guangzhou"),
+            "dts.cn-guangzhou.aliyuncs.com"
+        );
+        assert_eq!(host(Service::Ram, "ap-northeast-1"), "ram.aliyuncs.com");
+        assert_eq!(default_host(Service::Dcs, "cn-hangzhou"), None);
+    }
+
+    #[test]
+    fn overrides_win_and_http_needs_to_be_explicit() {
+        let mut options = ConnectionOptions::new("cn-guangzhou");
+        assert_eq!(
+            base_url(Service::Dts, &options).unwrap().as_str(),
+            "https://dts.cn-guangzhou.aliyuncs.com/"
+        );
+        options.endpoint = Some("gateway.internal:8443".into());
+        assert_eq!(
+            base_url(Service::Polardb, &options).unwrap().as_str(),
+            "https://gateway.internal:8443/"
+        );
+        options
+            .endpoints
+            .insert(Service::Ram, "http://127.0.0.1:9000".into());
+        assert_eq!(
+            base_url(Service::Ram, &options).unwrap().as_str(),
+            "http://127.0.0.1:9000/"
+        );
+        options.endpoint = None;
+        options.region = "cn-hangzhou/../x".into();
+        assert!(base_url(Service::Dts, &options).is_err());
+    }
+}

@@ -1,0 +1,470 @@
+//! The HTTP layer both clouds share: one pooled `reqwest` client per
+//! connection (rustls, certificate verification on, connect and request
+//! timeouts, no redirects), paced by the connection's token bucket, and the
+//! classification of transport failures:
+//!
+//! * nothing was sent (refused, DNS, TLS, connect timeout) -> `Retryable`
+//!   (an untrusted certificate is `Permanent`: trying again cannot help);
+//! * the request went out and no complete answer came back (timeout,
+//!   connection lost) -> `OutcomeUnknown`.
+//!
+//! Transport messages never carry the URL: its query may hold a password.
+
+use std::error::Error as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, Url};
+
+use super::error::{ErrorClass, ErrorKind, ProviderError};
+use super::pacing::Pacer;
+use super::{ConnectionOptions, RetryPolicy, Service};
+
+pub const USER_AGENT: &str = concat!(
+    "vault-plugin-secrets-cloudrotate/",
+    env!("CARGO_PKG_VERSION")
+);
+
+/// A fully built, signed request.
+#[derive(Debug, Clone)]
+pub struct OutgoingRequest {
+    pub method: Method,
+    pub url: Url,
+    /// Headers in the order they were built; `host` is left to the HTTP
+    /// stack, which derives the same value from the URL.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// A complete answer (status, headers, body).
+#[derive(Debug, Clone)]
+pub struct IncomingResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl IncomingResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// What the server asked us to wait: `x-acs-retry-after` (milliseconds,
+    /// Alibaba) or `Retry-After` (seconds).
+    pub fn retry_after(&self) -> Option<Duration> {
+        if let Some(ms) = self
+            .header("x-acs-retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|ms| *ms > 0)
+        {
+            return Some(Duration::from_millis(ms));
+        }
+        self.header("retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs)
+    }
+}
+
+/// A transport failure, already classified and free of URLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportFailure {
+    pub class: ErrorClass,
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl TransportFailure {
+    /// The provider error for this failure, redacted against `secrets`.
+    pub fn into_error(self, service: Service, action: &str, secrets: &[String]) -> ProviderError {
+        ProviderError::new(
+            self.class,
+            self.kind,
+            service,
+            action,
+            &self.message,
+            secrets,
+        )
+    }
+}
+
+/// One connection's HTTP machinery. Clones share the connection pool and
+/// the token bucket.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    pacer: Arc<Pacer>,
+    retry: RetryPolicy,
+}
+
+impl HttpClient {
+    pub fn new(options: &ConnectionOptions) -> Result<Self, String> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .no_proxy();
+        if let Some(pem) = &options.extra_root_certificates_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(|e| format!("extra_root_certificates_pem is not valid PEM: {e}"))?;
+            if certs.is_empty() {
+                return Err("extra_root_certificates_pem holds no certificate".into());
+            }
+            builder = builder.tls_certs_merge(certs);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| format!("cannot build the HTTPS client: {}", chain(&e)))?;
+        Ok(HttpClient {
+            client,
+            pacer: Arc::new(Pacer::new(options.requests_per_second, options.burst)),
+            retry: options.retry_policy(),
+        })
+    }
+
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    pub fn set_retry_policy(&mut self, retry: RetryPolicy) {
+        self.retry = retry;
+    }
+
+    /// Waits for a pacing token, sends, and reads the whole answer.
+    pub async fn send(
+        &self,
+        request: OutgoingRequest,
+    ) -> Result<IncomingResponse, TransportFailure> {
+        let mut headers = HeaderMap::with_capacity(request.headers.len());
+        for (name, value) in &request.headers {
+            if name.eq_ignore_ascii_case("host") {
+                continue;
+            }
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| config_failure("invalid header name"))?;
+            let value =
+                HeaderValue::from_str(value).map_err(|_| config_failure("invalid header value"))?;
+            headers.append(name, value);
+        }
+        self.pacer.acquire().await;
+        let response = self
+            .client
+            .request(request.method, request.url)
+            .headers(headers)
+            .body(request.body)
+            .send()
+            .await
+            .map_err(|e| classify_reqwest_error(&e))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| classify_reqwest_error(&e))?;
+        Ok(IncomingResponse {
+            status,
+            headers,
+            body: body.to_vec(),
+        })
+    }
+}
+
+fn config_failure(message: &str) -> TransportFailure {
+    TransportFailure {
+        class: ErrorClass::Permanent,
+        kind: ErrorKind::Config,
+        message: message.to_owned(),
+    }
+}
+
+/// The error and its sources joined with ": ", without the URL.
+fn chain(error: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut current: Option<&(dyn std::error::Error + 'static)> = error.source();
+    while let Some(err) = current {
+        let text = err.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        current = err.source();
+    }
+    parts.join(": ")
+}
+
+fn find_tls_error(error: &reqwest::Error) -> Option<&rustls::Error> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = current {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && let Some(tls) = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls);
+        }
+        current = err.source();
+    }
+    None
+}
+
+pub fn classify_reqwest_error(error: &reqwest::Error) -> TransportFailure {
+    let detail = chain(error);
+    let (class, kind, what) = if let Some(tls) = find_tls_error(error) {
+        let permanent = matches!(
+            tls,
+            rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+        );
+        let class = if permanent {
+            ErrorClass::Permanent
+        } else {
+            ErrorClass::Retryable
+        };
+        return TransportFailure {
+            class,
+            kind: ErrorKind::Tls,
+            message: format!("TLS handshake failed, nothing was sent: {tls}"),
+        };
+    } else if error.is_connect() {
+        (
+            ErrorClass::Retryable,
+            ErrorKind::Connect,
+            "could not connect, nothing was sent",
+        )
+    } else if error.is_timeout() {
+        (
+            ErrorClass::OutcomeUnknown,
+            ErrorKind::Timeout,
+            "no answer in time after the request was sent",
+        )
+    } else if error.is_builder() {
+        (ErrorClass::Permanent, ErrorKind::Config, "invalid request")
+    } else if error.is_redirect() {
+        (
+            ErrorClass::Permanent,
+            ErrorKind::InvalidResponse,
+            "unexpected redirect",
+        )
+    } else {
+        (
+            ErrorClass::OutcomeUnknown,
+            ErrorKind::ConnectionLost,
+            "connection lost after the request was sent",
+        )
+    };
+    TransportFailure {
+        class,
+        kind,
+        message: if detail.is_empty() {
+            what.to_owned()
+        } else {
+            format!("{what}: {detail}")
+        },
+    }
+}
+
+/// Parses a configured base URL: `http://` only when written; a bare host
+/// means `https://`. No query, fragment or user info.
+pub fn parse_base_url(base: &str) -> Result<Url, String> {
+    let base = base.trim();
+    let with_scheme = if base.contains("://") {
+        base.to_owned()
+    } else {
+        format!("https://{base}")
+    };
+    let url = Url::parse(&with_scheme).map_err(|e| format!("invalid base URL {base:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "base URL {base:?}: only http and https are supported"
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("base URL {base:?} has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "base URL {base:?} must not have a query or fragment"
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("a base URL must not carry credentials".into());
+    }
+    Ok(url)
+}
+
+/// `host[:port]` as the HTTP stack sends it in the `Host` header (the port
+/// only when it is not the scheme's default).
+pub fn host_header(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
+/// The base URL's path without its trailing `/` (empty for the root).
+pub fn base_path(url: &Url) -> &str {
+    url.path().trim_end_matches('/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_default_to_https() {
+        let url = parse_base_url("polardb.aliyuncs.com").unwrap();
+        assert_eq!(url.as_str(), "https://polardb.aliyuncs.com/");
+        assert_eq!(host_header(&url), "polardb.aliyuncs.com");
+        let url = parse_base_url("http://127.0.0.1:8443/gw/").unwrap();
+        assert_eq!(url.scheme(), "http");
+        assert_eq!(host_header(&url), "127.0.0.1:8443");
+        assert_eq!(base_path(&url), "/gw");
+        assert_eq!(
+            host_header(&parse_base_url("https://x.example:443").unwrap()),
+            "x.example"
+        );
+        assert!(parse_base_url("ftp://x").is_err());
+        assert!(parse_base_url("https://x/?a=1").is_err());
+        assert!(parse_base_url("https://u:p@x/").is_err());
+    }
+
+    fn response(headers: &[(&str, &str)]) -> IncomingResponse {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        IncomingResponse {
+            status: 400,
+            headers: map,
+            body: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn retry_after_headers() {
+        assert_eq!(
+            response(&[("x-acs-retry-after", "1500")]).retry_after(),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            response(&[("Retry-After", "3")]).retry_after(),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(response(&[("x-acs-retry-after", "0")]).retry_after(), None);
+        assert_eq!(
+            response(&[("x-acs-retry-after", "soon")]).retry_after(),
+            None
+        );
+        assert_eq!(response(&[]).retry_after(), None);
+    }
+
+    #[tokio::test]
+    async fn refused_connection_is_retryable_and_names_no_url() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let client = HttpClient::new(&ConnectionOptions::new("x")).unwrap();
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/?Password=Secret-123")).unwrap();
+        let failure = client
+            .send(OutgoingRequest {
+                method: Method::POST,
+                url,
+                headers: vec![],
+                body: vec![],
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(failure.class, ErrorClass::Retryable);
+        assert_eq!(failure.kind, ErrorKind::Connect);
+        assert!(
+            !failure.message.contains("Secret-123"),
+            "{}",
+            failure.message
+        );
+        assert!(
+            !failure.message.contains("127.0.0.1"),
+            "{}",
+            failure.message
+        );
+    }
+
+    #[tokio::test]
+    async fn timeout_after_sending_is_outcome_unknown() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (read_tx, read_rx) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let n = socket.read(&mut buf).await.unwrap();
+            read_tx.send(n).unwrap();
+            // Hold the connection open without answering until the client gives up.
+            let _ = socket.read(&mut buf).await;
+        });
+        let mut options = ConnectionOptions::new("x");
+        options.request_timeout = Duration::from_millis(300);
+        let client = HttpClient::new(&options).unwrap();
+        let failure = client
+            .send(OutgoingRequest {
+                method: Method::PUT,
+                url: Url::parse(&format!("http://127.0.0.1:{port}/x")).unwrap(),
+                headers: vec![],
+                body: b"{}".to_vec(),
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            read_rx.await.unwrap() > 0,
+            "the server received the request"
+        );
+        assert_eq!(failure.class, ErrorClass::OutcomeUnknown);
+        assert_eq!(failure.kind, ErrorKind::Timeout);
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn connection_closed_after_sending_is_outcome_unknown() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await.unwrap();
+            drop(socket);
+        });
+        let client = HttpClient::new(&ConnectionOptions::new("x")).unwrap();
+        let failure = client
+            .send(OutgoingRequest {
+                method: Method::POST,
+                url: Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap(),
+                headers: vec![],
+                body: vec![],
+            })
+            .await
+            .unwrap_err();
+        server.await.unwrap();
+        assert_eq!(failure.class, ErrorClass::OutcomeUnknown);
+        assert_eq!(failure.kind, ErrorKind::ConnectionLost);
+    }
+
+    #[test]
+    fn bad_extra_roots_are_a_config_error() {
+        let mut options = ConnectionOptions::new("x");
+        options.extra_root_certificates_pem = Some("not pem".into());
+        assert!(HttpClient::new(&options).is_err());
+    }
+}

@@ -1,0 +1,452 @@
+//! DRS: change source/target passwords of many jobs in one call (v3
+//! `batch-modify-pwd`, the only API that does it; v5 has none), pre-check
+//! job states with `batch-status`, check the credentials.
+//!
+//! A batch answers HTTP 200 even when some items failed: every item gets
+//! its own outcome, and an item the answer does not mention is reported
+//! as `OutcomeUnknown`.
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::client::{HuaweiClient, RestCall};
+use crate::providers::{
+    CallInfo, ErrorClass, ErrorKind, Idempotency, ProviderError, Secret, Service, Verified,
+    decode_body,
+};
+
+/// Which side of the job the password belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DrsEndpointType {
+    /// `so`
+    Source,
+    /// `ta`
+    Target,
+}
+
+impl DrsEndpointType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DrsEndpointType::Source => "so",
+            DrsEndpointType::Target => "ta",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DrsPasswordChange {
+    pub job_id: String,
+    pub end_point_type: DrsEndpointType,
+    pub db_password: Secret,
+}
+
+/// The outcome of one item of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrsItemResult {
+    pub job_id: String,
+    pub end_point_type: DrsEndpointType,
+    pub outcome: Result<(), ProviderError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchModifyPasswordResponse {
+    /// One entry per requested change, in request order.
+    pub results: Vec<DrsItemResult>,
+    pub info: CallInfo,
+}
+
+impl BatchModifyPasswordResponse {
+    pub fn all_succeeded(&self) -> bool {
+        self.results.iter().all(|r| r.outcome.is_ok())
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = &DrsItemResult> {
+        self.results.iter().filter(|r| r.outcome.is_err())
+    }
+}
+
+/// The state of one job from `batch-status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrsJobStatus {
+    pub job_id: String,
+    pub status: Option<String>,
+    /// Set when DRS could not report this job (e.g. it does not exist).
+    pub error: Option<ProviderError>,
+}
+
+impl DrsJobStatus {
+    pub fn accepts_password_change(&self) -> bool {
+        self.error.is_none()
+            && self
+                .status
+                .as_deref()
+                .is_some_and(drs_status_accepts_password_change)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchStatusResponse {
+    pub jobs: Vec<DrsJobStatus>,
+    pub info: CallInfo,
+}
+
+/// Job states in which `batch-modify-pwd` works. The constraint text
+/// writes `STARTJOB_FAILED`, the SDK enums `START_JOB_FAILED`: both count.
+pub const DRS_STATES_ACCEPTING_PASSWORD_CHANGE: [&str; 9] = [
+    "STARTJOBING",
+    "STARTJOB_FAILED",
+    "START_JOB_FAILED",
+    "FULL_TRANSFER_STARTED",
+    "FULL_TRANSFER_FAILED",
+    "FULL_TRANSFER_COMPLETE",
+    "INCRE_TRANSFER_STARTED",
+    "INCRE_TRANSFER_FAILED",
+    "PAUSING",
+];
+
+pub fn drs_status_accepts_password_change(status: &str) -> bool {
+    DRS_STATES_ACCEPTING_PASSWORD_CHANGE
+        .iter()
+        .any(|accepting| accepting.eq_ignore_ascii_case(status.trim()))
+}
+
+#[derive(Deserialize)]
+struct ModifyItemWire {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    end_point_type: Option<String>,
+    #[serde(default)]
+    error_code: Option<String>,
+    #[serde(default)]
+    error_msg: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct BatchModifyWire {
+    #[serde(default)]
+    results: Vec<ModifyItemWire>,
+}
+
+#[derive(Deserialize)]
+struct StatusItemWire {
+    id: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    error_code: Option<String>,
+    #[serde(default, alias = "error_msg")]
+    error_message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct BatchStatusWire {
+    #[serde(default)]
+    results: Vec<StatusItemWire>,
+}
+
+fn item_error(
+    action: &str,
+    code: Option<String>,
+    message: Option<String>,
+    info: &CallInfo,
+    secrets: &[String],
+) -> ProviderError {
+    let (class, kind) = super::client::classify(info.http_status, code.as_deref());
+    // An item that failed for a reason we do not know is not retried blindly.
+    let (class, kind) = if code.is_none() {
+        (ErrorClass::Permanent, ErrorKind::Other)
+    } else {
+        (class, kind)
+    };
+    ProviderError::new(
+        class,
+        kind,
+        Service::Drs,
+        action,
+        message.as_deref().unwrap_or("the item failed"),
+        secrets,
+    )
+    .with_status(info.http_status)
+    .with_code(code)
+    .with_request_id(info.request_id.clone())
+}
+
+/// Pairs each requested change with its result: by job id and endpoint
+/// type, or by job id alone when the answer omits the type.
+fn match_results(
+    changes: &[DrsPasswordChange],
+    items: Vec<ModifyItemWire>,
+    info: &CallInfo,
+    secrets: &[String],
+) -> Vec<DrsItemResult> {
+    const ACTION: &str = "BatchResetPassword";
+    let mut items: Vec<Option<ModifyItemWire>> = items.into_iter().map(Some).collect();
+    changes
+        .iter()
+        .map(|change| {
+            let found = items.iter_mut().find(|slot| {
+                slot.as_ref().is_some_and(|item| {
+                    item.id.as_deref() == Some(change.job_id.as_str())
+                        && item
+                            .end_point_type
+                            .as_deref()
+                            .is_none_or(|t| t == change.end_point_type.as_str())
+                })
+            });
+            let outcome = match found.and_then(Option::take) {
+                Some(item) if item.status.as_deref() == Some("success") => Ok(()),
+                Some(item) => Err(item_error(
+                    ACTION,
+                    item.error_code,
+                    item.error_msg,
+                    info,
+                    secrets,
+                )),
+                None => Err(ProviderError::new(
+                    ErrorClass::OutcomeUnknown,
+                    ErrorKind::InvalidResponse,
+                    Service::Drs,
+                    ACTION,
+                    "the answer has no result for this job",
+                    secrets,
+                )
+                .with_status(info.http_status)
+                .with_request_id(info.request_id.clone())),
+            };
+            DrsItemResult {
+                job_id: change.job_id.clone(),
+                end_point_type: change.end_point_type,
+                outcome,
+            }
+        })
+        .collect()
+}
+
+/// DRS calls of one connection.
+#[derive(Debug, Clone)]
+pub struct DrsClient {
+    client: HuaweiClient,
+}
+
+impl DrsClient {
+    pub(crate) fn new(client: HuaweiClient) -> Self {
+        DrsClient { client }
+    }
+
+    /// Changes many passwords in one call. Idempotent in effect (setting a
+    /// password again is accepted), so a lost answer is retried. The whole
+    /// call fails only when DRS refused the request itself; item failures
+    /// are in [`BatchModifyPasswordResponse::results`].
+    pub async fn batch_modify_password(
+        &self,
+        changes: &[DrsPasswordChange],
+    ) -> Result<BatchModifyPasswordResponse, ProviderError> {
+        const ACTION: &str = "BatchResetPassword";
+        if changes.is_empty() {
+            return Err(ProviderError::new(
+                ErrorClass::Permanent,
+                ErrorKind::InvalidParameter,
+                Service::Drs,
+                ACTION,
+                "a batch needs at least one job",
+                &[],
+            ));
+        }
+        let jobs: Vec<_> = changes
+            .iter()
+            .map(|c| {
+                json!({
+                    "db_password": c.db_password.expose(),
+                    "end_point_type": c.end_point_type.as_str(),
+                    "job_id": c.job_id,
+                })
+            })
+            .collect();
+        let mut call = RestCall::new(
+            Service::Drs,
+            ACTION,
+            Method::PUT,
+            format!("/v3/{}/jobs/batch-modify-pwd", self.client.project_id()),
+            Idempotency::Idempotent,
+        )
+        .json(&json!({ "jobs": jobs }));
+        for change in changes {
+            call = call.secret(change.db_password.expose());
+        }
+        let (body, info) = self.client.call(&call).await?;
+        let wire: BatchModifyWire = decode_body(Service::Drs, ACTION, body, &info)?;
+        let results = match_results(changes, wire.results, &info, &call.secrets);
+        Ok(BatchModifyPasswordResponse { results, info })
+    }
+
+    /// The state of each job, to check before changing passwords.
+    pub async fn batch_status(
+        &self,
+        job_ids: &[&str],
+    ) -> Result<BatchStatusResponse, ProviderError> {
+        const ACTION: &str = "BatchListTaskStatus";
+        let call = RestCall::new(
+            Service::Drs,
+            ACTION,
+            Method::POST,
+            format!("/v3/{}/jobs/batch-status", self.client.project_id()),
+            Idempotency::Idempotent,
+        )
+        .json(&json!({ "jobs": job_ids }));
+        let (body, info) = self.client.call(&call).await?;
+        let wire: BatchStatusWire = decode_body(Service::Drs, ACTION, body, &info)?;
+        let jobs = wire
+            .results
+            .into_iter()
+            .map(|item| {
+                let error = item
+                    .error_code
+                    .as_ref()
+                    .filter(|code| !code.is_empty())
+                    .map(|_| {
+                        item_error(
+                            ACTION,
+                            item.error_code.clone(),
+                            item.error_message.clone(),
+                            &info,
+                            &[],
+                        )
+                    });
+                DrsJobStatus {
+                    job_id: item.id,
+                    status: item.status.filter(|s| !s.is_empty()),
+                    error,
+                }
+            })
+            .collect();
+        Ok(BatchStatusResponse { jobs, info })
+    }
+
+    /// A cheap authenticated call: list one job (v5).
+    pub async fn verify(&self) -> Result<Verified, ProviderError> {
+        let call = RestCall::new(
+            Service::Drs,
+            "ListJobs",
+            Method::GET,
+            format!("/v5/{}/jobs", self.client.project_id()),
+            Idempotency::Idempotent,
+        )
+        .query("limit", "1")
+        .query("offset", "0");
+        let (_, info) = self.client.call(&call).await?;
+        Ok(Verified {
+            service: Service::Drs,
+            action: call.action,
+            info,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(job: &str, side: DrsEndpointType) -> DrsPasswordChange {
+        DrsPasswordChange {
+            job_id: job.into(),
+            end_point_type: side,
+            db_password: Secret::new("N3w-P@ss!"),
+        }
+    }
+
+    fn info() -> CallInfo {
+        CallInfo {
+            request_id: Some("r".into()),
+            http_status: 200,
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn both_spellings_of_the_failed_start_state_accept() {
+        assert!(drs_status_accepts_password_change("STARTJOB_FAILED"));
+        assert!(drs_status_accepts_password_change("START_JOB_FAILED"));
+        assert!(drs_status_accepts_password_change("INCRE_TRANSFER_STARTED"));
+        for refusing in [
+            "CREATING",
+            "CONFIGURATION",
+            "WAITING_FOR_START",
+            "RELEASE_RESOURCE_COMPLETE",
+            "DELETED",
+            "",
+        ] {
+            assert!(!drs_status_accepts_password_change(refusing), "{refusing}");
+        }
+    }
+
+    #[test]
+    fn per_item_results_are_matched_and_classified() {
+        let changes = vec![
+            change("j1", DrsEndpointType::Source),
+            change("j1", DrsEndpointType::Target),
+            change("j2", DrsEndpointType::Source),
+            change("j3", DrsEndpointType::Target),
+            change("j4", DrsEndpointType::Source),
+        ];
+        let wire: BatchModifyWire = serde_json::from_value(json!({
+            "count": 4,
+            "results": [
+                {"id":"j1","status":"success","end_point_type":"ta"},
+                {"id":"j1","status":"success","end_point_type":"so"},
+                {"id":"j2","status":"failed","end_point_type":"so","error_code":"DRS.10000010","error_msg":"The job status does not allow the password to be changed."},
+                {"id":"j3","status":"failed","end_point_type":"ta","error_code":"DRS.10000003","error_msg":"The job does not exist."}
+            ]
+        }))
+        .unwrap();
+        let results = match_results(&changes, wire.results, &info(), &[]);
+        assert_eq!(results.len(), 5);
+        assert!(results[0].outcome.is_ok() && results[1].outcome.is_ok());
+        let state = results[2].outcome.as_ref().unwrap_err();
+        assert_eq!(state.kind, ErrorKind::InvalidState);
+        assert_eq!(state.code.as_deref(), Some("DRS.10000010"));
+        assert_eq!(state.request_id.as_deref(), Some("r"));
+        assert!(results[3].outcome.as_ref().unwrap_err().is_not_found());
+        let missing = results[4].outcome.as_ref().unwrap_err();
+        assert_eq!(missing.class, ErrorClass::OutcomeUnknown);
+        let response = BatchModifyPasswordResponse {
+            results,
+            info: info(),
+        };
+        assert!(!response.all_succeeded());
+        assert_eq!(response.failures().count(), 3);
+    }
+
+    #[test]
+    fn items_without_end_point_type_match_by_job() {
+        let changes = vec![change("j1", DrsEndpointType::Source)];
+        let wire: BatchModifyWire =
+            serde_json::from_value(json!({"results":[{"id":"j1","status":"success"}]})).unwrap();
+        assert!(
+            match_results(&changes, wire.results, &info(), &[])[0]
+                .outcome
+                .is_ok()
+        );
+        let failed: BatchModifyWire =
+            serde_json::from_value(json!({"results":[{"id":"j1","status":"failed"}]})).unwrap();
+        let outcome = &match_results(&changes, failed.results, &info(), &[])[0].outcome;
+        assert_eq!(outcome.as_ref().unwrap_err().class, ErrorClass::Permanent);
+    }
+
+    #[test]
+    fn the_request_body_matches_the_reference_bytes() {
+        let body = serde_json::to_vec(&json!({"jobs":[json!({
+            "db_password": "N3w-P@ss!",
+            "end_point_type": "so",
+            "job_id": "140b5236-88ad-43c8-811c-1268453jb101",
+        })]}))
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"jobs":[{"db_password":"N3w-P@ss!","end_point_type":"so","job_id":"140b5236-88ad-43c8-811c-1268453jb101"}]}"#
+        );
+    }
+}
