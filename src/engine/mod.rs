@@ -3,23 +3,39 @@
 
 mod clock;
 mod connection;
+mod history;
+mod index;
 mod locks;
+mod password;
 mod path_config;
+mod path_creds;
+mod path_history;
+mod path_roles;
+mod path_rotate;
+mod role;
+mod rotation;
 mod schedule;
+mod scheduler;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use time::OffsetDateTime;
+use tokio::sync::{OnceCell, watch};
 
 use crate::framework::{
     Backend, BackendConfig, BackendInfo, Error, Framework, Lifecycle, Path, SpecialPaths, Storage,
-    SystemView,
+    SystemView, get_json, put_json,
 };
 
 pub use clock::{Clock, ManualClock, SystemClock};
 use connection::Connection;
+use index::Index;
 use locks::KeyedLocks;
+use role::Role;
+use rotation::Tuning;
+use rotation::cloud::Clients;
+use scheduler::{Job, Timetable};
 
 const HELP: &str = "\
 The cloudrotate secrets engine owns and rotates passwords of Alibaba Cloud PolarDB accounts and Huawei Cloud \
@@ -28,62 +44,235 @@ rotation.";
 
 pub struct Engine {
     storage: Arc<dyn Storage>,
-    #[allow(dead_code)]
     system: Arc<dyn SystemView>,
     clock: Arc<dyn Clock>,
+    tuning: Tuning,
     locks: KeyedLocks,
+    timetable: Timetable,
+    index: OnceCell<Mutex<Index>>,
+    clients: Mutex<HashMap<String, Arc<Clients>>>,
+    runner: Mutex<Option<watch::Sender<bool>>>,
 }
 
 impl Engine {
+    /// Serialises writes that change which role owns which resource.
+    const ROLES_LOCK: &'static str = "roles";
+
     pub fn new(
         storage: Arc<dyn Storage>,
         system: Arc<dyn SystemView>,
         clock: Arc<dyn Clock>,
+        tuning: Tuning,
     ) -> Self {
         Self {
             storage,
             system,
             clock,
+            tuning,
             locks: KeyedLocks::default(),
+            timetable: Timetable::default(),
+            index: OnceCell::new(),
+            clients: Mutex::new(HashMap::new()),
+            runner: Mutex::new(None),
         }
     }
 
-    /// Drops cached provider clients of a connection after it changed.
-    fn forget_clients(&self, _connection: &str) {}
-
-    /// Names of the roles whose target or dependents use a connection.
-    async fn roles_using_connection(&self, _connection: &str) -> Result<Vec<String>, Error> {
-        Ok(Vec::new())
+    fn role_lock(name: &str) -> String {
+        format!("role/{name}")
     }
 
-    /// Records when a connection's access key is next due for rotation.
-    fn schedule_root(&self, _connection: &str, _due: Option<OffsetDateTime>) {}
+    fn connection_lock(name: &str) -> String {
+        format!("config/{name}")
+    }
 
-    /// One cheap signed call with the connection's credentials.
-    async fn verify_connection(&self, _connection: &Connection) -> Result<(), Error> {
-        Err(Error::bad_request(
-            "this build cannot verify connections yet; write the connection with verify_connection=false",
-        ))
+    async fn load_role(&self, name: &str) -> Result<Option<Role>, Error> {
+        get_json(
+            self.storage.as_ref(),
+            &format!("{}{name}", role::STORAGE_PREFIX),
+        )
+        .await
+    }
+
+    async fn save_role(&self, name: &str, role: &Role) -> Result<(), Error> {
+        put_json(
+            self.storage.as_ref(),
+            &format!("{}{name}", role::STORAGE_PREFIX),
+            role,
+        )
+        .await
+    }
+
+    async fn delete_role(&self, name: &str) -> Result<(), Error> {
+        self.storage
+            .delete(&format!("{}{name}", role::STORAGE_PREFIX))
+            .await?;
+        history::delete(self.storage.as_ref(), name).await?;
+        self.index().await?.lock().expect("index lock").remove(name);
+        self.timetable.set(Job::Role(name.to_owned()), None);
+        Ok(())
+    }
+
+    /// The index of all roles, loaded from storage on first use; loading
+    /// also fills the timetable from the stored due times.
+    async fn index(&self) -> Result<&Mutex<Index>, Error> {
+        self.index.get_or_try_init(|| self.load_index()).await
+    }
+
+    async fn load_index(&self) -> Result<Mutex<Index>, Error> {
+        let mut index = Index::default();
+        let now = self.clock.now();
+        for name in self.storage.list(role::STORAGE_PREFIX).await? {
+            let Some(role) = self.load_role(&name).await? else {
+                continue;
+            };
+            index.insert(&name, &role);
+            // A rotation left in flight resumes at once.
+            let due = if role.state.in_flight.is_some() {
+                Some(role.state.next_rotation.map_or(now, |d| d.min(now)))
+            } else {
+                role.state.next_rotation
+            };
+            self.timetable.set(Job::Role(name), due);
+        }
+        for name in self.storage.list(connection::STORAGE_PREFIX).await? {
+            if let Some(connection) = path_config::load(self, &name).await? {
+                let due = if connection.root.in_flight.is_some() {
+                    Some(now)
+                } else {
+                    connection.root.next_rotation
+                };
+                self.timetable.set(Job::Root(name), due);
+            }
+        }
+        tracing::info!(
+            roles = index.len(),
+            scheduled = self.timetable.len(),
+            "loaded roles"
+        );
+        Ok(Mutex::new(index))
+    }
+
+    async fn roles_using_connection(&self, connection: &str) -> Result<Vec<String>, Error> {
+        Ok(self
+            .index()
+            .await?
+            .lock()
+            .expect("index lock")
+            .roles_using(connection))
+    }
+
+    fn schedule_root(&self, connection: &str, due: Option<time::OffsetDateTime>) {
+        self.timetable.set(Job::Root(connection.to_owned()), due);
+    }
+
+    /// The provider clients of a connection, built once and reused (one
+    /// pooled HTTP client and one pacing bucket per connection).
+    async fn clients(&self, name: &str) -> Result<Arc<Clients>, Error> {
+        if let Some(clients) = self.clients.lock().expect("clients lock").get(name) {
+            return Ok(clients.clone());
+        }
+        let connection = path_config::load(self, name)
+            .await?
+            .ok_or_else(|| Error::bad_request(format!("connection {name:?} does not exist")))?;
+        let clients =
+            Arc::new(Clients::build(&connection).map_err(|e| Error::bad_request(e.to_string()))?);
+        self.clients
+            .lock()
+            .expect("clients lock")
+            .insert(name.to_owned(), clients.clone());
+        Ok(clients)
+    }
+
+    fn forget_clients(&self, connection: &str) {
+        self.clients
+            .lock()
+            .expect("clients lock")
+            .remove(connection);
+    }
+
+    async fn verify_connection(&self, connection: &Connection) -> Result<(), Error> {
+        rotation::cloud::verify(connection).await.map_err(|error| {
+            Error::bad_request(format!(
+                "the connection failed verification: {error}; fix the credentials or endpoint, or write it with verify_connection=false"
+            ))
+        })
+    }
+
+    /// A password for the role's next rotation: from its policy or the
+    /// built-in generator, always fitting the target, never the current one.
+    async fn generate_password(&self, role: &Role) -> Result<String, Error> {
+        let rules = role.target.rules();
+        for _ in 0..10 {
+            let candidate = match &role.password_policy {
+                Some(policy) => self.system.generate_password_from_policy(policy).await?,
+                None => rules.generate(),
+            };
+            if rules.check(&candidate).is_ok()
+                && role.state.password.as_deref() != Some(candidate.as_str())
+            {
+                return Ok(candidate);
+            }
+        }
+        Err(Error::bad_request(format!(
+            "password policy {:?} did not produce a password that fits the target in 10 tries; fix the policy",
+            role.password_policy.clone().unwrap_or_default()
+        )))
+    }
+
+    /// Background work runs only where storage may be written.
+    async fn runs_background_work(&self) -> bool {
+        let state = self.system.replication_state().await.unwrap_or_default();
+        let local = self.system.local_mount().await.unwrap_or(false);
+        state.runs_background_work(local)
+    }
+
+    fn stop_runner(&self) {
+        if let Some(stop) = self.runner.lock().expect("runner lock").take() {
+            let _ = stop.send(true);
+        }
     }
 }
 
 #[async_trait]
 impl Lifecycle for Engine {
     async fn initialize(self: Arc<Self>) -> Result<(), Error> {
+        let (stop, stopped) = watch::channel(false);
+        if let Some(previous) = self.runner.lock().expect("runner lock").replace(stop) {
+            let _ = previous.send(true);
+        }
+        tokio::spawn(rotation::runner::run(self.clone(), stopped));
         Ok(())
     }
 
     async fn periodic(self: Arc<Self>) -> Result<(), Error> {
+        self.timetable.wake();
         Ok(())
     }
 
-    async fn cleanup(&self) {}
+    async fn cleanup(&self) {
+        self.stop_runner();
+    }
 
-    async fn invalidate(&self, _key: &str) {}
+    async fn invalidate(&self, key: &str) {
+        if let Some(name) = key.strip_prefix(connection::STORAGE_PREFIX) {
+            self.forget_clients(name);
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop_runner();
+    }
 }
 
 pub fn paths() -> Vec<Path<Engine>> {
-    path_config::paths()
+    let mut paths = path_config::paths();
+    paths.extend(path_roles::paths());
+    paths.extend(path_creds::paths());
+    paths.extend(path_rotate::paths());
+    paths.extend(path_history::paths());
+    paths
 }
 
 pub fn info() -> BackendInfo {
@@ -94,17 +283,25 @@ pub fn info() -> BackendInfo {
     }
 }
 
-/// Builds the backend for one mount.
-pub fn factory(config: BackendConfig) -> Result<Arc<dyn Backend>, Error> {
-    let engine = Engine::new(config.storage, config.system, Arc::new(SystemClock));
-    Ok(Arc::new(Framework {
-        state: Arc::new(engine),
+/// The backend of one mount, with the clock and tuning given.
+pub fn backend(config: BackendConfig, clock: Arc<dyn Clock>) -> Framework<Engine> {
+    let tuning = Tuning::from_options(&config.config);
+    Framework {
+        state: Arc::new(Engine::new(config.storage, config.system, clock, tuning)),
         info: info(),
         paths: paths(),
-        secrets: Vec::new(),
+        secrets: path_creds::secret_types(),
         special_paths: SpecialPaths {
             seal_wrap_storage: vec!["config/*".into(), "role/*".into()],
             ..SpecialPaths::default()
         },
-    }))
+    }
 }
+
+/// Builds the backend for one mount.
+pub fn factory(config: BackendConfig) -> Result<Arc<dyn Backend>, Error> {
+    Ok(Arc::new(backend(config, Arc::new(SystemClock))))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,161 @@
+//! Target-aware password rules: every generated password, and every
+//! password a policy produces, is checked against what the target accepts,
+//! so a provider never rejects a password Vault chose.
+
+use rand::Rng;
+use rand::seq::SliceRandom;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    pub name: &'static str,
+    pub min_len: usize,
+    pub max_len: usize,
+    /// The special characters allowed; no other non-alphanumeric character is.
+    pub specials: &'static str,
+    /// How many of {lower, upper, digit, special} must appear.
+    pub min_classes: usize,
+}
+
+/// PolarDB: 8-32 characters, 3 of 4 classes, specials `!@#$%^&*()_+-=`.
+pub const POLARDB: Rules = Rules {
+    name: "PolarDB",
+    min_len: 8,
+    max_len: 32,
+    specials: "!@#$%^&*()_+-=",
+    min_classes: 3,
+};
+
+/// DCS: the safe intersection of the documented rules: 8-32 characters, 3
+/// of 4 classes, specials without `%`, `:` and `\`.
+pub const DCS: Rules = Rules {
+    name: "DCS",
+    min_len: 8,
+    max_len: 32,
+    specials: "~!@#$^&*()-_=+|{},<.>/?",
+    min_classes: 3,
+};
+
+/// Passwords of external targets are whatever the operator gives; they
+/// only need to be storable and sendable to the jobs that copy them.
+pub const EXTERNAL: Rules = Rules {
+    name: "external target",
+    min_len: 1,
+    max_len: 256,
+    specials: "",
+    min_classes: 0,
+};
+
+const GENERATED_LEN: usize = 24;
+const LOWER: &str = "abcdefghijklmnopqrstuvwxyz";
+const UPPER: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const DIGITS: &str = "0123456789";
+
+impl Rules {
+    /// Why `password` breaks these rules, without ever quoting it.
+    pub fn check(&self, password: &str) -> Result<(), String> {
+        let len = password.chars().count();
+        if len < self.min_len || len > self.max_len {
+            return Err(format!(
+                "{} passwords must be {}-{} characters long, this one has {len}",
+                self.name, self.min_len, self.max_len
+            ));
+        }
+        if self.min_classes == 0 {
+            return if password.chars().any(char::is_control) {
+                Err(format!(
+                    "{} passwords must not contain control characters",
+                    self.name
+                ))
+            } else {
+                Ok(())
+            };
+        }
+        if let Some(bad) = password
+            .chars()
+            .find(|c| !c.is_ascii_alphanumeric() && !self.specials.contains(*c))
+        {
+            let shown = if bad.is_ascii_graphic() {
+                format!("'{bad}'")
+            } else {
+                format!("U+{:04X}", bad as u32)
+            };
+            return Err(format!(
+                "{} passwords may only use letters, digits and {}; found {shown}",
+                self.name, self.specials
+            ));
+        }
+        let classes = [
+            password.chars().any(|c| c.is_ascii_lowercase()),
+            password.chars().any(|c| c.is_ascii_uppercase()),
+            password.chars().any(|c| c.is_ascii_digit()),
+            password.chars().any(|c| self.specials.contains(c)),
+        ];
+        let present = classes.iter().filter(|present| **present).count();
+        if present < self.min_classes {
+            return Err(format!(
+                "{} passwords need at least {} of: lower-case, upper-case, digit, special ({}); this one has {present}",
+                self.name, self.min_classes, self.specials
+            ));
+        }
+        Ok(())
+    }
+
+    /// A random password with every class present, from a CSPRNG.
+    pub fn generate(&self) -> String {
+        let mut rng = rand::rng();
+        let pools: Vec<&str> = [LOWER, UPPER, DIGITS, self.specials]
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .collect();
+        let all: Vec<char> = pools.iter().flat_map(|pool| pool.chars()).collect();
+        let len = GENERATED_LEN.clamp(self.min_len, self.max_len);
+        let mut chars: Vec<char> = pools
+            .iter()
+            .map(|pool| {
+                let pool: Vec<char> = pool.chars().collect();
+                pool[rng.random_range(0..pool.len())]
+            })
+            .collect();
+        while chars.len() < len {
+            chars.push(all[rng.random_range(0..all.len())]);
+        }
+        chars.shuffle(&mut rng);
+        chars.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_passwords_satisfy_their_rules() {
+        for rules in [POLARDB, DCS] {
+            for _ in 0..500 {
+                let password = rules.generate();
+                assert_eq!(rules.check(&password), Ok(()), "{}", rules.name);
+                assert_eq!(password.len(), 24);
+            }
+        }
+        assert_ne!(POLARDB.generate(), POLARDB.generate());
+    }
+
+    #[test]
+    fn rule_violations_are_explained_without_the_password() {
+        let secret = "abcdefgh:XYZ";
+        let err = DCS.check(secret).unwrap_err();
+        assert!(err.contains("':'") && !err.contains(secret), "{err}");
+        assert!(POLARDB.check("Short1!").unwrap_err().contains("8-32"));
+        assert!(
+            POLARDB
+                .check("alllowercase")
+                .unwrap_err()
+                .contains("at least 3")
+        );
+        assert!(POLARDB.check("Pass~word1").unwrap_err().contains("'~'"));
+        assert!(POLARDB.check("Pw!@#$%^&*()_+-=1a").is_ok());
+        assert!(DCS.check("Pw%word12").is_err());
+        assert!(EXTERNAL.check("any thing").is_ok());
+        assert!(EXTERNAL.check("bad\u{7}").is_err());
+    }
+}

@@ -1,0 +1,235 @@
+//! `static-creds/:name`: the current password of a static role.
+//! `creds/:name`: an exclusive, leased check-out of a leased role's
+//! password; renew extends it up to max_ttl; its end rotates the password.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use crate::framework::{
+    Error, Field, FieldData, HandlerResult, LeaseGrant, Operation, Path, Request, Response,
+    SecretType,
+};
+use crate::handler;
+
+use super::Engine;
+use super::connection::rfc3339;
+use super::path_roles::{lease_ttls, load_kind};
+use super::role::{Checkout, RoleKind, Status, Trigger};
+use super::rotation::saga::{self, RotateRequest};
+use super::scheduler::Job;
+
+pub const SECRET_TYPE: &str = "creds";
+
+pub fn paths() -> Vec<Path<Engine>> {
+    vec![
+        Path::new("static-creds/{name}")
+            .fields([Field::string("name", "Name of the static role.")])
+            .on(Operation::Read, "Read the current password of a static role.", handler!(read_static))
+            .help(
+                "The current password of a static role.",
+                "Returns username, password, last_password, last_vault_rotation, ttl (seconds until the next scheduled \
+                 rotation; 0 when none is scheduled) and the rotation settings. While a rotation is in flight this is \
+                 the password the target holds.",
+            ),
+        Path::new("creds/{name}")
+            .fields([Field::string("name", "Name of the leased role.")])
+            .on(Operation::Read, "Check out the password of a leased role under a lease.", handler!(check_out))
+            .help(
+                "Check out a leased role's password.",
+                "Returns the password under a lease. Only one check-out at a time: a second read while the password is \
+                 out is refused with the time it comes back. Renew the lease to keep it (up to max_ttl); when the lease \
+                 ends the password rotates.",
+            ),
+    ]
+}
+
+pub fn secret_types() -> Vec<SecretType<Engine>> {
+    vec![SecretType {
+        name: SECRET_TYPE,
+        renew: handler!(renew),
+        revoke: handler!(revoke),
+    }]
+}
+
+async fn read_static(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
+    let name = data.str("name").unwrap_or_default();
+    let Some(role) = engine.load_role(name).await? else {
+        return Ok(None);
+    };
+    if role.kind != RoleKind::Static {
+        return Err(Error::bad_request(format!(
+            "{name:?} is a leased role: check its password out with creds/{name}"
+        )));
+    }
+    let state = &role.state;
+    let Some(password) = &state.password else {
+        return Err(Error::bad_request(format!(
+            "static role {name:?} has no password yet (status {}); read static-roles/{name} for details",
+            state.status.as_str()
+        )));
+    };
+    let now = engine.clock.now();
+    let ttl = state
+        .next_rotation
+        .map_or(0, |next| (next - now).whole_seconds().max(0));
+    let mut out: Map<String, Value> = json!({
+        "username": role.username.clone().unwrap_or_default(),
+        "password": password,
+        "last_password": state.last_password.clone().unwrap_or_default(),
+        "last_vault_rotation": state.last_vault_rotation.map(rfc3339),
+        "ttl": ttl,
+        "status": state.status.as_str(),
+    })
+    .as_object()
+    .cloned()
+    .unwrap_or_default();
+    out.extend(role.schedule.describe());
+    Ok(Some(Response {
+        data: out,
+        ..Response::default()
+    }))
+}
+
+async fn check_out(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
+    let name = data.str("name").unwrap_or_default();
+    let _guard = engine.locks.lock(&Engine::role_lock(name)).await;
+    let Some(mut role) = load_kind(engine, name, RoleKind::Leased).await? else {
+        return match engine.load_role(name).await? {
+            Some(_) => Err(Error::bad_request(format!(
+                "{name:?} is a static role: read static-creds/{name}"
+            ))),
+            None => Ok(None),
+        };
+    };
+    let now = engine.clock.now();
+    if let Some(checkout) = &role.state.checkout {
+        let back_in = (checkout.expires_at - now).whole_seconds().max(0);
+        return Err(Error::conflict(format!(
+            "role {name:?} is checked out until {} (in {back_in}s); it comes back when that lease ends or is revoked",
+            rfc3339(checkout.expires_at)
+        )));
+    }
+    if role.state.in_flight.is_some() || role.state.status != Status::Ok {
+        return Err(Error::conflict(format!(
+            "role {name:?} is being rotated after its last check-out (status {}); try again shortly",
+            role.state.status.as_str()
+        )));
+    }
+    let Some(password) = role.state.password.clone() else {
+        return Err(Error::bad_request(format!(
+            "leased role {name:?} has no password yet; read roles/{name} for its status"
+        )));
+    };
+    let (ttl, max_ttl) = lease_ttls(engine, &role).await?;
+    let checkout = Checkout {
+        id: hex::encode(rand::random::<[u8; 8]>()),
+        issued_at: now,
+        expires_at: now + ttl,
+        max_expires_at: now + max_ttl,
+    };
+    let checkout_id = checkout.id.clone();
+    role.state.next_rotation = Some(checkout.max_expires_at);
+    role.state.checkout = Some(checkout);
+    engine.save_role(name, &role).await?;
+    engine
+        .timetable
+        .set(Job::Role(name.to_owned()), role.state.next_rotation);
+    let mut internal = Map::new();
+    internal.insert("role".into(), name.into());
+    internal.insert("checkout".into(), checkout_id.into());
+    Ok(Some(
+        Response::with_data(json!({
+            "username": role.username.clone().unwrap_or_default(),
+            "password": password,
+        }))
+        .with_lease(LeaseGrant {
+            secret_type: SECRET_TYPE.into(),
+            internal_data: internal,
+            ttl,
+            max_ttl,
+            renewable: true,
+        }),
+    ))
+}
+
+fn lease_fields(request: &Request) -> Result<(String, String), Error> {
+    let lease = request
+        .secret
+        .as_ref()
+        .ok_or_else(|| Error::bad_request("no lease given"))?;
+    let field = |key: &str| {
+        lease
+            .internal_data
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    match (field("role"), field("checkout")) {
+        (Some(role), Some(checkout)) => Ok((role, checkout)),
+        _ => Err(Error::bad_request("lease data is incomplete")),
+    }
+}
+
+async fn renew(engine: &Arc<Engine>, request: &Request, _: &FieldData) -> HandlerResult {
+    let (name, checkout_id) = lease_fields(request)?;
+    let _guard = engine.locks.lock(&Engine::role_lock(&name)).await;
+    let mut role = load_kind(engine, &name, RoleKind::Leased)
+        .await?
+        .ok_or_else(|| Error::bad_request(format!("leased role {name:?} no longer exists")))?;
+    let (ttl, _) = lease_ttls(engine, &role).await?;
+    let now = engine.clock.now();
+    let Some(checkout) = role.state.checkout.as_mut().filter(|c| c.id == checkout_id) else {
+        return Err(Error::bad_request(format!(
+            "this check-out of role {name:?} has ended; check it out again"
+        )));
+    };
+    let increment = request
+        .secret
+        .as_ref()
+        .map(|lease| lease.increment)
+        .filter(|i| !i.is_zero())
+        .unwrap_or(ttl);
+    let left = std::time::Duration::try_from(checkout.max_expires_at - now).unwrap_or_default();
+    let granted = increment.min(left);
+    checkout.expires_at = now + granted;
+    let max_ttl = std::time::Duration::try_from(checkout.max_expires_at - checkout.issued_at)
+        .unwrap_or_default();
+    let internal = request
+        .secret
+        .as_ref()
+        .map(|lease| lease.internal_data.clone())
+        .unwrap_or_default();
+    engine.save_role(&name, &role).await?;
+    Ok(Some(Response::default().with_lease(LeaseGrant {
+        secret_type: SECRET_TYPE.into(),
+        internal_data: internal,
+        ttl: granted,
+        max_ttl,
+        renewable: true,
+    })))
+}
+
+async fn revoke(engine: &Arc<Engine>, request: &Request, _: &FieldData) -> HandlerResult {
+    let (name, checkout_id) = lease_fields(request)?;
+    let _guard = engine.locks.lock(&Engine::role_lock(&name)).await;
+    let Some(role) = load_kind(engine, &name, RoleKind::Leased).await? else {
+        return Ok(None);
+    };
+    if role
+        .state
+        .checkout
+        .as_ref()
+        .is_none_or(|c| c.id != checkout_id)
+    {
+        // Already ended (the safety net got there first): nothing to do.
+        return Ok(None);
+    }
+    let request = RotateRequest {
+        end_checkout: Some(checkout_id),
+        ..RotateRequest::new(Trigger::LeaseEnd)
+    };
+    let outcome = saga::run(engine, &name, request).await?;
+    tracing::info!(role = %name, outcome = outcome.status(), "lease ended; rotated the checked-out password");
+    Ok(None)
+}

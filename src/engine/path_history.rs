@@ -1,0 +1,33 @@
+//! `history/:name`: the last rotations of a role, newest first. No secrets.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::framework::{Field, FieldData, HandlerResult, Operation, Path, Request, Response};
+use crate::handler;
+
+use super::Engine;
+use super::history;
+
+pub fn paths() -> Vec<Path<Engine>> {
+    vec![Path::new("history/{name}")
+        .fields([Field::string("name", "Name of the static or leased role.")])
+        .on(Operation::Read, "Read the last rotations of a role.", handler!(read))
+        .help(
+            "The last 20 rotations of a role.",
+            "Each entry: rotation_id, started_at, updated_at, trigger (create, schedule, manual, lease-end, propagate), \
+             outcome (succeeded, failed, deferred), error_class and error, provider request ids, the dependents updated \
+             and the number of attempts. Never a password.",
+        )]
+}
+
+async fn read(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
+    let name = data.str("name").unwrap_or_default();
+    if engine.load_role(name).await?.is_none() {
+        return Ok(None);
+    }
+    let entries = history::load(engine.storage.as_ref(), name).await?;
+    let rotations: Vec<Value> = entries.iter().rev().map(history::Entry::describe).collect();
+    Ok(Some(Response::with_data(json!({ "rotations": rotations }))))
+}

@@ -1,0 +1,639 @@
+//! `static-roles/:name` (a password Vault owns and rotates on schedule) and
+//! `roles/:name` (a password checked out under a lease and rotated when the
+//! lease ends). Both map the role to its target and to every job that keeps
+//! a copy of the password. `static-roles/` and `roles/` list them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::framework::{
+    Error, Field, FieldData, HandlerResult, Operation, Path, Request, Response,
+};
+use crate::handler;
+
+use super::Engine;
+use super::connection::Provider;
+use super::path_config;
+use super::role::Trigger;
+use super::role::{Dependent, DependentStatus, Phase, Role, RoleKind, RoleState, Target};
+use super::rotation::saga::{self, Outcome, RotateRequest};
+use super::schedule::{self, Schedule};
+use super::scheduler::Job;
+
+/// How many passwords a policy must generate, all fitting the target, to be
+/// accepted.
+const POLICY_SAMPLES: usize = 20;
+
+fn common_fields() -> Vec<Field> {
+    vec![
+        Field::string("name", "Name of the role."),
+        Field::string("target", "Where the password lives: polardb-account, dcs-instance or external. Cannot be changed.")
+            .one_of(Target::KINDS)
+            .required(),
+        Field::string("connection", "Connection (config/:name) that reaches the target. Cannot be changed.").max_len(128),
+        Field::string("cluster_id", "polardb-account: the PolarDB cluster id (pc-...). Cannot be changed.").max_len(128),
+        Field::string(
+            "username",
+            "polardb-account: the account name (required; cannot be changed). Others: the user name to hand out and the default user of DTS dependents.",
+        )
+        .max_len(128),
+        Field::string("instance_id", "dcs-instance: the DCS instance id. Cannot be changed.").max_len(128),
+        Field::list(
+            "dependents",
+            "Copies of the password to keep in step: dts:<connection>/<dts_job_id>/<src|dest>[/<username>] or drs:<connection>/<job_id>/<so|ta>.",
+        )
+        .max_len(256),
+        Field::string(
+            "password",
+            "The target's current password, to adopt it (write-only). Needed with skip_import_rotation; accepted only before Vault first rotates the role.",
+        )
+        .sensitive()
+        .max_len(256),
+        Field::bool(
+            "skip_import_rotation",
+            "Do not rotate when the role is created (then password is required).",
+        )
+        .default(false),
+        Field::string(
+            "password_policy",
+            "A Vault password policy to generate passwords with; it is checked against the target's rules when the role is written.",
+        )
+        .max_len(128),
+        Field::string(
+            "dcs_change_method",
+            "dcs-instance: change the password with the old one (update, proves Vault held the live password) or without it (reset).",
+        )
+        .one_of(&["update", "reset"]),
+    ]
+}
+
+fn static_fields() -> Vec<Field> {
+    let mut fields = common_fields();
+    fields.extend(schedule::fields());
+    fields
+}
+
+fn leased_fields() -> Vec<Field> {
+    let mut fields = common_fields();
+    fields.push(Field::duration(
+        "ttl",
+        "How long a check-out lasts before renewal (default: the mount's default lease TTL).",
+    ));
+    fields.push(Field::duration(
+        "max_ttl",
+        "How long a check-out may last with renewals (default: the mount's max lease TTL).",
+    ));
+    fields
+}
+
+const STATIC_HELP: &str = "\
+A static role maps a Vault role to the place its password lives (a PolarDB account, a DCS instance, or an external \
+target) and to every DTS/DRS job endpoint that keeps a copy. Vault owns the password: creating the role rotates it \
+(unless skip_import_rotation), then it rotates every rotation_period or on rotation_schedule, and each rotation \
+updates the target and every dependent in one crash-safe saga. Reads show the settings, status, last error and the \
+state of each dependent; never a password (read static-creds/:name).";
+
+const LEASED_HELP: &str = "\
+A leased role hands its password out exclusively: reading creds/:name checks it out under a lease; a second read \
+while it is out is refused with the time it comes back; renewing extends the lease up to max_ttl; when the lease ends \
+(revoke or expiry) the password rotates, so the copy handed out stops working. Target and dependent fields are the \
+same as for static roles.";
+
+pub fn paths() -> Vec<Path<Engine>> {
+    vec![
+        Path::new("static-roles/{name}")
+            .fields(static_fields())
+            .on(
+                Operation::Create,
+                "Create a static role.",
+                handler!(write_static),
+            )
+            .on(
+                Operation::Update,
+                "Update a static role.",
+                handler!(write_static),
+            )
+            .on(
+                Operation::Read,
+                "Read a static role, its status and dependents.",
+                handler!(read_static),
+            )
+            .on(
+                Operation::Delete,
+                "Delete a static role (the password stays as it is).",
+                handler!(delete_static),
+            )
+            .existence(handler!(exists_static))
+            .help(
+                "A password Vault owns, its target and its dependents.",
+                STATIC_HELP,
+            ),
+        Path::new("static-roles/")
+            .on(Operation::List, "List static roles.", handler!(list_static))
+            .help(
+                "List static roles.",
+                "Returns the names of all static roles.",
+            ),
+        Path::new("roles/{name}")
+            .fields(leased_fields())
+            .on(
+                Operation::Create,
+                "Create a leased role.",
+                handler!(write_leased),
+            )
+            .on(
+                Operation::Update,
+                "Update a leased role.",
+                handler!(write_leased),
+            )
+            .on(
+                Operation::Read,
+                "Read a leased role and its check-out.",
+                handler!(read_leased),
+            )
+            .on(
+                Operation::Delete,
+                "Delete a leased role.",
+                handler!(delete_leased),
+            )
+            .existence(handler!(exists_leased))
+            .help(
+                "A password checked out under a lease and rotated when the lease ends.",
+                LEASED_HELP,
+            ),
+        Path::new("roles/")
+            .on(Operation::List, "List leased roles.", handler!(list_leased))
+            .help(
+                "List leased roles.",
+                "Returns the names of all leased roles.",
+            ),
+    ]
+}
+
+async fn write_static(engine: &Arc<Engine>, request: &Request, data: &FieldData) -> HandlerResult {
+    write(engine, request, data, RoleKind::Static).await
+}
+async fn write_leased(engine: &Arc<Engine>, request: &Request, data: &FieldData) -> HandlerResult {
+    write(engine, request, data, RoleKind::Leased).await
+}
+async fn read_static(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
+    read(engine, data, RoleKind::Static).await
+}
+async fn read_leased(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
+    read(engine, data, RoleKind::Leased).await
+}
+async fn delete_static(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
+    delete(engine, data, RoleKind::Static).await
+}
+async fn delete_leased(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
+    delete(engine, data, RoleKind::Leased).await
+}
+async fn exists_static(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Result<bool, Error> {
+    exists(engine, data, RoleKind::Static).await
+}
+async fn exists_leased(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Result<bool, Error> {
+    exists(engine, data, RoleKind::Leased).await
+}
+async fn list_static(engine: &Arc<Engine>, _: &Request, _: &FieldData) -> HandlerResult {
+    Ok(Some(Response::list(
+        engine
+            .index()
+            .await?
+            .lock()
+            .expect("index lock")
+            .names(RoleKind::Static),
+    )))
+}
+async fn list_leased(engine: &Arc<Engine>, _: &Request, _: &FieldData) -> HandlerResult {
+    Ok(Some(Response::list(
+        engine
+            .index()
+            .await?
+            .lock()
+            .expect("index lock")
+            .names(RoleKind::Leased),
+    )))
+}
+
+/// The role of `kind` called `name`, if there is one.
+pub async fn load_kind(engine: &Engine, name: &str, kind: RoleKind) -> Result<Option<Role>, Error> {
+    Ok(engine
+        .load_role(name)
+        .await?
+        .filter(|role| role.kind == kind))
+}
+
+async fn exists(engine: &Arc<Engine>, data: &FieldData, kind: RoleKind) -> Result<bool, Error> {
+    Ok(
+        load_kind(engine, data.str("name").unwrap_or_default(), kind)
+            .await?
+            .is_some(),
+    )
+}
+
+async fn read(engine: &Arc<Engine>, data: &FieldData, kind: RoleKind) -> HandlerResult {
+    let role = load_kind(engine, data.str("name").unwrap_or_default(), kind).await?;
+    Ok(role.map(|role| Response {
+        data: role.describe(),
+        ..Response::default()
+    }))
+}
+
+async fn delete(engine: &Arc<Engine>, data: &FieldData, kind: RoleKind) -> HandlerResult {
+    let name = data.str("name").unwrap_or_default();
+    let _roles = engine.locks.lock(Engine::ROLES_LOCK).await;
+    let _role = engine.locks.lock(&Engine::role_lock(name)).await;
+    let Some(role) = load_kind(engine, name, kind).await? else {
+        return Ok(None);
+    };
+    if let Some(flight) = role
+        .state
+        .in_flight
+        .as_ref()
+        .filter(|f| f.phase != Phase::Prepared)
+    {
+        return Err(Error::conflict(format!(
+            "role {name:?} has a rotation in flight (started {}) whose new password may already be live; finish it with rotate-role/{name} before deleting the role, or Vault would forget a password only it knows",
+            super::connection::rfc3339(flight.started_at)
+        )));
+    }
+    if let Some(checkout) = &role.state.checkout {
+        return Err(Error::conflict(format!(
+            "role {name:?} is checked out until {}; revoke the lease first",
+            super::connection::rfc3339(checkout.expires_at)
+        )));
+    }
+    engine.delete_role(name).await?;
+    Ok(None)
+}
+
+fn non_empty(data: &FieldData, name: &str) -> Option<String> {
+    data.str(name)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn immutable(existing: Option<&str>, data: &FieldData, field: &str) -> Result<(), Error> {
+    match (existing, non_empty(data, field)) {
+        (Some(old), Some(new)) if data.provided(field) && old != new => {
+            Err(Error::bad_request(format!(
+                "{field} cannot be changed (it is {old:?}); delete the role and create it again"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The target a create asks for, or the stored one checked against what an
+/// update asks for.
+fn target(existing: Option<&Role>, data: &FieldData) -> Result<Target, Error> {
+    if let Some(role) = existing {
+        if data.provided("target") && data.str("target") != Some(role.target.kind()) {
+            return Err(Error::bad_request(format!(
+                "target cannot be changed (it is {}); delete the role and create it again",
+                role.target.kind()
+            )));
+        }
+        let (connection, cluster, instance) = match &role.target {
+            Target::PolardbAccount {
+                connection,
+                cluster_id,
+            } => (Some(connection.as_str()), Some(cluster_id.as_str()), None),
+            Target::DcsInstance {
+                connection,
+                instance_id,
+            } => (Some(connection.as_str()), None, Some(instance_id.as_str())),
+            Target::External => (None, None, None),
+        };
+        immutable(connection, data, "connection")?;
+        immutable(cluster, data, "cluster_id")?;
+        immutable(instance, data, "instance_id")?;
+        if matches!(role.target, Target::PolardbAccount { .. }) {
+            immutable(role.username.as_deref(), data, "username")?;
+        }
+        return Ok(role.target.clone());
+    }
+    let require = |field: &str, kind: &str| {
+        non_empty(data, field)
+            .ok_or_else(|| Error::bad_request(format!("target {kind} needs {field}")))
+    };
+    let refuse = |field: &str, kind: &str| match non_empty(data, field) {
+        Some(_) => Err(Error::bad_request(format!(
+            "{field} does not apply to target {kind}"
+        ))),
+        None => Ok(()),
+    };
+    match data.str("target").unwrap_or_default() {
+        kind @ "polardb-account" => {
+            refuse("instance_id", kind)?;
+            require("username", kind)?;
+            Ok(Target::PolardbAccount {
+                connection: require("connection", kind)?,
+                cluster_id: require("cluster_id", kind)?,
+            })
+        }
+        kind @ "dcs-instance" => {
+            refuse("cluster_id", kind)?;
+            Ok(Target::DcsInstance {
+                connection: require("connection", kind)?,
+                instance_id: require("instance_id", kind)?,
+            })
+        }
+        kind => {
+            refuse("connection", kind)?;
+            refuse("cluster_id", kind)?;
+            refuse("instance_id", kind)?;
+            Ok(Target::External)
+        }
+    }
+}
+
+/// Applies the fields of a write to the stored role (or a new one).
+fn apply(existing: Option<Role>, data: &FieldData, kind: RoleKind) -> Result<Role, Error> {
+    let target = target(existing.as_ref(), data)?;
+    let mut role = existing.unwrap_or_else(|| Role {
+        kind,
+        target: target.clone(),
+        username: None,
+        dependents: Vec::new(),
+        password_policy: None,
+        dcs_reset: false,
+        schedule: Schedule::default(),
+        ttl_secs: 0,
+        max_ttl_secs: 0,
+        state: RoleState::default(),
+    });
+    if data.provided("username") {
+        role.username = non_empty(data, "username");
+    }
+    if data.provided("dependents") {
+        let mut dependents = Vec::new();
+        for spec in data.list("dependents").unwrap_or_default() {
+            let dependent =
+                Dependent::parse(spec, role.username.as_deref()).map_err(Error::BadRequest)?;
+            if dependents
+                .iter()
+                .any(|d: &Dependent| d.resource_id() == dependent.resource_id())
+            {
+                return Err(Error::bad_request(format!(
+                    "dependent {spec:?} is listed twice"
+                )));
+            }
+            dependents.push(dependent);
+        }
+        role.dependents = dependents;
+    }
+    if data.provided("password_policy") {
+        role.password_policy = non_empty(data, "password_policy");
+    }
+    if data.provided("dcs_change_method") {
+        if !matches!(role.target, Target::DcsInstance { .. }) {
+            return Err(Error::bad_request(
+                "dcs_change_method applies to dcs-instance targets only",
+            ));
+        }
+        role.dcs_reset = data.str("dcs_change_method") == Some("reset");
+    }
+    match kind {
+        RoleKind::Static => role.schedule.update_from(data)?,
+        RoleKind::Leased => {
+            if data.provided("ttl") {
+                role.ttl_secs = data.duration("ttl").unwrap_or_default().as_secs();
+            }
+            if data.provided("max_ttl") {
+                role.max_ttl_secs = data.duration("max_ttl").unwrap_or_default().as_secs();
+            }
+            if role.ttl_secs > 0 && role.max_ttl_secs > 0 && role.ttl_secs > role.max_ttl_secs {
+                return Err(Error::bad_request(format!(
+                    "ttl ({}s) must not be longer than max_ttl ({}s)",
+                    role.ttl_secs, role.max_ttl_secs
+                )));
+            }
+        }
+    }
+    if role.target == Target::External {
+        if role.schedule.is_automatic() {
+            return Err(Error::bad_request(
+                "external targets rotate only when you give a password to rotate-role; drop rotation_period/rotation_schedule",
+            ));
+        }
+        if kind == RoleKind::Leased {
+            return Err(Error::bad_request(
+                "a leased role must rotate by itself when its lease ends; use a polardb-account or dcs-instance target",
+            ));
+        }
+    }
+    Ok(role)
+}
+
+/// Checks what needs storage or the host: connections, owners, policy.
+async fn validate(engine: &Engine, name: &str, role: &Role) -> Result<(), Error> {
+    let mut uses: Vec<(&str, Provider, &'static str)> = Vec::new();
+    match &role.target {
+        Target::PolardbAccount { connection, .. } => {
+            uses.push((connection, Provider::Alicloud, "polardb-account targets"))
+        }
+        Target::DcsInstance { connection, .. } => {
+            uses.push((connection, Provider::Huaweicloud, "dcs-instance targets"))
+        }
+        Target::External => {}
+    }
+    for dependent in &role.dependents {
+        match dependent {
+            Dependent::Dts { connection, .. } => {
+                uses.push((connection, Provider::Alicloud, "dts dependents"))
+            }
+            Dependent::Drs { connection, .. } => {
+                uses.push((connection, Provider::Huaweicloud, "drs dependents"))
+            }
+        }
+    }
+    for (connection_name, provider, what) in uses {
+        let connection = path_config::load(engine, connection_name)
+            .await?
+            .ok_or_else(|| Error::bad_request(format!("connection {connection_name:?} does not exist (write config/{connection_name} first)")))?;
+        if connection.provider != provider {
+            return Err(Error::bad_request(format!(
+                "{what} need a {} connection; {connection_name:?} is {}",
+                provider.as_str(),
+                connection.provider.as_str()
+            )));
+        }
+        if !connection.allows_role(name) {
+            return Err(Error::bad_request(format!(
+                "connection {connection_name:?} does not allow role {name:?}: add it (or a glob matching it) to the connection's allowed_roles"
+            )));
+        }
+    }
+    if let Some((resource, owner)) = engine
+        .index()
+        .await?
+        .lock()
+        .expect("index lock")
+        .conflict(name, role)
+    {
+        return Err(Error::bad_request(format!(
+            "{resource} already belongs to role {owner:?}; a target or dependent can belong to one role only"
+        )));
+    }
+    if let Some(policy) = &role.password_policy {
+        let rules = role.target.rules();
+        for _ in 0..POLICY_SAMPLES {
+            let sample = engine
+                .system
+                .generate_password_from_policy(policy)
+                .await
+                .map_err(|err| {
+                    Error::bad_request(format!(
+                        "password policy {policy:?} cannot generate passwords: {err}"
+                    ))
+                })?;
+            if let Err(problem) = rules.check(&sample) {
+                return Err(Error::bad_request(format!(
+                    "password policy {policy:?} generates passwords the target rejects: {problem}; fix the policy or drop password_policy to use the built-in generator"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn write(
+    engine: &Arc<Engine>,
+    request: &Request,
+    data: &FieldData,
+    kind: RoleKind,
+) -> HandlerResult {
+    let name = data.str("name").unwrap_or_default();
+    let roles_guard = engine.locks.lock(Engine::ROLES_LOCK).await;
+    let _role_guard = engine.locks.lock(&Engine::role_lock(name)).await;
+    let existing = engine.load_role(name).await?;
+    if let Some(other) = existing.as_ref().filter(|role| role.kind != kind) {
+        return Err(Error::bad_request(format!(
+            "name {name:?} is taken by a {} role ({}/{name}); role names are unique across static-roles and roles",
+            if other.kind == RoleKind::Static {
+                "static"
+            } else {
+                "leased"
+            },
+            other.kind.path()
+        )));
+    }
+    if request.operation == Operation::Update && existing.is_none() {
+        return Err(Error::bad_request(format!("role {name:?} does not exist")));
+    }
+    let creating = existing.is_none();
+    let old_schedule = existing.as_ref().map(|role| role.schedule.clone());
+    let old_dependents: Vec<String> = existing
+        .iter()
+        .flat_map(|r| r.dependents.iter().map(ToString::to_string))
+        .collect();
+    let mut role = apply(existing, data, kind)?;
+    validate(engine, name, &role).await?;
+
+    let skip_import = data.bool("skip_import_rotation").unwrap_or(false);
+    if data.provided("password") {
+        let password = non_empty(data, "password")
+            .ok_or_else(|| Error::bad_request("password must not be empty"))?;
+        if role.state.last_vault_rotation.is_some() || role.state.in_flight.is_some() {
+            return Err(Error::bad_request(
+                "password can only be given before Vault first rotates the role; Vault owns it now (use rotate-role)",
+            ));
+        }
+        if password.chars().any(char::is_control) {
+            return Err(Error::bad_request(
+                "password must not contain control characters",
+            ));
+        }
+        role.state.password = Some(password);
+    }
+    if creating && skip_import && role.target != Target::External && role.state.password.is_none() {
+        return Err(Error::bad_request(
+            "skip_import_rotation needs password: the target's current password, or Vault would have nothing to hand out",
+        ));
+    }
+    let now = engine.clock.now();
+    let schedule_changed = old_schedule.as_ref() != Some(&role.schedule);
+    if role.state.in_flight.is_none() && (creating || schedule_changed) && kind == RoleKind::Static
+    {
+        let since = role.state.last_vault_rotation.or(Some(now));
+        role.state.next_rotation = role.schedule.next_after(since, now);
+    }
+    let added_dependents = role
+        .dependents
+        .iter()
+        .any(|d| !old_dependents.contains(&d.to_string()));
+    if creating {
+        for dependent in &role.dependents {
+            role.state
+                .dependents
+                .entry(dependent.to_string())
+                .or_default()
+                .status = DependentStatus::Pending;
+        }
+    }
+    engine.save_role(name, &role).await?;
+    engine
+        .index()
+        .await?
+        .lock()
+        .expect("index lock")
+        .insert(name, &role);
+    engine
+        .timetable
+        .set(Job::Role(name.to_owned()), role.state.next_rotation);
+    drop(roles_guard);
+
+    let follow_up = if creating && !skip_import && role.target != Target::External {
+        Some(RotateRequest::new(Trigger::Create))
+    } else if added_dependents && role.state.password.is_some() && role.state.in_flight.is_none() {
+        Some(RotateRequest::new(Trigger::Propagate))
+    } else {
+        None
+    };
+    let Some(follow_up) = follow_up else {
+        return Ok(None);
+    };
+    let trigger = follow_up.trigger;
+    let outcome = saga::run(engine, name, follow_up).await?;
+    Ok(warning(name, trigger, &outcome).map(|text| Response::default().warn(text)))
+}
+
+/// What a rotation run as part of a write tells the writer.
+fn warning(name: &str, trigger: Trigger, outcome: &Outcome) -> Option<String> {
+    let what = if trigger == Trigger::Create {
+        "the import rotation"
+    } else {
+        "propagating the password to the new dependents"
+    };
+    match outcome {
+        Outcome::Rotated { .. } | Outcome::NotDue => None,
+        Outcome::Deferred { reason } => Some(format!(
+            "role {name:?} saved, but {what} is deferred: {reason}; it completes automatically once the jobs accept changes"
+        )),
+        Outcome::Retrying { message, .. } => Some(format!(
+            "role {name:?} saved, but {what} did not finish: {message}; retries continue in the background"
+        )),
+        Outcome::Failed { message } => Some(format!(
+            "role {name:?} saved, but {what} failed: {message}; read static-roles/{name} for its status and run rotate-role/{name} once fixed"
+        )),
+    }
+}
+
+/// Passwords for leased roles last this long unless the role says otherwise.
+pub async fn lease_ttls(engine: &Engine, role: &Role) -> Result<(Duration, Duration), Error> {
+    let default_ttl = engine.system.default_lease_ttl().await?;
+    let max_ttl = engine.system.max_lease_ttl().await?;
+    let max = if role.max_ttl_secs > 0 {
+        role.max_ttl().min(max_ttl)
+    } else {
+        max_ttl
+    };
+    let ttl = if role.ttl_secs > 0 {
+        role.ttl()
+    } else {
+        default_ttl
+    };
+    Ok((ttl.min(max), max))
+}

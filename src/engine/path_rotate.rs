@@ -1,0 +1,232 @@
+//! `rotate-role/:name`: rotate a role now (or, with dry_run, show the plan:
+//! every call that would be made and the prechecks with their results).
+//! `rotate-root/:name`: replace a connection's own access key.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::framework::{
+    Error, Field, FieldData, HandlerResult, Operation, Path, Request, Response,
+};
+use crate::handler;
+
+use super::Engine;
+use super::connection::rfc3339;
+use super::path_config;
+use super::role::{Dependent, Phase, Role, RoleKind, Target, Trigger};
+use super::rotation::cloud;
+use super::rotation::root::{self, RootOutcome};
+use super::rotation::saga::{self, Outcome, RotateRequest};
+
+pub fn paths() -> Vec<Path<Engine>> {
+    vec![
+        Path::new("rotate-role/{name}")
+            .fields([
+                Field::string("name", "Name of the static or leased role."),
+                Field::bool("dry_run", "Change nothing; return every call that would be made and the prechecks with their results.")
+                    .default(false),
+                Field::string("password", "External targets only: the new password to propagate to every dependent (write-only).")
+                    .sensitive()
+                    .max_len(256),
+            ])
+            .on(Operation::Update, "Rotate a role's password now.", handler!(rotate_role))
+            .help(
+                "Rotate a role's password now.",
+                "Runs the rotation saga at once: prechecks of the dependents (a job that cannot take a change defers \
+                 the rotation without touching anything), the change of the target, then every dependent. A rotation \
+                 already in flight is resumed with its recorded password rather than a new one. For external targets, \
+                 give the new password with password=...",
+            ),
+        Path::new("rotate-root/{name}")
+            .fields([Field::string("name", "Name of the connection.")])
+            .on(Operation::Update, "Rotate the connection's own access key.", handler!(rotate_root))
+            .help(
+                "Rotate the access key the connection signs with.",
+                "Creates a second access key for iam_user, verifies it works, stores it, and deletes the old key. \
+                 Crash-safe: each step is recorded first and an interrupted rotation resumes. Returns no secret.",
+            ),
+    ]
+}
+
+async fn rotate_role(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
+    let name = data.str("name").unwrap_or_default();
+    if data.bool("dry_run").unwrap_or(false) {
+        let role = engine.load_role(name).await?.ok_or_else(|| missing(name))?;
+        return Ok(Some(Response::with_data(plan(engine, &role).await)));
+    }
+    let _guard = engine.locks.try_lock(&Engine::role_lock(name)).ok_or_else(|| {
+        Error::conflict(format!("a rotation of role {name:?} is already running; read static-roles/{name} or roles/{name} for its status"))
+    })?;
+    let role = engine.load_role(name).await?.ok_or_else(|| missing(name))?;
+    if let Some(checkout) = &role.state.checkout {
+        return Err(Error::conflict(format!(
+            "role {name:?} is checked out until {}; revoke the lease (which rotates it) instead",
+            rfc3339(checkout.expires_at)
+        )));
+    }
+    let password = data
+        .str("password")
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned);
+    let trigger = if password.is_some() {
+        Trigger::Propagate
+    } else {
+        Trigger::Manual
+    };
+    let outcome = saga::run(
+        engine,
+        name,
+        RotateRequest {
+            trigger,
+            password,
+            end_checkout: None,
+        },
+    )
+    .await?;
+    let role = engine.load_role(name).await?.ok_or_else(|| missing(name))?;
+    let next = role.state.next_rotation.map(rfc3339);
+    match outcome {
+        Outcome::Rotated { rotation_id, dependents_updated } => Ok(Some(Response::with_data(json!({
+            "rotation_id": rotation_id,
+            "status": "ok",
+            "dependents_updated": dependents_updated,
+            "last_vault_rotation": role.state.last_vault_rotation.map(rfc3339),
+            "next_vault_rotation": next,
+        })))),
+        Outcome::Deferred { reason } => Ok(Some(
+            Response::with_data(json!({ "status": "deferred", "reason": reason, "next_attempt": next }))
+                .warn(format!("rotation deferred: {reason}; it resumes with the same password once the jobs accept changes")),
+        )),
+        Outcome::NotDue => Ok(None),
+        Outcome::Retrying { status, message } => Err(Error::Coded {
+            status: 502,
+            message: format!(
+                "rotation of role {name:?} did not finish ({}): {message}; retries continue in the background (next at {}), and it is safe to run rotate-role again",
+                status.as_str(),
+                next.unwrap_or_default()
+            ),
+        }),
+        Outcome::Failed { message } => Err(Error::Coded {
+            status: 502,
+            message: format!("rotation of role {name:?} failed: {message}; read static-roles/{name} or roles/{name} for details"),
+        }),
+    }
+}
+
+fn missing(name: &str) -> Error {
+    Error::bad_request(format!("role {name:?} does not exist"))
+}
+
+/// The calls a rotation of `role` would make, and the prechecks run now.
+async fn plan(engine: &Engine, role: &Role) -> Value {
+    let mut calls = Vec::new();
+    let resuming = role.state.in_flight.as_ref();
+    let target_pending = resuming.is_none_or(|flight| flight.phase != Phase::TargetApplied);
+    match &role.target {
+        Target::PolardbAccount {
+            connection,
+            cluster_id,
+        } if target_pending => calls.push(json!({
+            "service": "polardb", "action": "ModifyAccountPassword", "connection": connection,
+            "resource": format!("{cluster_id}/{}", role.username.clone().unwrap_or_default()),
+        })),
+        Target::DcsInstance {
+            connection,
+            instance_id,
+        } if target_pending => {
+            let reset = role.dcs_reset
+                || role.state.password.is_none()
+                || resuming.is_some_and(|f| f.dcs_reset_only)
+                || role
+                    .state
+                    .dcs_retry_times_left
+                    .is_some_and(|left| left <= cloud::DCS_RESERVED_ATTEMPTS);
+            calls.push(json!({
+                "service": "dcs", "action": if reset { "ResetPassword" } else { "UpdatePassword" },
+                "connection": connection, "resource": instance_id,
+            }));
+        }
+        _ => {}
+    }
+    let mut drs_batches: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for dependent in &role.dependents {
+        match dependent {
+            Dependent::Dts { connection, job_id, .. } => calls.push(json!({
+                "service": "dts", "action": "ModifyDtsJobPassword", "connection": connection, "resource": dependent.to_string(), "job_id": job_id,
+            })),
+            Dependent::Drs { connection, .. } => drs_batches.entry(connection).or_default().push(dependent.to_string()),
+        }
+    }
+    for (connection, items) in drs_batches {
+        calls.push(json!({ "service": "drs", "action": "BatchResetPassword", "connection": connection, "resources": items }));
+    }
+    let prechecks = match cloud::describe_dependents(engine, &role.dependents).await {
+        Ok(states) => states
+            .into_iter()
+            .map(|(dependent, state, accepts)| json!({ "dependent": dependent, "state": state, "accepts_change": accepts }))
+            .collect::<Vec<_>>(),
+        Err(error) => vec![json!({ "error": error.to_string() })],
+    };
+    let password_check = match (&role.target, &role.password_policy) {
+        (Target::External, _) => "external: the password is given to rotate-role".to_owned(),
+        (_, Some(policy)) => match engine.system.generate_password_from_policy(policy).await {
+            Ok(sample) => match role.target.rules().check(&sample) {
+                Ok(()) => format!(
+                    "policy {policy:?} generates passwords that fit {}",
+                    role.target.rules().name
+                ),
+                Err(problem) => {
+                    format!("policy {policy:?} generated a password the target rejects: {problem}")
+                }
+            },
+            Err(err) => format!("policy {policy:?} cannot generate passwords: {err}"),
+        },
+        (_, None) => format!("built-in generator for {} rules", role.target.rules().name),
+    };
+    let blocked: Vec<&Value> = prechecks
+        .iter()
+        .filter(|p| p["accepts_change"] == Value::Bool(false) || p.get("error").is_some())
+        .collect();
+    json!({
+        "dry_run": true,
+        "role": role.kind.path(),
+        "resumes_rotation": resuming.map(|f| json!({ "id": f.id, "phase": format!("{:?}", f.phase), "started_at": rfc3339(f.started_at) })),
+        "calls": calls,
+        "prechecks": prechecks,
+        "would_defer": !blocked.is_empty(),
+        "password_check": password_check,
+        "checked_out": role.kind == RoleKind::Leased && role.state.checkout.is_some(),
+    })
+}
+
+async fn rotate_root(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
+    let name = data.str("name").unwrap_or_default();
+    let _guard = engine
+        .locks
+        .try_lock(&Engine::connection_lock(name))
+        .ok_or_else(|| {
+            Error::conflict(format!(
+                "connection {name:?} is being changed or rotated right now; try again shortly"
+            ))
+        })?;
+    match root::run(engine, name, "manual").await? {
+        RootOutcome::Rotated { access_key } => {
+            let connection = path_config::load(engine, name).await?;
+            Ok(Some(Response::with_data(json!({
+                "access_key": access_key,
+                "last_root_rotation": connection.and_then(|c| c.root.last_rotation).map(rfc3339),
+            }))))
+        }
+        RootOutcome::Retrying { message } => Err(Error::Coded {
+            status: 502,
+            message: format!(
+                "access key rotation of {name:?} did not finish: {message}; it resumes in the background, and it is safe to run rotate-root again"
+            ),
+        }),
+        RootOutcome::Failed { message } => Err(Error::Coded {
+            status: 502,
+            message: format!("access key rotation of {name:?} failed: {message}"),
+        }),
+    }
+}

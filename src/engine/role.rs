@@ -1,0 +1,593 @@
+//! A role: the place a password lives (its target), the jobs that keep a
+//! copy (its dependents), when it rotates, and its current state, including
+//! the write-ahead record of a rotation in flight. One storage entry per
+//! role, so every state change is one atomic write.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use super::connection::rfc3339;
+use super::password::{self, Rules};
+use super::schedule::Schedule;
+
+pub const STORAGE_PREFIX: &str = "role/";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleKind {
+    /// `static-roles/`: Vault owns the password and rotates it on schedule.
+    Static,
+    /// `roles/`: the password is checked out under a lease and rotated when
+    /// the lease ends.
+    Leased,
+}
+
+impl RoleKind {
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Static => "static-roles",
+            Self::Leased => "roles",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Target {
+    PolardbAccount {
+        connection: String,
+        cluster_id: String,
+    },
+    DcsInstance {
+        connection: String,
+        instance_id: String,
+    },
+    /// The password lives where the plugin cannot change it; Vault only
+    /// propagates the password an operator gives to `rotate-role`.
+    External,
+}
+
+impl Target {
+    pub const KINDS: &'static [&'static str] = &["polardb-account", "dcs-instance", "external"];
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::PolardbAccount { .. } => "polardb-account",
+            Self::DcsInstance { .. } => "dcs-instance",
+            Self::External => "external",
+        }
+    }
+
+    pub fn connection(&self) -> Option<&str> {
+        match self {
+            Self::PolardbAccount { connection, .. } | Self::DcsInstance { connection, .. } => {
+                Some(connection)
+            }
+            Self::External => None,
+        }
+    }
+
+    pub fn rules(&self) -> Rules {
+        match self {
+            Self::PolardbAccount { .. } => password::POLARDB,
+            Self::DcsInstance { .. } => password::DCS,
+            Self::External => password::EXTERNAL,
+        }
+    }
+
+    /// Identifies the real resource, whatever connection reaches it, so two
+    /// roles can never own the same account.
+    pub fn resource_id(&self, username: Option<&str>) -> Option<String> {
+        match self {
+            Self::PolardbAccount { cluster_id, .. } => Some(format!(
+                "polardb:{cluster_id}/{}",
+                username.unwrap_or_default()
+            )),
+            Self::DcsInstance { instance_id, .. } => Some(format!("dcs:{instance_id}")),
+            Self::External => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DtsEndpoint {
+    Src,
+    Dest,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DrsEndpoint {
+    So,
+    Ta,
+}
+
+/// A job that keeps a copy of the role's password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Dependent {
+    Dts {
+        connection: String,
+        job_id: String,
+        endpoint: DtsEndpoint,
+        username: String,
+    },
+    Drs {
+        connection: String,
+        job_id: String,
+        endpoint: DrsEndpoint,
+    },
+}
+
+impl Dependent {
+    /// Parses `dts:<connection>/<job>/<src|dest>[/<username>]` or
+    /// `drs:<connection>/<job>/<so|ta>`; `username` defaults to the role's.
+    pub fn parse(spec: &str, role_username: Option<&str>) -> Result<Self, String> {
+        let explain = || {
+            format!(
+                "invalid dependent {spec:?}: use dts:<connection>/<dts_job_id>/<src|dest>[/<username>] or drs:<connection>/<job_id>/<so|ta>"
+            )
+        };
+        let (kind, rest) = spec.trim().split_once(':').ok_or_else(explain)?;
+        let parts: Vec<&str> = rest.split('/').collect();
+        if parts.iter().any(|p| {
+            p.is_empty() || p.len() > 128 || p.chars().any(|c| c.is_whitespace() || c.is_control())
+        }) {
+            return Err(explain());
+        }
+        match (kind, parts.as_slice()) {
+            ("dts", [connection, job, endpoint, rest @ ..]) if rest.len() <= 1 => {
+                let endpoint = match *endpoint {
+                    "src" => DtsEndpoint::Src,
+                    "dest" => DtsEndpoint::Dest,
+                    other => {
+                        return Err(format!(
+                            "invalid dependent {spec:?}: DTS endpoint must be src or dest, got {other:?}"
+                        ));
+                    }
+                };
+                let username = rest.first().copied().or(role_username).ok_or_else(|| {
+                    format!("dependent {spec:?} needs a username (append /<username>): this role has none to default to")
+                })?;
+                Ok(Self::Dts {
+                    connection: connection.to_string(),
+                    job_id: job.to_string(),
+                    endpoint,
+                    username: username.to_owned(),
+                })
+            }
+            ("drs", [connection, job, endpoint]) => {
+                let endpoint = match *endpoint {
+                    "so" => DrsEndpoint::So,
+                    "ta" => DrsEndpoint::Ta,
+                    other => {
+                        return Err(format!(
+                            "invalid dependent {spec:?}: DRS endpoint must be so or ta, got {other:?}"
+                        ));
+                    }
+                };
+                Ok(Self::Drs {
+                    connection: connection.to_string(),
+                    job_id: job.to_string(),
+                    endpoint,
+                })
+            }
+            _ => Err(explain()),
+        }
+    }
+
+    pub fn connection(&self) -> &str {
+        match self {
+            Self::Dts { connection, .. } | Self::Drs { connection, .. } => connection,
+        }
+    }
+
+    /// The job endpoint this copy lives in, whatever connection reaches it.
+    pub fn resource_id(&self) -> String {
+        match self {
+            Self::Dts {
+                job_id, endpoint, ..
+            } => format!(
+                "dts:{job_id}/{}",
+                if *endpoint == DtsEndpoint::Src {
+                    "src"
+                } else {
+                    "dest"
+                }
+            ),
+            Self::Drs {
+                job_id, endpoint, ..
+            } => format!(
+                "drs:{job_id}/{}",
+                if *endpoint == DrsEndpoint::So {
+                    "so"
+                } else {
+                    "ta"
+                }
+            ),
+        }
+    }
+}
+
+/// The canonical spec string, also the key of the dependent's state.
+impl fmt::Display for Dependent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Dts {
+                connection,
+                job_id,
+                endpoint,
+                username,
+            } => {
+                let endpoint = if *endpoint == DtsEndpoint::Src {
+                    "src"
+                } else {
+                    "dest"
+                };
+                write!(f, "dts:{connection}/{job_id}/{endpoint}/{username}")
+            }
+            Self::Drs {
+                connection,
+                job_id,
+                endpoint,
+            } => {
+                let endpoint = if *endpoint == DrsEndpoint::So {
+                    "so"
+                } else {
+                    "ta"
+                };
+                write!(f, "drs:{connection}/{job_id}/{endpoint}")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    #[default]
+    Ok,
+    Rotating,
+    Deferred,
+    PendingDependents,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Rotating => "rotating",
+            Self::Deferred => "deferred",
+            Self::PendingDependents => "pending_dependents",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    Create,
+    Schedule,
+    Manual,
+    LeaseEnd,
+    Propagate,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Schedule => "schedule",
+            Self::Manual => "manual",
+            Self::LeaseEnd => "lease-end",
+            Self::Propagate => "propagate",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Password generated and stored; no provider has been asked to change.
+    Prepared,
+    /// A change was sent but its outcome is unknown (timeout, lost
+    /// response): the target holds the old or the new password.
+    TargetUncertain,
+    /// The target holds the new password; dependents are being updated.
+    TargetApplied,
+}
+
+/// The write-ahead record of a rotation in flight. It is stored before any
+/// provider is called and holds everything needed to finish the rotation
+/// after a crash, a timeout or an error, without generating another
+/// password.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Rotation {
+    pub id: String,
+    pub trigger: Trigger,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    pub new_password: String,
+    pub old_password: Option<String>,
+    pub phase: Phase,
+    /// DCS only: the old password may no longer be offered (it was refused,
+    /// the outcome of a change is unknown, or too few attempts are left),
+    /// so the change is made with reset.
+    #[serde(default)]
+    pub dcs_reset_only: bool,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default)]
+    pub request_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DependentStatus {
+    #[default]
+    InSync,
+    Pending,
+    Deferred,
+    Failed,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DependentState {
+    pub status: DependentStatus,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub updated_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LastError {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub class: String,
+    pub message: String,
+}
+
+/// A leased role's password is out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Checkout {
+    pub id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// The lease can never be renewed past this.
+    #[serde(with = "time::serde::rfc3339")]
+    pub max_expires_at: OffsetDateTime,
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct RoleState {
+    pub password: Option<String>,
+    #[serde(default)]
+    pub last_password: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_vault_rotation: Option<OffsetDateTime>,
+    /// When the scheduler next acts on this role: a regular rotation, a
+    /// retry after a failure, or resuming a rotation in flight.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub next_rotation: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub status: Status,
+    #[serde(default)]
+    pub status_reason: Option<String>,
+    #[serde(default)]
+    pub last_error: Option<LastError>,
+    /// Consecutive failed attempts in this cycle.
+    #[serde(default)]
+    pub failures: u32,
+    #[serde(default)]
+    pub dependents: BTreeMap<String, DependentState>,
+    #[serde(default)]
+    pub in_flight: Option<Rotation>,
+    #[serde(default)]
+    pub checkout: Option<Checkout>,
+    /// DCS: attempts left before the instance locks password changes, as
+    /// the provider last reported them.
+    #[serde(default)]
+    pub dcs_retry_times_left: Option<u32>,
+}
+
+/// Stored at `role/<name>`. Deliberately not `Debug`: it holds passwords.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Role {
+    pub kind: RoleKind,
+    pub target: Target,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub dependents: Vec<Dependent>,
+    #[serde(default)]
+    pub password_policy: Option<String>,
+    /// DCS: change with the old password (`update`) or without (`reset`).
+    #[serde(default)]
+    pub dcs_reset: bool,
+    #[serde(default)]
+    pub schedule: Schedule,
+    #[serde(default)]
+    pub ttl_secs: u64,
+    #[serde(default)]
+    pub max_ttl_secs: u64,
+    #[serde(default)]
+    pub state: RoleState,
+}
+
+fn time_or_null(at: Option<OffsetDateTime>) -> Value {
+    at.map_or(Value::Null, |at| Value::from(rfc3339(at)))
+}
+
+impl Role {
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs(self.ttl_secs)
+    }
+
+    pub fn max_ttl(&self) -> Duration {
+        Duration::from_secs(self.max_ttl_secs)
+    }
+
+    /// Every resource this role claims: its target and each dependent.
+    pub fn claims(&self) -> Vec<String> {
+        let mut claims: Vec<String> = self
+            .target
+            .resource_id(self.username.as_deref())
+            .into_iter()
+            .collect();
+        claims.extend(self.dependents.iter().map(Dependent::resource_id));
+        claims
+    }
+
+    /// Connections this role uses.
+    pub fn connections(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .target
+            .connection()
+            .into_iter()
+            .chain(self.dependents.iter().map(Dependent::connection))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// Settings and state as `read static-roles/:name` / `roles/:name` show
+    /// them: never a password.
+    pub fn describe(&self) -> Map<String, Value> {
+        let (connection, cluster_id, instance_id) = match &self.target {
+            Target::PolardbAccount {
+                connection,
+                cluster_id,
+            } => (connection.as_str(), cluster_id.as_str(), ""),
+            Target::DcsInstance {
+                connection,
+                instance_id,
+            } => (connection.as_str(), "", instance_id.as_str()),
+            Target::External => ("", "", ""),
+        };
+        let state = &self.state;
+        let dependents: Vec<Value> = self
+            .dependents
+            .iter()
+            .map(|dependent| {
+                let id = dependent.to_string();
+                let dependent_state = state.dependents.get(&id).cloned().unwrap_or_default();
+                json!({
+                    "dependent": id,
+                    "state": match dependent_state.status {
+                        DependentStatus::InSync => "in_sync",
+                        DependentStatus::Pending => "pending",
+                        DependentStatus::Deferred => "deferred",
+                        DependentStatus::Failed => "failed",
+                    },
+                    "last_error": dependent_state.last_error,
+                    "updated_at": time_or_null(dependent_state.updated_at),
+                })
+            })
+            .collect();
+        let mut out = json!({
+            "target": self.target.kind(),
+            "connection": connection,
+            "cluster_id": cluster_id,
+            "instance_id": instance_id,
+            "username": self.username.clone().unwrap_or_default(),
+            "dependents": self.dependents.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "dependent_states": dependents,
+            "password_policy": self.password_policy.clone().unwrap_or_default(),
+            "last_vault_rotation": time_or_null(state.last_vault_rotation),
+            "next_vault_rotation": time_or_null(state.next_rotation),
+            "status": state.status.as_str(),
+            "status_reason": state.status_reason,
+            "last_error": state.last_error.as_ref().map(|e| json!({"at": rfc3339(e.at), "class": e.class, "message": e.message})),
+            "rotation_in_progress": state.in_flight.as_ref().map(|r| json!({
+                "id": r.id,
+                "trigger": r.trigger.as_str(),
+                "started_at": rfc3339(r.started_at),
+                "phase": match r.phase { Phase::Prepared => "prepared", Phase::TargetUncertain => "target_uncertain", Phase::TargetApplied => "target_applied" },
+                "attempts": r.attempts,
+            })),
+        });
+        let map = out.as_object_mut().expect("an object");
+        if matches!(self.target, Target::DcsInstance { .. }) {
+            map.insert(
+                "dcs_change_method".into(),
+                Value::from(if self.dcs_reset { "reset" } else { "update" }),
+            );
+        }
+        match self.kind {
+            RoleKind::Static => map.extend(self.schedule.describe()),
+            RoleKind::Leased => {
+                map.insert("ttl".into(), self.ttl_secs.into());
+                map.insert("max_ttl".into(), self.max_ttl_secs.into());
+                map.insert("checked_out".into(), state.checkout.is_some().into());
+                map.insert(
+                    "checkout_expires_at".into(),
+                    time_or_null(state.checkout.as_ref().map(|c| c.expires_at)),
+                );
+            }
+        }
+        std::mem::take(map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_dependents_with_defaults_and_round_trips() {
+        let dts = Dependent::parse("dts:ali/dtsj1/src", Some("app")).unwrap();
+        assert_eq!(dts.to_string(), "dts:ali/dtsj1/src/app");
+        assert_eq!(Dependent::parse(&dts.to_string(), None).unwrap(), dts);
+        let explicit = Dependent::parse("dts:ali/dtsj1/dest/other", Some("app")).unwrap();
+        assert!(
+            matches!(explicit, Dependent::Dts { ref username, endpoint: DtsEndpoint::Dest, .. } if username == "other")
+        );
+        let drs = Dependent::parse("drs:hw/job-1/ta", None).unwrap();
+        assert_eq!(drs.to_string(), "drs:hw/job-1/ta");
+        assert_eq!(drs.resource_id(), "drs:job-1/ta");
+    }
+
+    #[test]
+    fn bad_dependents_explain_the_format() {
+        for (spec, expected) in [
+            ("dts:ali/job", "dts:<connection>"),
+            ("dts:ali/job/source", "src or dest"),
+            ("drs:hw/job/so/extra", "drs:<connection>"),
+            ("drs:hw/job/xx", "so or ta"),
+            ("ftp:a/b/c", "dts:<connection>"),
+            ("dts:ali//src", "dts:<connection>"),
+            ("dts:ali/job/src", "needs a username"),
+            ("nocolon", "dts:<connection>"),
+        ] {
+            let err = Dependent::parse(spec, None).unwrap_err();
+            assert!(err.contains(expected), "{spec}: {err}");
+        }
+    }
+
+    #[test]
+    fn claims_identify_resources_not_connections() {
+        let a = Target::PolardbAccount {
+            connection: "c1".into(),
+            cluster_id: "pc-1".into(),
+        };
+        let b = Target::PolardbAccount {
+            connection: "c2".into(),
+            cluster_id: "pc-1".into(),
+        };
+        assert_eq!(a.resource_id(Some("app")), b.resource_id(Some("app")));
+        assert_ne!(a.resource_id(Some("app")), a.resource_id(Some("other")));
+        assert_eq!(Target::External.resource_id(Some("x")), None);
+    }
+}

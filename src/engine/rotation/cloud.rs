@@ -1,0 +1,453 @@
+//! The engine's adapter to the provider clients: the few operations a
+//! rotation needs, in engine terms (targets, dependents, access keys),
+//! with provider errors passed through so their class drives the saga.
+
+// Provider errors are large (request ids, codes) and rare; see providers.
+#![allow(clippy::result_large_err)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::framework::Error;
+use crate::providers::alicloud::client::{
+    AlibabaClient, AlibabaConfig, SignatureVersion as AliSignature,
+};
+use crate::providers::alicloud::dts::{DtsEndpoint as AliDtsEndpoint, ModifyDtsJobPasswordRequest};
+use crate::providers::alicloud::polardb::ModifyAccountPasswordRequest;
+use crate::providers::huaweicloud::client::{HuaweiClient, HuaweiConfig};
+use crate::providers::huaweicloud::dcs::UpdatePasswordRequest;
+use crate::providers::huaweicloud::drs::{DrsEndpointType, DrsPasswordChange};
+use crate::providers::{
+    ConnectionOptions, Credentials, ErrorClass, ErrorKind, ProviderError, Secret, Service,
+};
+
+use super::super::Engine;
+use super::super::connection::{Connection, Provider, SignatureVersion};
+use super::super::role::{Dependent, DrsEndpoint, DtsEndpoint, Role, Rotation, Target};
+
+/// DCS locks password changes after 5 wrong old passwords; Vault never
+/// spends the last two, so a drifted password can still be fixed by hand.
+pub const DCS_RESERVED_ATTEMPTS: u32 = 2;
+
+/// The clients of one connection.
+pub enum Clients {
+    Alicloud(AlibabaClient),
+    Huaweicloud(HuaweiClient),
+}
+
+fn options(connection: &Connection) -> ConnectionOptions {
+    let mut options = ConnectionOptions::new(connection.region.clone());
+    options.endpoint = connection.endpoint.clone();
+    options.endpoints = connection
+        .endpoints
+        .iter()
+        .filter_map(|(service, url)| {
+            service
+                .parse::<Service>()
+                .ok()
+                .map(|service| (service, url.clone()))
+        })
+        .collect();
+    options.request_timeout = connection.request_timeout();
+    options.connect_timeout = connection.request_timeout().min(Duration::from_secs(10));
+    options.max_retries = connection.max_retries;
+    options.requests_per_second = Some(f64::from(connection.requests_per_second));
+    // A small bucket: a burst of rotations starts at once but then follows
+    // the configured pace instead of front-loading a second's worth.
+    options.burst = connection.requests_per_second.clamp(1, 5);
+    options.extra_root_certificates_pem = connection.ca_certificate.clone();
+    options
+}
+
+fn credentials(connection: &Connection) -> Credentials {
+    let credentials =
+        Credentials::new(connection.access_key.clone(), connection.secret_key.clone());
+    match &connection.security_token {
+        Some(token) => credentials.with_security_token(token.clone()),
+        None => credentials,
+    }
+}
+
+impl Clients {
+    pub fn build(connection: &Connection) -> Result<Self, ProviderError> {
+        Ok(match connection.provider {
+            Provider::Alicloud => Self::Alicloud(AlibabaClient::new(AlibabaConfig {
+                credentials: credentials(connection),
+                options: options(connection),
+                signature: match connection.signature_version {
+                    SignatureVersion::V3 => AliSignature::Acs3,
+                    SignatureVersion::V2 => AliSignature::V2,
+                },
+            })?),
+            Provider::Huaweicloud => Self::Huaweicloud(HuaweiClient::new(HuaweiConfig {
+                credentials: credentials(connection),
+                options: options(connection),
+                project_id: connection.project_id.clone().unwrap_or_default(),
+                domain_id: None,
+            })?),
+        })
+    }
+
+    fn alicloud(&self, service: Service) -> Result<&AlibabaClient, ProviderError> {
+        match self {
+            Self::Alicloud(client) => Ok(client),
+            Self::Huaweicloud(_) => Err(ProviderError::config(
+                service,
+                "connect",
+                "this connection is not an alicloud connection",
+            )),
+        }
+    }
+
+    fn huaweicloud(&self, service: Service) -> Result<&HuaweiClient, ProviderError> {
+        match self {
+            Self::Huaweicloud(client) => Ok(client),
+            Self::Alicloud(_) => Err(ProviderError::config(
+                service,
+                "connect",
+                "this connection is not a huaweicloud connection",
+            )),
+        }
+    }
+}
+
+/// Turns an engine error met while getting clients into a provider error,
+/// so callers handle one error type.
+fn setup_error(service: Service, error: Error) -> ProviderError {
+    ProviderError::config(service, "connect", &error.to_string())
+}
+
+async fn clients(
+    engine: &Engine,
+    connection: &str,
+    service: Service,
+) -> Result<std::sync::Arc<Clients>, ProviderError> {
+    engine
+        .clients(connection)
+        .await
+        .map_err(|e| setup_error(service, e))
+}
+
+/// One cheap signed call. An authenticated "not allowed" still proves the
+/// key and signature work, so it passes.
+pub async fn verify(connection: &Connection) -> Result<(), ProviderError> {
+    let result = match Clients::build(connection)? {
+        Clients::Alicloud(client) => client.polardb().verify().await.map(drop),
+        Clients::Huaweicloud(client) => client.dcs().verify().await.map(drop),
+    };
+    match result {
+        Err(error) if error.kind == ErrorKind::PermissionDenied => Ok(()),
+        other => other,
+    }
+}
+
+/// Changes the target's password to the flight's new one. Returns the
+/// provider request id.
+pub async fn change_target(
+    engine: &Engine,
+    role: &Role,
+    flight: &Rotation,
+) -> Result<Option<String>, ProviderError> {
+    let new_password = Secret::new(flight.new_password.clone());
+    match &role.target {
+        Target::PolardbAccount {
+            connection,
+            cluster_id,
+        } => {
+            let clients = clients(engine, connection, Service::Polardb).await?;
+            let request = ModifyAccountPasswordRequest {
+                db_cluster_id: cluster_id.clone(),
+                account_name: role.username.clone().unwrap_or_default(),
+                new_password,
+                password_type: None,
+            };
+            Ok(clients
+                .alicloud(Service::Polardb)?
+                .polardb()
+                .modify_account_password(&request)
+                .await?
+                .info
+                .request_id)
+        }
+        Target::DcsInstance {
+            connection,
+            instance_id,
+        } => {
+            let clients = clients(engine, connection, Service::Dcs).await?;
+            let dcs = clients.huaweicloud(Service::Dcs)?.dcs();
+            let attempts_to_spare = role
+                .state
+                .dcs_retry_times_left
+                .is_none_or(|left| left > DCS_RESERVED_ATTEMPTS);
+            match (
+                &flight.old_password,
+                role.dcs_reset || flight.dcs_reset_only || !attempts_to_spare,
+            ) {
+                (Some(old), false) => {
+                    let request = UpdatePasswordRequest {
+                        instance_id: instance_id.clone(),
+                        old_password: Secret::new(old.clone()),
+                        new_password,
+                    };
+                    Ok(dcs.update_password(&request).await?.info.request_id)
+                }
+                _ => Ok(dcs
+                    .reset_password(instance_id, &new_password)
+                    .await?
+                    .info
+                    .request_id),
+            }
+        }
+        Target::External => Ok(None),
+    }
+}
+
+fn dts_endpoint(endpoint: DtsEndpoint) -> AliDtsEndpoint {
+    match endpoint {
+        DtsEndpoint::Src => AliDtsEndpoint::Source,
+        DtsEndpoint::Dest => AliDtsEndpoint::Destination,
+    }
+}
+
+fn drs_endpoint(endpoint: DrsEndpoint) -> DrsEndpointType {
+    match endpoint {
+        DrsEndpoint::So => DrsEndpointType::Source,
+        DrsEndpoint::Ta => DrsEndpointType::Target,
+    }
+}
+
+/// The state of each dependent's job and whether it accepts a password
+/// change now: `(dependent, state, accepts)`. One DRS call per connection.
+pub async fn describe_dependents(
+    engine: &Engine,
+    dependents: &[Dependent],
+) -> Result<Vec<(String, String, bool)>, ProviderError> {
+    let mut out = Vec::new();
+    let mut drs: BTreeMap<&str, Vec<&Dependent>> = BTreeMap::new();
+    for dependent in dependents {
+        match dependent {
+            Dependent::Dts {
+                connection,
+                job_id,
+                endpoint,
+                username,
+            } => {
+                let clients = clients(engine, connection, Service::Dts).await?;
+                let detail = clients
+                    .alicloud(Service::Dts)?
+                    .dts()
+                    .describe_dts_job_detail(job_id, None)
+                    .await?;
+                let job_user = detail
+                    .endpoint(dts_endpoint(*endpoint))
+                    .and_then(|e| e.user_name.clone());
+                if let Some(job_user) = job_user.filter(|u| u != username) {
+                    return Err(ProviderError::new(
+                        ErrorClass::Permanent,
+                        ErrorKind::InvalidParameter,
+                        Service::Dts,
+                        "DescribeDtsJobDetail",
+                        &format!(
+                            "dependent {dependent} names user {username:?} but the job's endpoint uses {job_user:?}"
+                        ),
+                        &[],
+                    ));
+                }
+                out.push((
+                    dependent.to_string(),
+                    detail.status.clone(),
+                    detail.accepts_password_change(),
+                ));
+            }
+            Dependent::Drs { connection, .. } => drs.entry(connection).or_default().push(dependent),
+        }
+    }
+    for (connection, group) in drs {
+        let clients = clients(engine, connection, Service::Drs).await?;
+        let ids: Vec<&str> = group
+            .iter()
+            .map(|d| match d {
+                Dependent::Drs { job_id, .. } => job_id.as_str(),
+                Dependent::Dts { .. } => unreachable!("grouped DRS dependents only"),
+            })
+            .collect();
+        let status = clients
+            .huaweicloud(Service::Drs)?
+            .drs()
+            .batch_status(&ids)
+            .await?;
+        for (dependent, id) in group.iter().zip(&ids) {
+            let job = status.jobs.iter().find(|job| job.job_id == *id);
+            match job {
+                Some(job) if job.error.is_some() => {
+                    return Err(job.error.clone().expect("checked"));
+                }
+                Some(job) => out.push((
+                    dependent.to_string(),
+                    job.status.clone().unwrap_or_default(),
+                    job.accepts_password_change(),
+                )),
+                None => out.push((dependent.to_string(), "UNKNOWN".into(), false)),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The dependents that cannot take a password change now, with why.
+pub async fn precheck_dependents(
+    engine: &Engine,
+    dependents: &[Dependent],
+) -> Result<Vec<(String, String)>, ProviderError> {
+    Ok(describe_dependents(engine, dependents)
+        .await?
+        .into_iter()
+        .filter(|(_, _, accepts)| !accepts)
+        .map(|(dependent, state, _)| {
+            (
+                dependent,
+                format!("the job is {state}, which does not accept password changes"),
+            )
+        })
+        .collect())
+}
+
+/// Sends the password to every dependent (DRS batched per connection).
+/// Each dependent gets its own result: the provider request id, or why not.
+pub async fn update_dependents(
+    engine: &Engine,
+    dependents: &[Dependent],
+    password: &str,
+) -> Vec<(Dependent, Result<Option<String>, ProviderError>)> {
+    let mut results = Vec::new();
+    let mut drs: BTreeMap<&str, Vec<&Dependent>> = BTreeMap::new();
+    for dependent in dependents {
+        match dependent {
+            Dependent::Dts {
+                connection,
+                job_id,
+                endpoint,
+                username,
+            } => {
+                let result = async {
+                    let clients = clients(engine, connection, Service::Dts).await?;
+                    let request = ModifyDtsJobPasswordRequest {
+                        dts_job_id: job_id.clone(),
+                        endpoint: dts_endpoint(*endpoint),
+                        user_name: username.clone(),
+                        password: Secret::new(password.to_owned()),
+                        region_id: None,
+                        synchronization_direction: None,
+                    };
+                    Ok(clients
+                        .alicloud(Service::Dts)?
+                        .dts()
+                        .modify_dts_job_password(&request)
+                        .await?
+                        .info
+                        .request_id)
+                }
+                .await;
+                results.push((dependent.clone(), result));
+            }
+            Dependent::Drs { connection, .. } => drs.entry(connection).or_default().push(dependent),
+        }
+    }
+    for (connection, group) in drs {
+        let changes: Vec<DrsPasswordChange> = group
+            .iter()
+            .map(|d| match d {
+                Dependent::Drs {
+                    job_id, endpoint, ..
+                } => DrsPasswordChange {
+                    job_id: job_id.clone(),
+                    end_point_type: drs_endpoint(*endpoint),
+                    db_password: Secret::new(password.to_owned()),
+                },
+                Dependent::Dts { .. } => unreachable!("grouped DRS dependents only"),
+            })
+            .collect();
+        let batch = async {
+            let clients = clients(engine, connection, Service::Drs).await?;
+            clients
+                .huaweicloud(Service::Drs)?
+                .drs()
+                .batch_modify_password(&changes)
+                .await
+        }
+        .await;
+        match batch {
+            Ok(response) => {
+                for (dependent, item) in group.into_iter().zip(response.results) {
+                    results.push((
+                        dependent.clone(),
+                        item.outcome.map(|()| response.info.request_id.clone()),
+                    ));
+                }
+            }
+            Err(error) => {
+                results.extend(group.into_iter().map(|d| (d.clone(), Err(error.clone()))))
+            }
+        }
+    }
+    results
+}
+
+pub async fn list_access_keys(
+    connection: &Connection,
+    user: &str,
+) -> Result<Vec<String>, ProviderError> {
+    Ok(match Clients::build(connection)? {
+        Clients::Alicloud(client) => client
+            .ram()
+            .list_access_keys(Some(user))
+            .await?
+            .access_keys
+            .into_iter()
+            .map(|k| k.access_key_id)
+            .collect(),
+        Clients::Huaweicloud(client) => client
+            .iam()
+            .list_access_keys(user)
+            .await?
+            .access_keys
+            .into_iter()
+            .map(|k| k.access)
+            .collect(),
+    })
+}
+
+/// Creates a key for `user`: `(access key, secret)`.
+pub async fn create_access_key(
+    connection: &Connection,
+    user: &str,
+) -> Result<(String, String), ProviderError> {
+    Ok(match Clients::build(connection)? {
+        Clients::Alicloud(client) => {
+            let key = client.ram().create_access_key(Some(user)).await?;
+            (key.access_key_id, key.access_key_secret.expose().to_owned())
+        }
+        Clients::Huaweicloud(client) => {
+            let key = client
+                .iam()
+                .create_access_key(user, Some("created by vault-plugin-secrets-cloudrotate"))
+                .await?;
+            (key.access, key.secret.expose().to_owned())
+        }
+    })
+}
+
+pub async fn delete_access_key(
+    connection: &Connection,
+    user: &str,
+    key: &str,
+) -> Result<(), ProviderError> {
+    match Clients::build(connection)? {
+        Clients::Alicloud(client) => client
+            .ram()
+            .delete_access_key(Some(user), key)
+            .await
+            .map(drop),
+        Clients::Huaweicloud(client) => client.iam().delete_access_key(key).await.map(drop),
+    }
+}

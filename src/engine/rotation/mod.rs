@@ -1,0 +1,144 @@
+//! Rotation machinery: the crash-safe saga that rotates a role's password
+//! and keeps every dependent copy in step, the rotation of a connection's
+//! own access key, the adapter to the provider clients, and the runner that
+//! executes due work.
+
+pub mod cloud;
+pub mod root;
+pub mod runner;
+pub mod saga;
+
+use std::time::Duration;
+
+use rand::Rng;
+
+/// How the engine retries and paces background work. Read from the mount's
+/// options (`bao secrets enable -options=retry_base=1s ...`), so tests and
+/// benchmarks can shorten them without a special build.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// First retry delay after a failed attempt; doubles per failure.
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+    /// Consecutive failed attempts before a role is `failed` and waits for
+    /// its next cycle or a manual rotate.
+    pub max_failures: u32,
+    /// Delay before a deferred rotation (a job not accepting changes)
+    /// checks again.
+    pub defer_retry: Duration,
+    /// Rotations the runner executes at once per mount.
+    pub concurrency: usize,
+    /// Most random delay added before a due rotation starts, so many due
+    /// at once do not fire in lockstep.
+    pub jitter: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            retry_base: Duration::from_secs(10),
+            retry_cap: Duration::from_secs(15 * 60),
+            max_failures: 6,
+            defer_retry: Duration::from_secs(60),
+            concurrency: 16,
+            jitter: Duration::from_millis(500),
+        }
+    }
+}
+
+impl Tuning {
+    /// Reads overrides from mount options; unknown or bad values keep the
+    /// default (mount options cannot be validated at mount time).
+    pub fn from_options(options: &std::collections::HashMap<String, String>) -> Self {
+        let mut tuning = Self::default();
+        let duration = |name: &str| {
+            options
+                .get(name)
+                .and_then(|v| crate::framework::duration::parse(v).ok())
+        };
+        if let Some(d) = duration("retry_base") {
+            tuning.retry_base = d;
+        }
+        if let Some(d) = duration("retry_cap") {
+            tuning.retry_cap = d;
+        }
+        if let Some(d) = duration("defer_retry") {
+            tuning.defer_retry = d;
+        }
+        if let Some(d) = duration("jitter") {
+            tuning.jitter = d;
+        }
+        if let Some(n) = options
+            .get("max_failures")
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n > 0)
+        {
+            tuning.max_failures = n;
+        }
+        if let Some(n) = options
+            .get("concurrency")
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n > 0)
+        {
+            tuning.concurrency = n;
+        }
+        tuning
+    }
+
+    /// Exponential backoff with jitter: between half and all of
+    /// `base * 2^(failures-1)`, capped.
+    pub fn backoff(&self, failures: u32) -> Duration {
+        let exponent = failures.saturating_sub(1).min(20);
+        let full = self
+            .retry_base
+            .saturating_mul(1 << exponent)
+            .min(self.retry_cap);
+        let half = full / 2;
+        half + full
+            .saturating_sub(half)
+            .mul_f64(rand::rng().random::<f64>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_stops_at_the_cap() {
+        let tuning = Tuning {
+            retry_base: Duration::from_secs(10),
+            retry_cap: Duration::from_secs(60),
+            ..Tuning::default()
+        };
+        for _ in 0..100 {
+            let first = tuning.backoff(1);
+            assert!(
+                first >= Duration::from_secs(5) && first <= Duration::from_secs(10),
+                "{first:?}"
+            );
+            let third = tuning.backoff(3);
+            assert!(
+                third >= Duration::from_secs(20) && third <= Duration::from_secs(40),
+                "{third:?}"
+            );
+            assert!(tuning.backoff(30) <= Duration::from_secs(60));
+        }
+    }
+
+    #[test]
+    fn options_override_defaults_and_ignore_garbage() {
+        let options = [
+            ("retry_base", "1s"),
+            ("max_failures", "3"),
+            ("concurrency", "zero"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let tuning = Tuning::from_options(&options);
+        assert_eq!(tuning.retry_base, Duration::from_secs(1));
+        assert_eq!(tuning.max_failures, 3);
+        assert_eq!(tuning.concurrency, Tuning::default().concurrency);
+    }
+}

@@ -1,0 +1,238 @@
+//! `rotate-root`: replace the connection's own access key using the
+//! two-keys-per-user limit: create a second key, verify it works, store it,
+//! delete the old one. Each step is recorded first, so a crash resumes;
+//! a key whose creation answer was lost (its secret unknown) is deleted.
+
+use std::sync::Arc;
+
+use crate::framework::Error;
+use crate::providers::{ErrorClass, ProviderError};
+
+use super::super::Engine;
+use super::super::connection::{Connection, RootPhase, RootRotation, rfc3339};
+use super::super::path_config;
+use super::super::scheduler::Job;
+use super::cloud;
+
+/// How many times a fresh key is tried before the attempt counts as failed
+/// (clouds take a moment to accept a new key everywhere).
+const VERIFY_TRIES: u32 = 5;
+
+pub enum RootOutcome {
+    Rotated { access_key: String },
+    Retrying { message: String },
+    Failed { message: String },
+}
+
+/// Scheduled rotation of a connection's key, if it is due.
+pub async fn run_due(engine: &Arc<Engine>, name: &str) -> Result<(), Error> {
+    let Some(_guard) = engine.locks.try_lock(&Engine::connection_lock(name)) else {
+        return Ok(());
+    };
+    let Some(connection) = path_config::load(engine, name).await? else {
+        engine.timetable.set(Job::Root(name.to_owned()), None);
+        return Ok(());
+    };
+    let due = connection
+        .root
+        .next_rotation
+        .is_some_and(|due| due <= engine.clock.now());
+    if due || connection.root.in_flight.is_some() {
+        run(engine, name, "schedule").await?;
+    }
+    Ok(())
+}
+
+/// Runs or resumes a root rotation. The caller holds the connection lock.
+pub async fn run(engine: &Arc<Engine>, name: &str, trigger: &str) -> Result<RootOutcome, Error> {
+    let mut connection = path_config::load(engine, name)
+        .await?
+        .ok_or_else(|| Error::bad_request(format!("connection {name:?} does not exist")))?;
+    let Some(user) = connection.iam_user.clone() else {
+        return Err(Error::bad_request(format!(
+            "connection {name:?} has no iam_user: set it to the RAM user name (alicloud) or IAM user id (huaweicloud) that owns access key {}",
+            connection.access_key
+        )));
+    };
+    if connection.security_token.is_some() {
+        return Err(Error::bad_request(
+            "temporary credentials (security_token) cannot be rotated: they expire on their own",
+        ));
+    }
+    if connection.root.in_flight.is_none() {
+        let keys = match cloud::list_access_keys(&connection, &user).await {
+            Ok(keys) => keys,
+            Err(error) => return failed(engine, name, &mut connection, &error).await,
+        };
+        if !keys.contains(&connection.access_key) {
+            return Err(Error::bad_request(format!(
+                "access key {} is not one of {user:?}'s keys ({}): iam_user must name the key's owner",
+                connection.access_key,
+                keys.join(", ")
+            )));
+        }
+        if keys.len() >= 2 {
+            let other: Vec<&String> = keys
+                .iter()
+                .filter(|k| **k != connection.access_key)
+                .collect();
+            return Err(Error::bad_request(format!(
+                "{user:?} already has two access keys, the most a user may have; delete the unused key {} first",
+                other
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        connection.root.in_flight = Some(RootRotation {
+            started_at: engine.clock.now(),
+            trigger: trigger.to_owned(),
+            old_access_key: connection.access_key.clone(),
+            keys_before: keys,
+            phase: RootPhase::Creating,
+        });
+        path_config::store(engine, name, &connection).await?;
+    }
+    loop {
+        let flight = connection
+            .root
+            .in_flight
+            .clone()
+            .expect("a root rotation in flight");
+        match flight.phase {
+            RootPhase::Creating => {
+                if let Err(error) = delete_orphans(&connection, &user, &flight).await {
+                    return failed(engine, name, &mut connection, &error).await;
+                }
+                let created = match cloud::create_access_key(&connection, &user).await {
+                    Ok(created) => created,
+                    Err(error) => return failed(engine, name, &mut connection, &error).await,
+                };
+                set_phase(
+                    &mut connection,
+                    RootPhase::Created {
+                        access_key: created.0,
+                        secret_key: created.1,
+                    },
+                );
+                path_config::store(engine, name, &connection).await?;
+            }
+            RootPhase::Created {
+                access_key,
+                secret_key,
+            } => {
+                let mut candidate = connection.clone();
+                candidate.access_key = access_key.clone();
+                candidate.secret_key = secret_key.clone();
+                if let Err(error) = verify_new_key(&candidate).await {
+                    return failed(engine, name, &mut connection, &error).await;
+                }
+                connection.access_key = access_key;
+                connection.secret_key = secret_key;
+                set_phase(&mut connection, RootPhase::Swapped);
+                path_config::store(engine, name, &connection).await?;
+            }
+            RootPhase::Swapped => {
+                match cloud::delete_access_key(&connection, &user, &flight.old_access_key).await {
+                    Ok(()) => {}
+                    Err(error) if error.is_not_found() => {}
+                    Err(error) => return failed(engine, name, &mut connection, &error).await,
+                }
+                let now = engine.clock.now();
+                connection.root.in_flight = None;
+                connection.root.last_rotation = Some(now);
+                connection.root.last_error = None;
+                connection.root.failures = 0;
+                connection.root.next_rotation = connection.schedule.next_after(Some(now), now);
+                path_config::store(engine, name, &connection).await?;
+                engine
+                    .timetable
+                    .set(Job::Root(name.to_owned()), connection.root.next_rotation);
+                tracing::info!(
+                    connection = name,
+                    trigger = flight.trigger,
+                    "rotated the connection's access key"
+                );
+                return Ok(RootOutcome::Rotated {
+                    access_key: connection.access_key,
+                });
+            }
+        }
+    }
+}
+
+fn set_phase(connection: &mut Connection, phase: RootPhase) {
+    if let Some(flight) = connection.root.in_flight.as_mut() {
+        flight.phase = phase;
+    }
+}
+
+/// Keys that appeared after the rotation started but are not recorded are
+/// ours from a creation whose answer was lost: nobody has their secret.
+async fn delete_orphans(
+    connection: &Connection,
+    user: &str,
+    flight: &RootRotation,
+) -> Result<(), ProviderError> {
+    let keys = cloud::list_access_keys(connection, user).await?;
+    for key in keys.iter().filter(|key| !flight.keys_before.contains(key)) {
+        tracing::warn!(access_key = %key, "deleting an access key created by an interrupted rotation");
+        match cloud::delete_access_key(connection, user, key).await {
+            Ok(()) => {}
+            Err(error) if error.is_not_found() => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}
+
+async fn verify_new_key(candidate: &Connection) -> Result<(), ProviderError> {
+    let mut last = None;
+    for attempt in 0..VERIFY_TRIES {
+        match cloud::verify(candidate).await {
+            Ok(()) => return Ok(()),
+            Err(error) => last = Some(error),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+    }
+    Err(last.expect("at least one try"))
+}
+
+async fn failed(
+    engine: &Arc<Engine>,
+    name: &str,
+    connection: &mut Connection,
+    error: &ProviderError,
+) -> Result<RootOutcome, Error> {
+    let now = engine.clock.now();
+    let root = &mut connection.root;
+    root.failures += 1;
+    root.last_error = Some(format!("{}: {error}", rfc3339(now)));
+    let gave_up = root.failures >= engine.tuning.max_failures;
+    root.next_rotation = if gave_up {
+        root.failures = 0;
+        connection.schedule.next_after(Some(now), now)
+    } else if connection.schedule.is_automatic() || root.in_flight.is_some() {
+        Some(
+            now + engine
+                .tuning
+                .backoff(root.failures)
+                .max(error.retry_after.unwrap_or_default()),
+        )
+    } else {
+        None
+    };
+    path_config::store(engine, name, connection).await?;
+    engine
+        .timetable
+        .set(Job::Root(name.to_owned()), connection.root.next_rotation);
+    let message = error.to_string();
+    tracing::warn!(connection = name, error = %message, "access key rotation failed");
+    Ok(match (gave_up, error.class) {
+        (false, ErrorClass::Retryable | ErrorClass::OutcomeUnknown) => {
+            RootOutcome::Retrying { message }
+        }
+        _ => RootOutcome::Failed { message },
+    })
+}

@@ -1,0 +1,151 @@
+//! Runs due work from the timetable: an internal timer (OpenBao's ~60 s
+//! `rollback` tick only wakes it, as a safety net), bounded concurrency, a
+//! little jitter, and only on a node that may write.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::{Semaphore, watch};
+
+use super::super::Engine;
+use super::super::role::{RoleKind, Trigger};
+use super::super::scheduler::Job;
+use super::saga::{self, RotateRequest};
+
+/// Longest sleep between looks at the timetable, so a clock jump or a
+/// missed wake-up costs at most this much delay.
+const MAX_SLEEP: Duration = Duration::from_secs(30);
+
+pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
+    let mut delay = Duration::from_millis(100);
+    while let Err(err) = engine.index().await {
+        tracing::warn!(error = %err, "cannot load roles yet; retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.changed() => return,
+        }
+        delay = (delay * 2).min(MAX_SLEEP);
+    }
+    let permits = Arc::new(Semaphore::new(engine.tuning.concurrency));
+    loop {
+        let now = engine.clock.now();
+        let sleep = match engine.timetable.next_due() {
+            Some(due) if due <= now => Duration::ZERO,
+            Some(due) => Duration::try_from(due - now)
+                .unwrap_or(MAX_SLEEP)
+                .min(MAX_SLEEP),
+            None => MAX_SLEEP,
+        };
+        if !sleep.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = engine.timetable.changed() => {}
+                _ = stop.changed() => return,
+            }
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let available = permits.available_permits();
+        if available == 0 {
+            tokio::select! {
+                _ = engine.timetable.changed() => {}
+                _ = stop.changed() => return,
+            }
+            continue;
+        }
+        let due = engine.timetable.take_due(engine.clock.now(), available);
+        if due.is_empty() {
+            continue;
+        }
+        if !engine.runs_background_work().await {
+            // A standby or secondary: the active node does this work.
+            for job in &due {
+                engine.timetable.finished(job);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(MAX_SLEEP) => {}
+                _ = stop.changed() => return,
+            }
+            continue;
+        }
+        for job in due {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let jitter = engine.tuning.jitter.mul_f64(rand::rng().random::<f64>());
+                tokio::time::sleep(jitter).await;
+                run_job(&engine, &job).await;
+                engine.timetable.finished(&job);
+                drop(permit);
+            });
+        }
+    }
+}
+
+async fn run_job(engine: &Arc<Engine>, job: &Job) {
+    let due_before = engine.timetable.due_at(job);
+    let result = match job {
+        Job::Role(name) => run_role(engine, name).await,
+        Job::Root(name) => super::root::run_due(engine, name).await,
+    };
+    if let Err(err) = &result {
+        tracing::warn!(job = ?job, error = %err, "scheduled work failed");
+    }
+    // Whatever happened, never spin on the same due time.
+    let due_after = engine.timetable.due_at(job);
+    if due_after.is_some()
+        && due_after == due_before
+        && due_after.is_some_and(|due| due <= engine.clock.now())
+    {
+        engine.timetable.set(
+            job.clone(),
+            Some(engine.clock.now() + engine.tuning.backoff(1)),
+        );
+    }
+}
+
+async fn run_role(engine: &Arc<Engine>, name: &str) -> Result<(), crate::framework::Error> {
+    let Some(_guard) = engine.locks.try_lock(&Engine::role_lock(name)) else {
+        // Someone is rotating it right now; they will set its next time.
+        engine.timetable.set(
+            Job::Role(name.to_owned()),
+            Some(engine.clock.now() + Duration::from_secs(1)),
+        );
+        return Ok(());
+    };
+    let Some(role) = engine.load_role(name).await? else {
+        engine.timetable.set(Job::Role(name.to_owned()), None);
+        return Ok(());
+    };
+    let mut request = RotateRequest::new(Trigger::Schedule);
+    if role.kind == RoleKind::Leased {
+        match &role.state.checkout {
+            // The host lost the lease: end the check-out ourselves.
+            Some(checkout) if checkout.max_expires_at <= engine.clock.now() => {
+                request = RotateRequest {
+                    end_checkout: Some(checkout.id.clone()),
+                    ..RotateRequest::new(Trigger::LeaseEnd)
+                };
+            }
+            _ if role.state.in_flight.is_none() => {
+                engine.timetable.set(
+                    Job::Role(name.to_owned()),
+                    role.state.checkout.as_ref().map(|c| c.max_expires_at),
+                );
+                return Ok(());
+            }
+            _ => {}
+        }
+    }
+    let outcome = saga::run(engine, name, request).await?;
+    tracing::info!(
+        role = name,
+        outcome = outcome.status(),
+        "scheduled rotation ran"
+    );
+    Ok(())
+}
