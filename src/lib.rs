@@ -6,5 +6,6 @@
 //! `emulator` serves stand-ins for the clouds and reuses only the signing
 //! functions of `providers`.
 
+pub mod emulator;
 pub mod framework;
 pub mod providers;
