@@ -368,7 +368,11 @@ impl Call<'_> {
             })
             .collect();
         self.ctx
-            .reply(200, &json!({"count": jobs.len(), "jobs": listed}))
+            // The contract says `count`; the v5 SDK model reads `total_count`.
+            .reply(
+                200,
+                &json!({"count": jobs.len(), "total_count": jobs.len(), "jobs": listed}),
+            )
     }
 
     // DCS
