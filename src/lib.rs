@@ -6,6 +6,7 @@
 //! `emulator` serves stand-ins for the clouds and reuses only the signing
 //! functions of `providers`.
 
+pub mod emulator;
 pub mod engine;
 pub mod framework;
 pub mod providers;

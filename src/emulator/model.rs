@@ -1,0 +1,404 @@
+//! The emulated clouds' state. The same types serve as the seed format
+//! (`POST /_emulator/seed`) and the state dump (`GET /_emulator/state`), so
+//! what a test seeds is what it reads back, plus change counters.
+
+use serde::{Deserialize, Serialize};
+
+fn available() -> String {
+    "Available".to_owned()
+}
+fn normal() -> String {
+    "Normal".to_owned()
+}
+fn active_upper() -> String {
+    "Active".to_owned()
+}
+fn active_lower() -> String {
+    "active".to_owned()
+}
+fn running() -> String {
+    "RUNNING".to_owned()
+}
+fn synchronizing() -> String {
+    "Synchronizing".to_owned()
+}
+fn incre_transfer_started() -> String {
+    "INCRE_TRANSFER_STARTED".to_owned()
+}
+fn default_region() -> String {
+    "cn-hangzhou".to_owned()
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Seed {
+    pub alicloud: AliSeed,
+    pub huaweicloud: HwSeed,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct AliSeed {
+    pub users: Vec<AliUser>,
+    pub polardb_clusters: Vec<PolarCluster>,
+    pub dts_jobs: Vec<DtsJob>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct HwSeed {
+    pub users: Vec<HwUser>,
+    pub projects: Vec<String>,
+    pub drs_jobs: Vec<DrsJob>,
+    pub dcs_instances: Vec<DcsInstance>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AliUser {
+    pub name: String,
+    #[serde(default)]
+    pub access_keys: Vec<AliKey>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AliKey {
+    pub id: String,
+    pub secret: String,
+    /// A key seeded with a token is temporary (STS): requests must carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_token: Option<String>,
+    /// When a temporary key stops working (`yyyy-MM-ddTHH:mm:ssZ`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<String>,
+    #[serde(default = "active_upper")]
+    pub status: String,
+    #[serde(default)]
+    pub create_date: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PolarCluster {
+    pub id: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    #[serde(default)]
+    pub accounts: Vec<PolarAccount>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PolarAccount {
+    pub name: String,
+    pub password: String,
+    #[serde(default = "available")]
+    pub status: String,
+    #[serde(default = "normal", rename = "type")]
+    pub account_type: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub changes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DtsJob {
+    pub id: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    #[serde(default = "synchronizing")]
+    pub status: String,
+    pub src: DtsEndpoint,
+    pub dest: DtsEndpoint,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DtsEndpoint {
+    pub user: String,
+    pub password: String,
+    #[serde(default)]
+    pub instance_id: String,
+    #[serde(default)]
+    pub changes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HwUser {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub access_keys: Vec<HwKey>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HwKey {
+    pub access: String,
+    pub secret: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_token: Option<String>,
+    #[serde(default = "active_lower")]
+    pub status: String,
+    #[serde(default)]
+    pub create_time: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DrsJob {
+    pub id: String,
+    pub project_id: String,
+    #[serde(default = "incre_transfer_started")]
+    pub status: String,
+    #[serde(default)]
+    pub name: String,
+    pub so: DrsEndpoint,
+    pub ta: DrsEndpoint,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DrsEndpoint {
+    pub password: String,
+    #[serde(default)]
+    pub changes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DcsInstance {
+    pub id: String,
+    pub project_id: String,
+    #[serde(default = "running")]
+    pub status: String,
+    #[serde(default)]
+    pub name: String,
+    /// `None` once the instance is password-free.
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub no_password_access: bool,
+    #[serde(default)]
+    pub changes: u64,
+    /// Consecutive wrong old passwords since the last success or lock.
+    #[serde(default)]
+    pub failed_attempts: u32,
+    /// Unix seconds until which password changes are locked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<i64>,
+}
+
+/// Everything the emulated clouds hold.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct World {
+    pub seed: Seed,
+}
+
+fn upsert<T>(items: &mut Vec<T>, item: T, same: impl Fn(&T, &T) -> bool) {
+    match items.iter_mut().find(|existing| same(existing, &item)) {
+        Some(existing) => *existing = item,
+        None => items.push(item),
+    }
+}
+
+impl World {
+    /// Merges a seed: new things are added, things with a known id replace
+    /// the old ones (accounts and keys merge into their cluster or user).
+    pub fn merge(&mut self, seed: Seed, created: &str) {
+        let ali = &mut self.seed.alicloud;
+        for user in seed.alicloud.users {
+            let target = match ali.users.iter_mut().find(|u| u.name == user.name) {
+                Some(existing) => existing,
+                None => {
+                    ali.users.push(AliUser {
+                        name: user.name.clone(),
+                        access_keys: Vec::new(),
+                    });
+                    ali.users.last_mut().expect("just pushed")
+                }
+            };
+            for mut key in user.access_keys {
+                if key.create_date.is_empty() {
+                    key.create_date = created.to_owned();
+                }
+                upsert(&mut target.access_keys, key, |a, b| a.id == b.id);
+            }
+        }
+        for cluster in seed.alicloud.polardb_clusters {
+            match ali.polardb_clusters.iter_mut().find(|c| c.id == cluster.id) {
+                Some(existing) => {
+                    existing.region = cluster.region;
+                    for account in cluster.accounts {
+                        upsert(&mut existing.accounts, account, |a, b| a.name == b.name);
+                    }
+                }
+                None => ali.polardb_clusters.push(cluster),
+            }
+        }
+        for job in seed.alicloud.dts_jobs {
+            upsert(&mut ali.dts_jobs, job, |a, b| a.id == b.id);
+        }
+
+        let hw = &mut self.seed.huaweicloud;
+        for user in seed.huaweicloud.users {
+            let target = match hw.users.iter_mut().find(|u| u.id == user.id) {
+                Some(existing) => {
+                    if !user.name.is_empty() {
+                        existing.name = user.name.clone();
+                    }
+                    existing
+                }
+                None => {
+                    hw.users.push(HwUser {
+                        id: user.id.clone(),
+                        name: user.name.clone(),
+                        access_keys: Vec::new(),
+                    });
+                    hw.users.last_mut().expect("just pushed")
+                }
+            };
+            for mut key in user.access_keys {
+                if key.create_time.is_empty() {
+                    key.create_time = created.to_owned();
+                }
+                upsert(&mut target.access_keys, key, |a, b| a.access == b.access);
+            }
+        }
+        let mut projects: Vec<String> = seed.huaweicloud.projects;
+        for job in seed.huaweicloud.drs_jobs {
+            projects.push(job.project_id.clone());
+            upsert(&mut hw.drs_jobs, job, |a, b| a.id == b.id);
+        }
+        for mut instance in seed.huaweicloud.dcs_instances {
+            projects.push(instance.project_id.clone());
+            if instance.no_password_access {
+                instance.password = None;
+            }
+            upsert(&mut hw.dcs_instances, instance, |a, b| a.id == b.id);
+        }
+        for project in projects {
+            if !hw.projects.contains(&project) {
+                hw.projects.push(project);
+            }
+        }
+    }
+
+    /// The Alibaba user holding a key, and the key.
+    pub fn ali_key(&self, id: &str) -> Option<(&AliUser, &AliKey)> {
+        self.seed.alicloud.users.iter().find_map(|user| {
+            user.access_keys
+                .iter()
+                .find(|key| key.id == id)
+                .map(|key| (user, key))
+        })
+    }
+
+    pub fn ali_user_mut(&mut self, name: &str) -> Option<&mut AliUser> {
+        self.seed
+            .alicloud
+            .users
+            .iter_mut()
+            .find(|user| user.name == name)
+    }
+
+    pub fn hw_key(&self, access: &str) -> Option<(&HwUser, &HwKey)> {
+        self.seed.huaweicloud.users.iter().find_map(|user| {
+            user.access_keys
+                .iter()
+                .find(|key| key.access == access)
+                .map(|key| (user, key))
+        })
+    }
+
+    pub fn hw_user_mut(&mut self, id: &str) -> Option<&mut HwUser> {
+        self.seed
+            .huaweicloud
+            .users
+            .iter_mut()
+            .find(|user| user.id == id)
+    }
+
+    pub fn polardb_cluster(&self, id: &str) -> Option<&PolarCluster> {
+        self.seed
+            .alicloud
+            .polardb_clusters
+            .iter()
+            .find(|c| c.id == id)
+    }
+
+    pub fn polardb_cluster_mut(&mut self, id: &str) -> Option<&mut PolarCluster> {
+        self.seed
+            .alicloud
+            .polardb_clusters
+            .iter_mut()
+            .find(|c| c.id == id)
+    }
+
+    pub fn dts_job_mut(&mut self, id: &str) -> Option<&mut DtsJob> {
+        self.seed.alicloud.dts_jobs.iter_mut().find(|j| j.id == id)
+    }
+
+    pub fn drs_job_mut(&mut self, id: &str) -> Option<&mut DrsJob> {
+        self.seed
+            .huaweicloud
+            .drs_jobs
+            .iter_mut()
+            .find(|j| j.id == id)
+    }
+
+    pub fn dcs_instance_mut(&mut self, id: &str) -> Option<&mut DcsInstance> {
+        self.seed
+            .huaweicloud
+            .dcs_instances
+            .iter_mut()
+            .find(|i| i.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_parses_the_contract_shape_with_defaults() {
+        let seed: Seed = serde_json::from_value(serde_json::json!({
+            "alicloud": {
+                "users": [{"name": "rot", "access_keys": [{"id": "AK1", "secret": "s"}]}],
+                "polardb_clusters": [{"id": "pc-1", "region": "cn-hangzhou",
+                    "accounts": [{"name": "app", "password": "Passw0rd!"}]}],
+                "dts_jobs": [{"id": "dts1", "region": "cn-hangzhou", "status": "Synchronizing",
+                    "src": {"user": "u", "password": "p"}, "dest": {"user": "v", "password": "q"}}]
+            },
+            "huaweicloud": {
+                "users": [{"id": "u1", "name": "rot", "access_keys": [{"access": "HWAK", "secret": "s"}]}],
+                "projects": ["p1"],
+                "drs_jobs": [{"id": "j1", "project_id": "p1", "status": "PAUSING",
+                    "so": {"password": "a"}, "ta": {"password": "b"}}],
+                "dcs_instances": [{"id": "i1", "project_id": "p2", "status": "RUNNING", "password": "x"}]
+            }
+        }))
+        .unwrap();
+        let mut world = World::default();
+        world.merge(seed, "2024-05-01T08:00:00Z");
+        let account = &world.polardb_cluster("pc-1").unwrap().accounts[0];
+        assert_eq!(account.status, "Available");
+        assert_eq!(account.account_type, "Normal");
+        assert_eq!(world.ali_key("AK1").unwrap().1.status, "Active");
+        assert_eq!(world.hw_key("HWAK").unwrap().0.id, "u1");
+        assert_eq!(world.seed.huaweicloud.projects, vec!["p1", "p2"]);
+    }
+
+    #[test]
+    fn merge_replaces_by_id_and_keeps_the_rest() {
+        let mut world = World::default();
+        let first: Seed = serde_json::from_value(serde_json::json!({"alicloud": {
+            "polardb_clusters": [{"id": "pc-1", "accounts": [
+                {"name": "a", "password": "one"}, {"name": "b", "password": "two"}]}]}}))
+        .unwrap();
+        let second: Seed = serde_json::from_value(serde_json::json!({"alicloud": {
+            "polardb_clusters": [{"id": "pc-1", "accounts": [{"name": "b", "password": "new"}]}]}}))
+        .unwrap();
+        world.merge(first, "t");
+        world.merge(second, "t");
+        let accounts = &world.polardb_cluster("pc-1").unwrap().accounts;
+        assert_eq!(accounts.len(), 2);
+        assert_eq!(accounts[1].password, "new");
+    }
+}
