@@ -1,0 +1,140 @@
+//! A `cloudrotate-emulator` process for tests: started on a free loopback
+//! port, seeded and inspected through its admin API, killed on drop.
+
+#![allow(dead_code)] // each test binary uses a different part of it
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+pub const EMULATOR_BINARY: &str = env!("CARGO_BIN_EXE_cloudrotate-emulator");
+
+pub struct Emulator {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    client: reqwest::blocking::Client,
+}
+
+impl Emulator {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(args: &[&str]) -> Self {
+        let mut child = Command::new(EMULATOR_BINARY)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the emulator");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the emulator's first line");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self {
+            child,
+            url,
+            client: reqwest::blocking::Client::new(),
+        }
+    }
+
+    fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}/_emulator/{path}", self.url));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let reply = request
+            .send()
+            .unwrap_or_else(|e| panic!("{method} /_emulator/{path}: {e}"));
+        let status = reply.status();
+        let body: Value = reply.json().unwrap_or(Value::Null);
+        assert!(
+            status.is_success(),
+            "{method} /_emulator/{path}: {status} {body}"
+        );
+        body
+    }
+
+    pub fn seed(&self, seed: Value) {
+        self.admin(reqwest::Method::POST, "seed", Some(seed));
+    }
+
+    pub fn get(&self, path: &str) -> Value {
+        self.admin(reqwest::Method::GET, path, None)
+    }
+
+    pub fn patch_status(&self, path: &str, status: &str) {
+        self.admin(
+            reqwest::Method::PATCH,
+            path,
+            Some(json!({ "status": status })),
+        );
+    }
+
+    pub fn set_faults(&self, faults: Value) {
+        self.admin(reqwest::Method::PUT, "faults", Some(faults));
+    }
+
+    pub fn counters(&self) -> Value {
+        self.get("counters")
+    }
+
+    /// Calls of one API (`polardb.ModifyAccountPassword`) so far.
+    pub fn calls(&self, api: &str) -> u64 {
+        self.counters()["calls"][api].as_u64().unwrap_or(0)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Credentials and resources most suites start from: one Alibaba user with
+/// a PolarDB account and a DTS job keeping its password, one Huawei user
+/// with a DCS instance and a DRS job keeping its password.
+pub mod fixture {
+    use serde_json::{Value, json};
+
+    pub const ALI_USER: &str = "vault";
+    pub const ALI_AK: &str = "LTAI-test-key-1";
+    pub const ALI_SK: &str = "ali-secret-key-value-1";
+    pub const HW_USER: &str = "hw-user-vault";
+    pub const HW_AK: &str = "HWTESTACCESSKEY00001";
+    pub const HW_SK: &str = "huawei-secret-key-value-0001";
+    pub const PROJECT: &str = "054ba152d480d55b2f5dc0069e7ddef0";
+    pub const INITIAL: &str = "Initial-Pass-1";
+
+    pub fn seed() -> Value {
+        json!({
+            "alicloud": {
+                "users": [{ "name": ALI_USER, "access_keys": [{ "id": ALI_AK, "secret": ALI_SK }] }],
+                "polardb_clusters": [{ "id": "pc-1", "region": "cn-hangzhou", "accounts": [
+                    { "name": "app", "password": INITIAL },
+                    { "name": "report", "password": INITIAL }
+                ]}],
+                "dts_jobs": [{ "id": "dtsjob1", "region": "cn-hangzhou", "status": "Synchronizing",
+                    "src": { "user": "app", "password": INITIAL }, "dest": { "user": "sink", "password": "Other-Pass-1" } }]
+            },
+            "huaweicloud": {
+                "users": [{ "id": HW_USER, "name": "vault", "access_keys": [{ "access": HW_AK, "secret": HW_SK }] }],
+                "projects": [PROJECT],
+                "dcs_instances": [{ "id": "dcs-1", "project_id": PROJECT, "password": INITIAL }],
+                "drs_jobs": [{ "id": "drsjob1", "project_id": PROJECT, "status": "INCRE_TRANSFER_STARTED",
+                    "so": { "password": INITIAL }, "ta": { "password": "Other-Pass-1" } }]
+            }
+        })
+    }
+}
