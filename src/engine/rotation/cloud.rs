@@ -24,6 +24,7 @@ use crate::providers::{
 use super::super::Engine;
 use super::super::connection::{Connection, Provider, SignatureVersion};
 use super::super::role::{Dependent, DrsEndpoint, DtsEndpoint, Role, Rotation, Target};
+use super::drs_batch::DrsBatcher;
 
 /// DCS locks password changes after 5 wrong old passwords; Vault never
 /// spends the last two, so a drifted password can still be fixed by hand.
@@ -32,7 +33,7 @@ pub const DCS_RESERVED_ATTEMPTS: u32 = 2;
 /// The clients of one connection.
 pub enum Clients {
     Alicloud(AlibabaClient),
-    Huaweicloud(HuaweiClient),
+    Huaweicloud(HuaweiClient, DrsBatcher),
 }
 
 fn options(connection: &Connection) -> ConnectionOptions {
@@ -79,19 +80,23 @@ impl Clients {
                     SignatureVersion::V2 => AliSignature::V2,
                 },
             })?),
-            Provider::Huaweicloud => Self::Huaweicloud(HuaweiClient::new(HuaweiConfig {
-                credentials: credentials(connection),
-                options: options(connection),
-                project_id: connection.project_id.clone().unwrap_or_default(),
-                domain_id: None,
-            })?),
+            Provider::Huaweicloud => {
+                let client = HuaweiClient::new(HuaweiConfig {
+                    credentials: credentials(connection),
+                    options: options(connection),
+                    project_id: connection.project_id.clone().unwrap_or_default(),
+                    domain_id: None,
+                })?;
+                let drs = DrsBatcher::new(client.drs());
+                Self::Huaweicloud(client, drs)
+            }
         })
     }
 
     fn alicloud(&self, service: Service) -> Result<&AlibabaClient, ProviderError> {
         match self {
             Self::Alicloud(client) => Ok(client),
-            Self::Huaweicloud(_) => Err(ProviderError::config(
+            Self::Huaweicloud(..) => Err(ProviderError::config(
                 service,
                 "connect",
                 "this connection is not an alicloud connection",
@@ -101,9 +106,20 @@ impl Clients {
 
     fn huaweicloud(&self, service: Service) -> Result<&HuaweiClient, ProviderError> {
         match self {
-            Self::Huaweicloud(client) => Ok(client),
+            Self::Huaweicloud(client, _) => Ok(client),
             Self::Alicloud(_) => Err(ProviderError::config(
                 service,
+                "connect",
+                "this connection is not a huaweicloud connection",
+            )),
+        }
+    }
+
+    fn drs(&self) -> Result<&DrsBatcher, ProviderError> {
+        match self {
+            Self::Huaweicloud(_, drs) => Ok(drs),
+            Self::Alicloud(_) => Err(ProviderError::config(
+                Service::Drs,
                 "connect",
                 "this connection is not a huaweicloud connection",
             )),
@@ -133,7 +149,7 @@ async fn clients(
 pub async fn verify(connection: &Connection) -> Result<(), ProviderError> {
     let result = match Clients::build(connection)? {
         Clients::Alicloud(client) => client.polardb().verify().await.map(drop),
-        Clients::Huaweicloud(client) => client.dcs().verify().await.map(drop),
+        Clients::Huaweicloud(client, _) => client.dcs().verify().await.map(drop),
     };
     match result {
         Err(error) if error.kind == ErrorKind::PermissionDenied => Ok(()),
@@ -209,6 +225,13 @@ fn dts_endpoint(endpoint: DtsEndpoint) -> AliDtsEndpoint {
     }
 }
 
+fn drs_job(dependent: &Dependent) -> &str {
+    match dependent {
+        Dependent::Drs { job_id, .. } => job_id,
+        Dependent::Dts { job_id, .. } => job_id,
+    }
+}
+
 fn drs_endpoint(endpoint: DrsEndpoint) -> DrsEndpointType {
     match endpoint {
         DrsEndpoint::So => DrsEndpointType::Source,
@@ -264,31 +287,15 @@ pub async fn describe_dependents(
     }
     for (connection, group) in drs {
         let clients = clients(engine, connection, Service::Drs).await?;
-        let ids: Vec<&str> = group
-            .iter()
-            .map(|d| match d {
-                Dependent::Drs { job_id, .. } => job_id.as_str(),
-                Dependent::Dts { .. } => unreachable!("grouped DRS dependents only"),
-            })
-            .collect();
-        let status = clients
-            .huaweicloud(Service::Drs)?
-            .drs()
-            .batch_status(&ids)
-            .await?;
-        for (dependent, id) in group.iter().zip(&ids) {
-            let job = status.jobs.iter().find(|job| job.job_id == *id);
-            match job {
-                Some(job) if job.error.is_some() => {
-                    return Err(job.error.clone().expect("checked"));
-                }
-                Some(job) => out.push((
-                    dependent.to_string(),
-                    job.status.clone().unwrap_or_default(),
-                    job.accepts_password_change(),
-                )),
-                None => out.push((dependent.to_string(), "UNKNOWN".into(), false)),
+        let ids: Vec<String> = group.iter().map(|d| drs_job(d).to_owned()).collect();
+        let answers = clients.drs()?.status(ids).await;
+        for (dependent, answer) in group.into_iter().zip(answers) {
+            let job = answer?;
+            if let Some(error) = job.error.clone() {
+                return Err(error);
             }
+            let state = job.status.clone().unwrap_or_else(|| "UNKNOWN".into());
+            out.push((dependent.to_string(), state, job.accepts_password_change()));
         }
     }
     Ok(out)
@@ -356,39 +363,21 @@ pub async fn update_dependents(
     for (connection, group) in drs {
         let changes: Vec<DrsPasswordChange> = group
             .iter()
-            .map(|d| match d {
-                Dependent::Drs {
-                    job_id, endpoint, ..
-                } => DrsPasswordChange {
-                    job_id: job_id.clone(),
-                    end_point_type: drs_endpoint(*endpoint),
-                    db_password: Secret::new(password.to_owned()),
+            .map(|d| DrsPasswordChange {
+                job_id: drs_job(d).to_owned(),
+                end_point_type: match d {
+                    Dependent::Drs { endpoint, .. } => drs_endpoint(*endpoint),
+                    Dependent::Dts { .. } => unreachable!("grouped DRS dependents only"),
                 },
-                Dependent::Dts { .. } => unreachable!("grouped DRS dependents only"),
+                db_password: Secret::new(password.to_owned()),
             })
             .collect();
-        let batch = async {
-            let clients = clients(engine, connection, Service::Drs).await?;
-            clients
-                .huaweicloud(Service::Drs)?
-                .drs()
-                .batch_modify_password(&changes)
-                .await
-        }
-        .await;
-        match batch {
-            Ok(response) => {
-                for (dependent, item) in group.into_iter().zip(response.results) {
-                    results.push((
-                        dependent.clone(),
-                        item.outcome.map(|()| response.info.request_id.clone()),
-                    ));
-                }
-            }
-            Err(error) => {
-                results.extend(group.into_iter().map(|d| (d.clone(), Err(error.clone()))))
-            }
-        }
+        let clients = clients(engine, connection, Service::Drs).await;
+        let answers = match clients.as_ref().map_err(Clone::clone).and_then(|c| c.drs()) {
+            Ok(drs) => drs.modify(changes).await,
+            Err(error) => group.iter().map(|_| Err(error.clone())).collect(),
+        };
+        results.extend(group.into_iter().cloned().zip(answers));
     }
     results
 }
@@ -406,7 +395,7 @@ pub async fn list_access_keys(
             .into_iter()
             .map(|k| k.access_key_id)
             .collect(),
-        Clients::Huaweicloud(client) => client
+        Clients::Huaweicloud(client, _) => client
             .iam()
             .list_access_keys(user)
             .await?
@@ -427,7 +416,7 @@ pub async fn create_access_key(
             let key = client.ram().create_access_key(Some(user)).await?;
             (key.access_key_id, key.access_key_secret.expose().to_owned())
         }
-        Clients::Huaweicloud(client) => {
+        Clients::Huaweicloud(client, _) => {
             let key = client
                 .iam()
                 .create_access_key(user, Some("created by vault-plugin-secrets-cloudrotate"))
@@ -448,6 +437,6 @@ pub async fn delete_access_key(
             .delete_access_key(Some(user), key)
             .await
             .map(drop),
-        Clients::Huaweicloud(client) => client.iam().delete_access_key(key).await.map(drop),
+        Clients::Huaweicloud(client, _) => client.iam().delete_access_key(key).await.map(drop),
     }
 }

@@ -4,6 +4,7 @@
 //! executes due work.
 
 pub mod cloud;
+pub mod drs_batch;
 pub mod root;
 pub mod runner;
 pub mod saga;
@@ -40,7 +41,7 @@ impl Default for Tuning {
             retry_cap: Duration::from_secs(15 * 60),
             max_failures: 6,
             defer_retry: Duration::from_secs(60),
-            concurrency: 16,
+            concurrency: 64,
             jitter: Duration::from_millis(500),
         }
     }
