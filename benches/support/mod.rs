@@ -1,0 +1,70 @@
+//! What every benchmark binary shares: figures are collected into one
+//! `Report`, printed as table rows and written to
+//! `bench-results/<bench>.json`, which `make bench` merges into one table.
+
+#![allow(dead_code)] // each bench binary uses a different part of it
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+pub struct Report {
+    bench: &'static str,
+    figures: Map<String, Value>,
+}
+
+impl Report {
+    pub fn new(bench: &'static str) -> Self {
+        Self {
+            bench,
+            figures: Map::new(),
+        }
+    }
+
+    /// Records one figure; `target` is the goal it is measured against, in
+    /// words (`"<= 10 ms"`), or empty when there is none.
+    pub fn figure(&mut self, name: &str, value: f64, unit: &str, target: &str) {
+        println!(
+            "{:<12} {:<58} {:>14} {:<8} {}",
+            self.bench,
+            name,
+            format_value(value),
+            unit,
+            target
+        );
+        self.figures.insert(
+            name.to_owned(),
+            json!({ "value": value, "unit": unit, "target": target }),
+        );
+    }
+
+    pub fn duration(&mut self, name: &str, value: Duration, target: &str) {
+        self.figure(name, value.as_secs_f64() * 1e3, "ms", target);
+    }
+
+    /// Writes `bench-results/<bench>.json` at the crate root.
+    pub fn save(self) {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench-results");
+        std::fs::create_dir_all(&dir).expect("create bench-results/");
+        let path = dir.join(format!("{}.json", self.bench));
+        let body = serde_json::to_vec_pretty(&Value::Object(self.figures)).expect("encode");
+        std::fs::write(&path, body).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+}
+
+fn format_value(value: f64) -> String {
+    if value.abs() >= 100.0 || value.fract() == 0.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.3}")
+    }
+}
+
+/// The `q`-quantile (0..=1) of `samples`, which it sorts.
+pub fn quantile(samples: &mut [Duration], q: f64) -> Duration {
+    assert!(!samples.is_empty(), "no samples");
+    samples.sort_unstable();
+    let rank = ((samples.len() - 1) as f64 * q).round() as usize;
+    samples[rank]
+}
