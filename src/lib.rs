@@ -9,4 +9,5 @@
 pub mod emulator;
 pub mod engine;
 pub mod framework;
+pub mod plugin;
 pub mod providers;

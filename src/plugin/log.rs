@@ -1,0 +1,140 @@
+//! Log lines on stderr in hclog's JSON shape, which the host parses and
+//! re-logs at the right level under its plugin logger: `@level`,
+//! `@message`, `@timestamp` with exactly six fractional digits, then the
+//! event's fields as key/value pairs.
+
+use std::io::Write;
+
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// `2006-01-02T15:04:05.000000Z07:00` in Go's notation, always UTC.
+const TIMESTAMP: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+/// Where the level comes from: `CLOUDROTATE_LOG_LEVEL` (trace, debug,
+/// info, warn, error), default `info`. The host drops lines below its own
+/// level anyway.
+pub const LEVEL_ENV: &str = "CLOUDROTATE_LOG_LEVEL";
+
+pub fn init() {
+    let level = std::env::var(LEVEL_ENV)
+        .ok()
+        .and_then(|v| v.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let _ = tracing_subscriber::registry()
+        .with(Hclog.with_filter(level))
+        .try_init();
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!(panic = %info, "panic");
+    }));
+}
+
+struct Hclog;
+
+fn level_name(level: &Level) -> &'static str {
+    match *level {
+        Level::TRACE => "trace",
+        Level::DEBUG => "debug",
+        Level::INFO => "info",
+        Level::WARN => "warn",
+        Level::ERROR => "error",
+    }
+}
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    pairs: Map<String, Value>,
+}
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.record_value(field, Value::from(format!("{value:?}")));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.record_value(field, Value::from(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.record_value(field, Value::from(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.record_value(field, Value::from(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.record_value(field, Value::from(value));
+    }
+}
+
+impl Fields {
+    fn record_value(&mut self, field: &Field, value: Value) {
+        if field.name() == "message" {
+            self.message = match value {
+                Value::String(text) => text,
+                other => other.to_string(),
+            };
+        } else {
+            self.pairs.insert(field.name().to_owned(), value);
+        }
+    }
+}
+
+/// One JSON line for `event` at `at`.
+fn line(level: &Level, fields: Fields, at: OffsetDateTime) -> Vec<u8> {
+    let mut entry = Map::new();
+    entry.insert("@level".into(), level_name(level).into());
+    entry.insert("@message".into(), fields.message.into());
+    let timestamp = at.format(TIMESTAMP).unwrap_or_default();
+    entry.insert("@timestamp".into(), timestamp.into());
+    for (key, value) in fields.pairs {
+        entry.entry(key).or_insert(value);
+    }
+    let mut bytes = serde_json::to_vec(&Value::Object(entry)).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+impl<S: Subscriber> Layer<S> for Hclog {
+    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let bytes = line(event.metadata().level(), fields, OffsetDateTime::now_utc());
+        // One write per line, so concurrent events never interleave.
+        let _ = std::io::stderr().lock().write_all(&bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn lines_have_hclog_keys_and_six_fraction_digits() {
+        let mut fields = Fields::default();
+        fields.message = "mount set up".into();
+        fields.pairs.insert("role".into(), "app".into());
+        fields.pairs.insert("@level".into(), "spoofed".into());
+        let at = datetime!(2026-12-01 21:07:53.1 UTC);
+        let bytes = line(&Level::WARN, fields, at);
+        assert_eq!(bytes.last(), Some(&b'\n'));
+        let entry: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(entry["@level"], "warn");
+        assert_eq!(entry["@message"], "mount set up");
+        assert_eq!(entry["@timestamp"], "2026-12-01T21:07:53.100000Z");
+        assert_eq!(entry["role"], "app");
+    }
+}

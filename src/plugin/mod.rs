@@ -1,0 +1,193 @@
+//! The plugin runtime: the only code that knows gRPC, TLS and go-plugin.
+//! It checks how it was launched, serves the plugin protocol (v5) on a
+//! Unix socket behind pinned mutual TLS, prints the handshake line, dials
+//! back to the host for each mount's storage, and hands every request to a
+//! transport-free `framework::Backend`.
+
+mod backend;
+mod broker;
+mod convert;
+mod host;
+mod launch;
+mod log;
+mod proto;
+mod services;
+mod tls;
+mod transport;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{Notify, oneshot};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tonic::transport::Server;
+
+use crate::framework::Factory;
+use backend::Mounts;
+use broker::Broker;
+use host::MAX_MESSAGE;
+use proto::go_plugin::grpc_broker_server::GrpcBrokerServer;
+use proto::go_plugin::grpc_controller_server::GrpcControllerServer;
+use proto::go_plugin::grpc_stdio_server::GrpcStdioServer;
+use proto::logical::plugin_version_server::PluginVersionServer;
+use proto::multiplexing::plugin_multiplexing_server::PluginMultiplexingServer;
+use proto::pb::backend_server::BackendServer;
+use transport::SocketFile;
+
+pub use launch::{COOKIE_KEY, COOKIE_VALUE};
+
+/// A host that printed our handshake but never completed TLS (wrong
+/// certificate, broken setup) would otherwise leave this process behind.
+const FIRST_CONNECTION_DEADLINE: Duration = Duration::from_secs(120);
+/// How long in-flight calls get to finish once we decided to exit.
+const DRAIN: Duration = Duration::from_millis(500);
+
+/// Runs the plugin process; `factory` builds the engine of each mount.
+pub fn run(factory: Factory) -> ExitCode {
+    if std::env::args()
+        .skip(1)
+        .any(|a| a == "--version" || a == "-version")
+    {
+        println!("{} {}", env!("CARGO_PKG_NAME"), services::version());
+        return ExitCode::SUCCESS;
+    }
+    let launch = match launch::check(|key| std::env::var(key).ok()) {
+        Ok(launch) => launch,
+        Err(refusal) => {
+            eprintln!("{refusal}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // A Ctrl-C in the server's terminal reaches the whole process group;
+    // the host stops its plugins itself.
+    // SAFETY: plain libc call, before any other thread exists.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    log::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(factory, launch)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "the plugin cannot serve");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(factory: Factory, launch: launch::Launch) -> Result<(), String> {
+    let identity =
+        tls::Identity::generate().map_err(|e| format!("cannot make a certificate: {e}"))?;
+    let host = tls::host_certificate(&launch.host_certificate_pem)?;
+    let server_tls = tls::server_config(&identity, host.clone()).map_err(|e| e.to_string())?;
+    let client_tls = tls::client_config(&identity, host).map_err(|e| e.to_string())?;
+    let (socket, listener) = SocketFile::bind(launch.socket_dir.as_deref())
+        .map_err(|e| format!("cannot create the plugin socket: {e}"))?;
+
+    let broker = Arc::new(Broker::default());
+    let mounts = Mounts::new(
+        factory,
+        broker.clone(),
+        TlsConnector::from(Arc::new(client_tls)),
+    );
+    let shutdown = Arc::new(Notify::new());
+    let authenticated = Arc::new(Notify::new());
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("plugin", tonic_health::ServingStatus::Serving)
+        .await;
+
+    let router = Server::builder()
+        .add_service(health_service)
+        .add_service(GrpcBrokerServer::new(broker))
+        .add_service(GrpcControllerServer::new(services::Controller(
+            shutdown.clone(),
+        )))
+        .add_service(GrpcStdioServer::new(services::Stdio))
+        .add_service(PluginVersionServer::new(services::Version))
+        .add_service(PluginMultiplexingServer::new(services::Multiplexing))
+        .add_service(
+            BackendServer::new(mounts.clone())
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
+        );
+    let incoming = transport::incoming(
+        listener,
+        TlsAcceptor::from(Arc::new(server_tls)),
+        authenticated.clone(),
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        let _ = stopped.await;
+    }));
+
+    let socket_path = socket
+        .path()
+        .to_str()
+        .ok_or("the socket path is not UTF-8")?;
+    let line = launch::handshake_line(socket_path, identity.certificate.as_ref(), &launch);
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(line.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("cannot write the handshake: {e}"))?;
+    drop(stdout);
+
+    let reason = exit_reason(&shutdown, &authenticated).await;
+    tracing::info!(reason, "plugin stopping");
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(DRAIN, mounts.cleanup_all()).await;
+    // Long-lived streams (broker, stdio) never finish by themselves.
+    let _ = tokio::time::timeout(DRAIN, server).await;
+    drop(socket);
+    Ok(())
+}
+
+/// Waits for the first reason to stop.
+async fn exit_reason(shutdown: &Notify, authenticated: &Notify) -> &'static str {
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    let sigterm = async {
+        match terminate.as_mut() {
+            Some(terminate) => terminate.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    let never_authenticated = async {
+        if tokio::time::timeout(FIRST_CONNECTION_DEADLINE, authenticated.notified())
+            .await
+            .is_ok()
+        {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = shutdown.notified() => "the host asked to shut down",
+        _ = sigterm => "SIGTERM",
+        () = parent_gone() => "the host process is gone",
+        () = never_authenticated => "no authenticated connection from the host",
+    }
+}
+
+/// Resolves once the process that started us has exited (we were
+/// re-parented), so a crashed or killed host never leaves us behind.
+async fn parent_gone() {
+    // SAFETY: getppid has no preconditions.
+    let parent = unsafe { libc::getppid() };
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // SAFETY: as above.
+        if unsafe { libc::getppid() } != parent {
+            return;
+        }
+    }
+}
