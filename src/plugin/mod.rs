@@ -10,7 +10,7 @@ mod convert;
 mod host;
 mod launch;
 mod log;
-mod proto;
+pub mod proto;
 mod services;
 mod tls;
 mod transport;

