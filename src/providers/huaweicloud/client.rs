@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use super::endpoints;
 use super::sign::{SignRequest, authorization, format_sdk_date, normalize_headers};
 use crate::providers::alicloud::sign::{EMPTY_PAYLOAD_SHA256, sha256_hex};
-use crate::providers::encoding::{canonical_query, percent_encode};
+use crate::providers::encoding::{canonical_query, percent_decode, percent_encode};
 use crate::providers::error::{ErrorClass, ErrorKind, ProviderError};
 use crate::providers::http::{
     HttpClient, IncomingResponse, OutgoingRequest, base_path, host_header,
@@ -104,15 +104,26 @@ pub struct RestSigningInput<'a> {
 
 /// Builds and signs one request. Every header sent is signed (as the SDK
 /// does), the canonical URI gets its trailing `/`, the URL does not.
+///
+/// The base URL's path is already encoded (it was parsed as a URL), so only
+/// the call's own path is encoded here. The path signed is the one the URL
+/// really carries, decoded, as the gateway and the SDK derive it: the URL
+/// parser may still rewrite what it was given (dot segments), and the
+/// signature must cover what is sent.
 pub fn build_rest_request(input: &RestSigningInput<'_>) -> OutgoingRequest {
-    let full_path = format!("{}{}", base_path(input.base), input.path);
-    let encoded_path = full_path
-        .split('/')
-        .map(percent_encode)
-        .collect::<Vec<_>>()
-        .join("/");
+    let encoded_path = format!(
+        "{}{}",
+        base_path(input.base),
+        input
+            .path
+            .split('/')
+            .map(percent_encode)
+            .collect::<Vec<_>>()
+            .join("/")
+    );
     let mut url = input.base.clone();
     url.set_path(&encoded_path);
+    let full_path = percent_decode(url.path());
     let query = canonical_query(input.query);
     url.set_query((!query.is_empty()).then_some(query.as_str()));
 
@@ -159,6 +170,35 @@ pub fn build_rest_request(input: &RestSigningInput<'_>) -> OutgoingRequest {
     }
 }
 
+/// Whether an identifier can stand as one path segment as it is: not
+/// empty, no `/`, not `.` or `..` (which the URL would resolve away, so
+/// the call would reach another resource).
+pub fn is_path_segment(value: &str) -> bool {
+    !value.is_empty() && !value.contains('/') && value != "." && value != ".."
+}
+
+/// `value` as one path segment of a call, or the error that refuses it
+/// before anything is sent.
+pub fn path_segment<'a>(
+    service: Service,
+    action: &str,
+    what: &str,
+    value: &'a str,
+) -> Result<&'a str, ProviderError> {
+    if is_path_segment(value) {
+        Ok(value)
+    } else {
+        Err(ProviderError::new(
+            ErrorClass::Permanent,
+            ErrorKind::InvalidParameter,
+            service,
+            action,
+            &format!("{what} must be one path segment (not empty, no '/', not '.' or '..')"),
+            &[],
+        ))
+    }
+}
+
 /// The client for one Huawei Cloud connection: one pooled HTTPS client and
 /// one token bucket shared by its DRS, DCS and IAM handles.
 #[derive(Debug, Clone)]
@@ -179,7 +219,7 @@ impl HuaweiClient {
     pub fn new(config: HuaweiConfig) -> Result<Self, ProviderError> {
         let http = HttpClient::new(&config.options)
             .map_err(|e| ProviderError::config(Service::Drs, "connect", &e))?;
-        if config.project_id.is_empty() || config.project_id.contains('/') {
+        if !is_path_segment(&config.project_id) {
             return Err(ProviderError::config(
                 Service::Drs,
                 "connect",
@@ -647,6 +687,92 @@ mod tests {
             parsed
                 .signed_headers
                 .contains(&"x-security-token".to_owned())
+        );
+    }
+
+    /// Regression (found by tests/providers_sign_differential.rs): the
+    /// base URL's path was encoded a second time (`%20` went out as
+    /// `%2520`), and dot segments the URL parser removes were still
+    /// signed, so the gateway computed another signature.
+    #[test]
+    fn the_signed_path_is_the_path_sent() {
+        let creds = Credentials::new("AK", "SK");
+        let build = |base: &str, path: &str| {
+            let base = Url::parse(base).unwrap();
+            build_rest_request(&RestSigningInput {
+                base: &base,
+                method: &Method::GET,
+                path,
+                query: &[],
+                body: None,
+                credentials: &creds,
+                project_id: None,
+                domain_id: None,
+                sdk_date: "20240501T080000Z",
+            })
+        };
+        let signed_path = |request: &OutgoingRequest| {
+            let headers: Vec<(String, String)> = request
+                .headers
+                .iter()
+                .filter(|(n, _)| n != "Authorization")
+                .cloned()
+                .collect();
+            let path = percent_decode(request.url.path());
+            let expected = authorization(
+                &SignRequest {
+                    method: "GET",
+                    path: &path,
+                    query: &[],
+                    signed_headers: &normalize_headers(&headers),
+                    payload_sha256: EMPTY_PAYLOAD_SHA256,
+                },
+                "20240501T080000Z",
+                "AK",
+                "SK",
+            );
+            let sent = &request
+                .headers
+                .iter()
+                .find(|(n, _)| n == "Authorization")
+                .unwrap()
+                .1;
+            assert_eq!(sent, &expected, "signed {path:?}");
+        };
+        let escaped = build("https://gw.example/a%20b", "/v2/p/x y");
+        assert_eq!(escaped.url.path(), "/a%20b/v2/p/x%20y");
+        signed_path(&escaped);
+        let dots = build("https://gw.example", "/v2/p/instances/../x/./y");
+        assert_eq!(dots.url.path(), "/v2/p/x/y");
+        signed_path(&dots);
+    }
+
+    #[test]
+    fn identifiers_that_would_change_the_path_are_refused() {
+        for bad in ["", ".", "..", "a/b", "/"] {
+            assert!(!is_path_segment(bad), "{bad:?}");
+            let error =
+                path_segment(Service::Dcs, "ResetPassword", "instance_id", bad).unwrap_err();
+            assert_eq!(error.kind, ErrorKind::InvalidParameter);
+        }
+        for good in [
+            "dcs-1",
+            "...",
+            "a b",
+            "é",
+            "3f7e1c7e-8d3a-4b6e-9d0f-8f1e2a3b4c5d",
+        ] {
+            assert_eq!(path_segment(Service::Dcs, "x", "id", good).unwrap(), good);
+        }
+        let config = HuaweiConfig {
+            credentials: Credentials::new("AK", "SK"),
+            options: ConnectionOptions::new("cn-north-4"),
+            project_id: "..".into(),
+            domain_id: None,
+        };
+        assert_eq!(
+            HuaweiClient::new(config).unwrap_err().kind,
+            ErrorKind::Config
         );
     }
 
