@@ -198,20 +198,24 @@ fn chain(error: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
+/// The rustls error behind a transport failure, if any. It hides deep:
+/// hyper-rustls wraps the `io::Error` tokio-rustls made of it in another
+/// `io::Error`, and `io::Error::source` skips the wrapped error itself, so
+/// every `io::Error` is opened with `get_ref` as well as `source`.
 fn find_tls_error(error: &reqwest::Error) -> Option<&rustls::Error> {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(err) = current {
+    let mut pending: Vec<&(dyn std::error::Error + 'static)> = vec![error];
+    while let Some(err) = pending.pop() {
         if let Some(tls) = err.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
         if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && let Some(tls) = io
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            && let Some(inner) = io.get_ref()
         {
-            return Some(tls);
+            pending.push(inner);
         }
-        current = err.source();
+        if let Some(source) = err.source() {
+            pending.push(source);
+        }
     }
     None
 }
@@ -459,6 +463,107 @@ mod tests {
         server.await.unwrap();
         assert_eq!(failure.class, ErrorClass::OutcomeUnknown);
         assert_eq!(failure.kind, ErrorKind::ConnectionLost);
+    }
+
+    /// A TLS server on loopback with a fresh self-signed certificate for
+    /// `localhost`, answering every request with `200 {}`. Returns the
+    /// port and the certificate's PEM.
+    async fn tls_server() -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let pem = certified.cert.pem();
+        let key = rustls::pki_types::PrivateKeyDer::try_from(certified.signing_key.serialize_der())
+            .unwrap();
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![certified.cert.der().clone()], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(socket).await else {
+                        return;
+                    };
+                    let mut buf = [0u8; 4096];
+                    let _ = tls.read(&mut buf).await;
+                    let _ = tls
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+                        )
+                        .await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        (port, pem)
+    }
+
+    fn get(port: u16) -> OutgoingRequest {
+        OutgoingRequest {
+            method: Method::GET,
+            url: Url::parse(&format!("https://localhost:{port}/?Password=Secret-123")).unwrap(),
+            headers: vec![],
+            body: vec![],
+        }
+    }
+
+    /// Regression: the rustls error was not found under hyper-rustls's
+    /// double `io::Error`, so an untrusted certificate came back as a
+    /// retryable connect failure.
+    #[tokio::test]
+    async fn untrusted_certificates_are_refused_for_good() {
+        let (port, _) = tls_server().await;
+        let client = HttpClient::new(&ConnectionOptions::new("x")).unwrap();
+        let failure = client.send(get(port)).await.unwrap_err();
+        assert_eq!(failure.kind, ErrorKind::Tls, "{}", failure.message);
+        assert_eq!(failure.class, ErrorClass::Permanent, "{}", failure.message);
+        assert!(!failure.message.contains("Secret-123"));
+    }
+
+    #[tokio::test]
+    async fn extra_roots_are_trusted_with_verification_on() {
+        let (port, pem) = tls_server().await;
+        let mut options = ConnectionOptions::new("x");
+        options.extra_root_certificates_pem = Some(pem);
+        let client = HttpClient::new(&options).unwrap();
+        let response = client.send(get(port)).await.unwrap();
+        assert_eq!(
+            (response.status, response.body.as_slice()),
+            (200, &b"{}"[..])
+        );
+        // The name is verified too: the certificate is for localhost only.
+        let mut wrong_name = get(port);
+        wrong_name.url = Url::parse(&format!("https://127.0.0.1:{port}/")).unwrap();
+        let failure = client.send(wrong_name).await.unwrap_err();
+        assert_eq!(
+            (failure.class, failure.kind),
+            (ErrorClass::Permanent, ErrorKind::Tls),
+            "{}",
+            failure.message
+        );
+    }
+
+    #[tokio::test]
+    async fn a_plain_http_server_behind_https_is_a_tls_failure_before_sending() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let _ = socket
+                .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        });
+        let client = HttpClient::new(&ConnectionOptions::new("x")).unwrap();
+        let failure = client.send(get(port)).await.unwrap_err();
+        assert_eq!(failure.kind, ErrorKind::Tls, "{}", failure.message);
+        assert_eq!(failure.class, ErrorClass::Retryable);
     }
 
     #[test]
