@@ -11,6 +11,7 @@
 //! Transport messages never carry the URL: its query may hold a password.
 
 use std::error::Error as _;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,8 +27,9 @@ pub const USER_AGENT: &str = concat!(
     env!("CARGO_PKG_VERSION")
 );
 
-/// A fully built, signed request.
-#[derive(Debug, Clone)]
+/// A fully built, signed request. `Debug` shows no query, no header value
+/// and no body: they carry passwords, signatures and tokens.
+#[derive(Clone)]
 pub struct OutgoingRequest {
     pub method: Method,
     pub url: Url,
@@ -37,12 +39,48 @@ pub struct OutgoingRequest {
     pub body: Vec<u8>,
 }
 
-/// A complete answer (status, headers, body).
-#[derive(Debug, Clone)]
+/// A complete answer (status, headers, body). `Debug` leaves the body out
+/// (a created access key's secret comes in it).
+#[derive(Clone)]
 pub struct IncomingResponse {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+}
+
+/// The names of parameters or headers, for `Debug` output without values.
+pub(crate) fn names(pairs: &[(String, String)]) -> Vec<&str> {
+    pairs.iter().map(|(name, _)| name.as_str()).collect()
+}
+
+/// `scheme://host[:port]/path`, plus `?[redacted]` when there is a query.
+pub(crate) fn url_without_query(url: &Url) -> String {
+    let mut shown = format!("{}://{}{}", url.scheme(), host_header(url), url.path());
+    if url.query().is_some() {
+        shown.push_str("?[redacted]");
+    }
+    shown
+}
+
+impl fmt::Debug for OutgoingRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutgoingRequest")
+            .field("method", &self.method)
+            .field("url", &url_without_query(&self.url))
+            .field("headers", &names(&self.headers))
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl fmt::Debug for IncomingResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IncomingResponse")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
 }
 
 impl IncomingResponse {
@@ -564,6 +602,32 @@ mod tests {
         let failure = client.send(get(port)).await.unwrap_err();
         assert_eq!(failure.kind, ErrorKind::Tls, "{}", failure.message);
         assert_eq!(failure.class, ErrorClass::Retryable);
+    }
+
+    #[test]
+    fn debug_output_carries_no_query_header_value_or_body() {
+        let request = OutgoingRequest {
+            method: Method::POST,
+            url: Url::parse("https://dts.aliyuncs.com:8443/?Password=Secret-123").unwrap(),
+            headers: vec![("authorization".into(), "ACS3 Signature=abcdef-sig".into())],
+            body: b"{\"db_password\":\"Secret-456\"}".to_vec(),
+        };
+        let shown = format!("{request:?}");
+        for secret in ["Secret-123", "abcdef-sig", "Secret-456"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(
+            shown.contains("https://dts.aliyuncs.com:8443/?[redacted]"),
+            "{shown}"
+        );
+        assert!(shown.contains("authorization"));
+        let mut answer = response(&[("x-acs-request-id", "R-1")]);
+        answer.body = br#"{"AccessKey":{"AccessKeySecret":"Secret-789"}}"#.to_vec();
+        let shown = format!("{answer:?}");
+        assert!(
+            !shown.contains("Secret-789") && shown.contains("R-1"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! shape parsed into a [`ProviderError`].
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
 use reqwest::{Method, Url};
@@ -16,7 +17,7 @@ use crate::providers::alicloud::sign::{EMPTY_PAYLOAD_SHA256, sha256_hex};
 use crate::providers::encoding::{canonical_query, percent_decode, percent_encode};
 use crate::providers::error::{ErrorClass, ErrorKind, ProviderError};
 use crate::providers::http::{
-    HttpClient, IncomingResponse, OutgoingRequest, base_path, host_header,
+    HttpClient, IncomingResponse, OutgoingRequest, base_path, host_header, names, url_without_query,
 };
 use crate::providers::{
     CallInfo, ConnectionOptions, Credentials, Idempotency, RetryPolicy, Service,
@@ -33,7 +34,8 @@ pub struct HuaweiConfig {
 }
 
 /// One REST call. `path` is decoded and relative to the service's base URL.
-#[derive(Debug, Clone)]
+/// `Debug` leaves out query values and the body.
+#[derive(Clone)]
 pub struct RestCall {
     pub service: Service,
     pub action: &'static str,
@@ -84,8 +86,9 @@ impl RestCall {
 }
 
 /// Everything that goes into one signed request; the date is an input so
-/// tests and the benchmark are deterministic.
-#[derive(Debug, Clone, Copy)]
+/// tests and the benchmark are deterministic. `Debug` leaves out query
+/// values and the body.
+#[derive(Clone, Copy)]
 pub struct RestSigningInput<'a> {
     pub base: &'a Url,
     pub method: &'a Method,
@@ -100,6 +103,36 @@ pub struct RestSigningInput<'a> {
     pub domain_id: Option<&'a str>,
     /// `YYYYMMDDTHHMMSSZ`.
     pub sdk_date: &'a str,
+}
+
+impl fmt::Debug for RestCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RestCall")
+            .field("service", &self.service)
+            .field("action", &self.action)
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &names(&self.query))
+            .field("body_len", &self.body.as_ref().map(Vec::len))
+            .field("idempotency", &self.idempotency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for RestSigningInput<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RestSigningInput")
+            .field("base", &url_without_query(self.base))
+            .field("method", self.method)
+            .field("path", &self.path)
+            .field("query", &names(self.query))
+            .field("body_len", &self.body.map(<[u8]>::len))
+            .field("credentials", self.credentials)
+            .field("project_id", &self.project_id)
+            .field("domain_id", &self.domain_id)
+            .field("sdk_date", &self.sdk_date)
+            .finish()
+    }
 }
 
 /// Builds and signs one request. Every header sent is signed (as the SDK
@@ -368,6 +401,11 @@ pub fn classify(status: u16, code: Option<&str>) -> (ErrorClass, ErrorKind) {
     let code = code
         .strip_prefix("APIG.")
         .map_or(code.to_owned(), |rest| format!("APIGW.{rest}"));
+    // HTTP 429 is throttling whatever code comes with it (the SDK's HTTP
+    // layer retries exactly that status).
+    if status == 429 {
+        return (Retryable, ErrorKind::Throttled);
+    }
     match code.as_str() {
         "APIGW.0301" | "APIGW.0303" | "APIGW.0307" => return (Permanent, ErrorKind::Auth),
         "APIGW.0302" | "APIGW.0305" => return (Permanent, ErrorKind::PermissionDenied),
@@ -624,6 +662,8 @@ mod tests {
             (500, "DCS.5000", Retryable, ErrorKind::ServerError),
             (401, "", Permanent, ErrorKind::Auth),
             (429, "", Retryable, ErrorKind::Throttled),
+            (429, "DRS.M00007", Retryable, ErrorKind::Throttled),
+            (429, "SomeService.0001", Retryable, ErrorKind::Throttled),
         ];
         for (status, code, class, kind) in table {
             let code = (!code.is_empty()).then_some(*code);
@@ -774,6 +814,45 @@ mod tests {
             HuaweiClient::new(config).unwrap_err().kind,
             ErrorKind::Config
         );
+    }
+
+    #[test]
+    fn debug_output_carries_no_body_or_query_value() {
+        let call = RestCall::new(
+            Service::Dcs,
+            "UpdatePassword",
+            Method::PUT,
+            "/v2/p/instances/i/password".into(),
+            Idempotency::NonIdempotent,
+        )
+        .query("marker", "Secret-Query-1")
+        .json(&serde_json::json!({"old_password": "Secret-Old-1", "new_password": "Secret-New-1"}))
+        .secret("Secret-Old-1")
+        .secret("Secret-New-1");
+        let base = Url::parse("https://dcs.cn-north-4.myhuaweicloud.com").unwrap();
+        let creds = Credentials::new("AK", "SK-Secret-1").with_security_token("Token-Secret-1");
+        let input = RestSigningInput {
+            base: &base,
+            method: &call.method,
+            path: &call.path,
+            query: &call.query,
+            body: call.body.as_deref(),
+            credentials: &creds,
+            project_id: Some("p"),
+            domain_id: None,
+            sdk_date: "20240501T080000Z",
+        };
+        let shown = format!("{call:?} {input:?} {:?}", build_rest_request(&input));
+        for secret in [
+            "Secret-Query-1",
+            "Secret-Old-1",
+            "Secret-New-1",
+            "SK-Secret-1",
+            "Token-Secret-1",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("marker") && shown.contains("/v2/p/instances/i/password"));
     }
 
     #[test]
