@@ -11,6 +11,7 @@
 //! Transport messages never carry the URL: its query may hold a password.
 
 use std::error::Error as _;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,8 +27,9 @@ pub const USER_AGENT: &str = concat!(
     env!("CARGO_PKG_VERSION")
 );
 
-/// A fully built, signed request.
-#[derive(Debug, Clone)]
+/// A fully built, signed request. `Debug` shows no query, no header value
+/// and no body: they carry passwords, signatures and tokens.
+#[derive(Clone)]
 pub struct OutgoingRequest {
     pub method: Method,
     pub url: Url,
@@ -37,12 +39,48 @@ pub struct OutgoingRequest {
     pub body: Vec<u8>,
 }
 
-/// A complete answer (status, headers, body).
-#[derive(Debug, Clone)]
+/// A complete answer (status, headers, body). `Debug` leaves the body out
+/// (a created access key's secret comes in it).
+#[derive(Clone)]
 pub struct IncomingResponse {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+}
+
+/// The names of parameters or headers, for `Debug` output without values.
+pub(crate) fn names(pairs: &[(String, String)]) -> Vec<&str> {
+    pairs.iter().map(|(name, _)| name.as_str()).collect()
+}
+
+/// `scheme://host[:port]/path`, plus `?[redacted]` when there is a query.
+pub(crate) fn url_without_query(url: &Url) -> String {
+    let mut shown = format!("{}://{}{}", url.scheme(), host_header(url), url.path());
+    if url.query().is_some() {
+        shown.push_str("?[redacted]");
+    }
+    shown
+}
+
+impl fmt::Debug for OutgoingRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutgoingRequest")
+            .field("method", &self.method)
+            .field("url", &url_without_query(&self.url))
+            .field("headers", &names(&self.headers))
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl fmt::Debug for IncomingResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IncomingResponse")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
 }
 
 impl IncomingResponse {
@@ -198,20 +236,24 @@ fn chain(error: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
+/// The rustls error behind a transport failure, if any. It hides deep:
+/// hyper-rustls wraps the `io::Error` tokio-rustls made of it in another
+/// `io::Error`, and `io::Error::source` skips the wrapped error itself, so
+/// every `io::Error` is opened with `get_ref` as well as `source`.
 fn find_tls_error(error: &reqwest::Error) -> Option<&rustls::Error> {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(err) = current {
+    let mut pending: Vec<&(dyn std::error::Error + 'static)> = vec![error];
+    while let Some(err) = pending.pop() {
         if let Some(tls) = err.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
         if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && let Some(tls) = io
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            && let Some(inner) = io.get_ref()
         {
-            return Some(tls);
+            pending.push(inner);
         }
-        current = err.source();
+        if let Some(source) = err.source() {
+            pending.push(source);
+        }
     }
     None
 }
@@ -459,6 +501,133 @@ mod tests {
         server.await.unwrap();
         assert_eq!(failure.class, ErrorClass::OutcomeUnknown);
         assert_eq!(failure.kind, ErrorKind::ConnectionLost);
+    }
+
+    /// A TLS server on loopback with a fresh self-signed certificate for
+    /// `localhost`, answering every request with `200 {}`. Returns the
+    /// port and the certificate's PEM.
+    async fn tls_server() -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let pem = certified.cert.pem();
+        let key = rustls::pki_types::PrivateKeyDer::try_from(certified.signing_key.serialize_der())
+            .unwrap();
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![certified.cert.der().clone()], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(socket).await else {
+                        return;
+                    };
+                    let mut buf = [0u8; 4096];
+                    let _ = tls.read(&mut buf).await;
+                    let _ = tls
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+                        )
+                        .await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        (port, pem)
+    }
+
+    fn get(port: u16) -> OutgoingRequest {
+        OutgoingRequest {
+            method: Method::GET,
+            url: Url::parse(&format!("https://localhost:{port}/?Password=Secret-123")).unwrap(),
+            headers: vec![],
+            body: vec![],
+        }
+    }
+
+    /// Regression: the rustls error was not found under hyper-rustls's
+    /// double `io::Error`, so an untrusted certificate came back as a
+    /// retryable connect failure.
+    #[tokio::test]
+    async fn untrusted_certificates_are_refused_for_good() {
+        let (port, _) = tls_server().await;
+        let client = HttpClient::new(&ConnectionOptions::new("x")).unwrap();
+        let failure = client.send(get(port)).await.unwrap_err();
+        assert_eq!(failure.kind, ErrorKind::Tls, "{}", failure.message);
+        assert_eq!(failure.class, ErrorClass::Permanent, "{}", failure.message);
+        assert!(!failure.message.contains("Secret-123"));
+    }
+
+    #[tokio::test]
+    async fn extra_roots_are_trusted_with_verification_on() {
+        let (port, pem) = tls_server().await;
+        let mut options = ConnectionOptions::new("x");
+        options.extra_root_certificates_pem = Some(pem);
+        let client = HttpClient::new(&options).unwrap();
+        let response = client.send(get(port)).await.unwrap();
+        assert_eq!(
+            (response.status, response.body.as_slice()),
+            (200, &b"{}"[..])
+        );
+        // The name is verified too: the certificate is for localhost only.
+        let mut wrong_name = get(port);
+        wrong_name.url = Url::parse(&format!("https://127.0.0.1:{port}/")).unwrap();
+        let failure = client.send(wrong_name).await.unwrap_err();
+        assert_eq!(
+            (failure.class, failure.kind),
+            (ErrorClass::Permanent, ErrorKind::Tls),
+            "{}",
+            failure.message
+        );
+    }
+
+    #[tokio::test]
+    async fn a_plain_http_server_behind_https_is_a_tls_failure_before_sending() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let _ = socket
+                .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        });
+        let client = HttpClient::new(&ConnectionOptions::new("x")).unwrap();
+        let failure = client.send(get(port)).await.unwrap_err();
+        assert_eq!(failure.kind, ErrorKind::Tls, "{}", failure.message);
+        assert_eq!(failure.class, ErrorClass::Retryable);
+    }
+
+    #[test]
+    fn debug_output_carries_no_query_header_value_or_body() {
+        let request = OutgoingRequest {
+            method: Method::POST,
+            url: Url::parse("https://dts.aliyuncs.com:8443/?Password=Secret-123").unwrap(),
+            headers: vec![("authorization".into(), "ACS3 Signature=abcdef-sig".into())],
+            body: b"{\"db_password\":\"Secret-456\"}".to_vec(),
+        };
+        let shown = format!("{request:?}");
+        for secret in ["Secret-123", "abcdef-sig", "Secret-456"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(
+            shown.contains("https://dts.aliyuncs.com:8443/?[redacted]"),
+            "{shown}"
+        );
+        assert!(shown.contains("authorization"));
+        let mut answer = response(&[("x-acs-request-id", "R-1")]);
+        answer.body = br#"{"AccessKey":{"AccessKeySecret":"Secret-789"}}"#.to_vec();
+        let shown = format!("{answer:?}");
+        assert!(
+            !shown.contains("Secret-789") && shown.contains("R-1"),
+            "{shown}"
+        );
     }
 
     #[test]

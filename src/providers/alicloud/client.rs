@@ -4,6 +4,7 @@
 //! turns every documented answer shape into a value or a [`ProviderError`].
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
 use rand::Rng;
@@ -19,7 +20,7 @@ use super::sign::{
 use crate::providers::encoding::canonical_query;
 use crate::providers::error::{ErrorClass, ErrorKind, ProviderError};
 use crate::providers::http::{
-    HttpClient, IncomingResponse, OutgoingRequest, base_path, host_header,
+    HttpClient, IncomingResponse, OutgoingRequest, base_path, host_header, names, url_without_query,
 };
 use crate::providers::{
     CallInfo, ConnectionOptions, Credentials, Idempotency, RetryPolicy, Service,
@@ -53,8 +54,8 @@ pub fn api_version(service: Service) -> Option<&'static str> {
     }
 }
 
-/// One RPC action with its parameters.
-#[derive(Debug, Clone)]
+/// One RPC action with its parameters. `Debug` shows parameter names only.
+#[derive(Clone)]
 pub struct RpcCall {
     pub service: Service,
     pub action: &'static str,
@@ -94,8 +95,9 @@ impl RpcCall {
 }
 
 /// Everything that goes into one signed request; time and nonce are
-/// inputs so tests and the benchmark are deterministic.
-#[derive(Debug, Clone, Copy)]
+/// inputs so tests and the benchmark are deterministic. `Debug` shows
+/// parameter names only.
+#[derive(Clone, Copy)]
 pub struct RpcSigningInput<'a> {
     pub base: &'a Url,
     pub version: &'a str,
@@ -106,6 +108,32 @@ pub struct RpcSigningInput<'a> {
     /// `yyyy-MM-ddTHH:mm:ssZ`.
     pub timestamp: &'a str,
     pub nonce: &'a str,
+}
+
+impl fmt::Debug for RpcCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RpcCall")
+            .field("service", &self.service)
+            .field("action", &self.action)
+            .field("params", &names(&self.params))
+            .field("idempotency", &self.idempotency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for RpcSigningInput<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RpcSigningInput")
+            .field("base", &url_without_query(self.base))
+            .field("version", &self.version)
+            .field("action", &self.action)
+            .field("params", &names(self.params))
+            .field("credentials", self.credentials)
+            .field("signature", &self.signature)
+            .field("timestamp", &self.timestamp)
+            .field("nonce", &self.nonce)
+            .finish()
+    }
 }
 
 /// Builds and signs one RPC request: `POST <base path>/?<params>`, empty
@@ -387,7 +415,12 @@ pub fn classify(status: u16, code: Option<&str>, message: &str) -> (ErrorClass, 
         "InvalidSignatureMethod",
         "UnsupportedSignatureVersion",
     ];
-    if code == "Throttling" || starts("Throttling.") || code == "Rejected.Throttling" {
+    // HTTP 429 is throttling whatever code comes with it.
+    if code == "Throttling"
+        || starts("Throttling.")
+        || code == "Rejected.Throttling"
+        || status == 429
+    {
         return (Retryable, ErrorKind::Throttled);
     }
     if matches!(
@@ -468,8 +501,35 @@ fn is_false(value: Option<&Value>) -> bool {
     }
 }
 
+/// A 2xx body that still reports a failure: DTS `Success: false`, or (when
+/// `Success` is absent) an `ErrCode` or an `HttpStatusCode` of 400 or more.
+fn failed_on_2xx(body: &Value) -> bool {
+    if let Some(success) = body.get("Success").or_else(|| body.get("success")) {
+        return is_false(Some(success));
+    }
+    let err_code = string_field(body, &["ErrCode", "errCode"]);
+    let status = match body.get("HttpStatusCode") {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    err_code.is_some() || status.is_some_and(|s| s >= 400)
+}
+
+/// `x-acs-retry-after` as the tea SDK reads it: a positive integer of
+/// milliseconds; with it, any error is a throttling answer.
+fn acs_retry_after(response: &IncomingResponse) -> Option<std::time::Duration> {
+    response
+        .header("x-acs-retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map(std::time::Duration::from_millis)
+}
+
 /// Turns one answer into its JSON body or an error: non-2xx statuses, and
-/// 2xx bodies that say `Success: false` (DTS).
+/// 2xx bodies that report a failure (DTS). A 2xx answer that is not a JSON
+/// object with a `RequestId` (every Alibaba answer has one; a proxy's page
+/// does not) may or may not have come from the cloud: `OutcomeUnknown`.
 pub fn parse_response(
     service: Service,
     action: &str,
@@ -479,27 +539,35 @@ pub fn parse_response(
     let text = String::from_utf8_lossy(&response.body);
     let json: Option<Value> = serde_json::from_str(&text).ok();
     let header_request_id = response.header("x-acs-request-id").map(str::to_owned);
-    let failed_on_200 = json
-        .as_ref()
-        .is_some_and(|body| is_false(body.get("Success").or_else(|| body.get("success"))));
-    if response.is_success() && !failed_on_200 {
-        let Some(body) = json else {
-            return Err(ProviderError::new(
-                ErrorClass::Permanent,
+    let failed = json.as_ref().is_some_and(failed_on_2xx);
+    if response.is_success() && !failed {
+        let unknown = |message: &str, request_id: Option<String>| {
+            ProviderError::new(
+                ErrorClass::OutcomeUnknown,
                 ErrorKind::InvalidResponse,
                 service,
                 action,
-                "the answer is not JSON",
+                message,
                 secrets,
             )
             .with_status(response.status)
-            .with_request_id(header_request_id));
+            .with_request_id(request_id)
         };
-        let request_id = string_field(&body, &["RequestId", "requestId"]).or(header_request_id);
+        let Some(body) = json.filter(Value::is_object) else {
+            return Err(unknown(
+                "the answer is not a JSON object",
+                header_request_id,
+            ));
+        };
+        let Some(request_id) =
+            string_field(&body, &["RequestId", "requestId"]).or(header_request_id)
+        else {
+            return Err(unknown("the answer has no RequestId", None));
+        };
         return Ok((
             body,
             CallInfo {
-                request_id,
+                request_id: Some(request_id),
                 http_status: response.status,
                 attempts: 1,
             },
@@ -513,17 +581,21 @@ pub fn parse_response(
         }),
     };
     let message = parsed.message.clone().unwrap_or_default();
-    let (class, kind) = if failed_on_200 && response.is_success() && parsed.code.is_none() {
+    let (mut class, mut kind) = if failed && response.is_success() && parsed.code.is_none() {
         (ErrorClass::Permanent, ErrorKind::Other)
     } else {
         classify(response.status, parsed.code.as_deref(), &message)
     };
+    let acs_wait = acs_retry_after(response);
+    if acs_wait.is_some() && !matches!(kind, ErrorKind::Auth | ErrorKind::PermissionDenied) {
+        (class, kind) = (ErrorClass::Retryable, ErrorKind::Throttled);
+    }
     Err(
         ProviderError::new(class, kind, service, action, &message, secrets)
             .with_status(response.status)
             .with_code(parsed.code)
             .with_request_id(parsed.request_id.or(header_request_id))
-            .with_retry_after(response.retry_after()),
+            .with_retry_after(acs_wait.or_else(|| response.retry_after())),
     )
 }
 
@@ -679,6 +751,102 @@ mod tests {
         assert!(!shown.contains("New-Secret-9"), "{shown}");
         assert!(!shown.contains("AccessKeyId%3D"), "{shown}");
         assert!(shown.contains("server string to sign is: [redacted]"));
+        assert_eq!(error.kind, ErrorKind::Auth);
+        assert!(!error.is_retryable());
+    }
+
+    #[test]
+    fn dts_failure_on_http_200_without_a_success_field() {
+        let error = error_of(
+            200,
+            r#"{"RequestId":"R-8","HttpStatusCode":400,"ErrCode":"InvalidParameter","ErrMessage":"The Value of Input Parameter %s is not valid.","DynamicMessage":"Endpoint"}"#,
+        );
+        assert_eq!(error.code.as_deref(), Some("InvalidParameter"));
+        assert_eq!(error.kind, ErrorKind::InvalidParameter);
+        assert_eq!(error.request_id.as_deref(), Some("R-8"));
+        assert!(error.message.contains("Endpoint"));
+        let error = error_of(200, r#"{"RequestId":"R-9","HttpStatusCode":"500"}"#);
+        assert_eq!(error.class, ErrorClass::Permanent);
+        // Plain successes stay successes.
+        for body in [
+            r#"{"RequestId":"R","HttpStatusCode":200,"Success":true}"#,
+            r#"{"RequestId":"R","HttpStatusCode":200}"#,
+            r#"{"RequestId":"R","ErrCode":""}"#,
+        ] {
+            assert!(
+                parse_response(Service::Dts, "X", &response(200, body, &[]), &[]).is_ok(),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_2xx_that_is_not_an_alibaba_answer_is_outcome_unknown() {
+        for body in ["<html>captive portal</html>", "[]", r#"{"ok":true}"#] {
+            let error = parse_response(
+                Service::Polardb,
+                "ModifyAccountPassword",
+                &response(200, body, &[]),
+                &[],
+            )
+            .unwrap_err();
+            assert_eq!(
+                (error.class, error.kind),
+                (ErrorClass::OutcomeUnknown, ErrorKind::InvalidResponse),
+                "{body}"
+            );
+        }
+        let (_, info) = parse_response(
+            Service::Polardb,
+            "ModifyAccountPassword",
+            &response(200, "{}", &[("x-acs-request-id", "HDR-1")]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(info.request_id.as_deref(), Some("HDR-1"));
+    }
+
+    #[test]
+    fn http_429_and_x_acs_retry_after_mean_throttling_whatever_the_code() {
+        let error = error_of(
+            429,
+            r#"{"RequestId":"R","Code":"InvalidParameter","Message":"m"}"#,
+        );
+        assert_eq!(
+            (error.class, error.kind),
+            (ErrorClass::Retryable, ErrorKind::Throttled)
+        );
+        let error = parse_response(
+            Service::Dts,
+            "ModifyDtsJobPassword",
+            &response(
+                400,
+                r#"{"RequestId":"R","Code":"Flowcontrol.Exceeded","Message":"m"}"#,
+                &[("x-acs-retry-after", "800"), ("retry-after", "9")],
+            ),
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(
+            (error.class, error.kind),
+            (ErrorClass::Retryable, ErrorKind::Throttled)
+        );
+        assert_eq!(
+            error.retry_after,
+            Some(std::time::Duration::from_millis(800))
+        );
+        // ...but never turns an auth failure into something retried.
+        let error = parse_response(
+            Service::Dts,
+            "ModifyDtsJobPassword",
+            &response(
+                400,
+                r#"{"RequestId":"R","Code":"SignatureDoesNotMatch","Message":"m"}"#,
+                &[("x-acs-retry-after", "800")],
+            ),
+            &[],
+        )
+        .unwrap_err();
         assert_eq!(error.kind, ErrorKind::Auth);
         assert!(!error.is_retryable());
     }
@@ -980,6 +1148,36 @@ mod tests {
             payload_sha256: EMPTY_PAYLOAD_SHA256,
         });
         assert!(canonical.contains("\n/gw/\n"));
+    }
+
+    #[test]
+    fn debug_output_names_parameters_without_values() {
+        let call = RpcCall::new(
+            Service::Dts,
+            "ModifyDtsJobPassword",
+            Idempotency::NonIdempotent,
+        )
+        .param("DtsJobId", "j1")
+        .secret_param("Password", "Secret-Pass-1");
+        let shown = format!("{call:?}");
+        assert!(!shown.contains("Secret-Pass-1"), "{shown}");
+        assert!(shown.contains("Password") && shown.contains("DtsJobId"));
+        let base = Url::parse("https://dts.aliyuncs.com").unwrap();
+        let creds = creds(true);
+        let input = RpcSigningInput {
+            base: &base,
+            version: "2020-01-01",
+            action: "ModifyDtsJobPassword",
+            params: &call.params,
+            credentials: &creds,
+            signature: SignatureVersion::V2,
+            timestamp: "2024-05-01T08:00:00Z",
+            nonce: "n",
+        };
+        let shown = format!("{input:?} {:?}", build_rpc_request(&input));
+        for secret in ["Secret-Pass-1", "testsecret", "CAIS-test-security-token"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! shape parsed into a [`ProviderError`].
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
 use reqwest::{Method, Url};
@@ -13,10 +14,10 @@ use time::OffsetDateTime;
 use super::endpoints;
 use super::sign::{SignRequest, authorization, format_sdk_date, normalize_headers};
 use crate::providers::alicloud::sign::{EMPTY_PAYLOAD_SHA256, sha256_hex};
-use crate::providers::encoding::{canonical_query, percent_encode};
+use crate::providers::encoding::{canonical_query, percent_decode, percent_encode};
 use crate::providers::error::{ErrorClass, ErrorKind, ProviderError};
 use crate::providers::http::{
-    HttpClient, IncomingResponse, OutgoingRequest, base_path, host_header,
+    HttpClient, IncomingResponse, OutgoingRequest, base_path, host_header, names, url_without_query,
 };
 use crate::providers::{
     CallInfo, ConnectionOptions, Credentials, Idempotency, RetryPolicy, Service,
@@ -33,7 +34,8 @@ pub struct HuaweiConfig {
 }
 
 /// One REST call. `path` is decoded and relative to the service's base URL.
-#[derive(Debug, Clone)]
+/// `Debug` leaves out query values and the body.
+#[derive(Clone)]
 pub struct RestCall {
     pub service: Service,
     pub action: &'static str,
@@ -84,8 +86,9 @@ impl RestCall {
 }
 
 /// Everything that goes into one signed request; the date is an input so
-/// tests and the benchmark are deterministic.
-#[derive(Debug, Clone, Copy)]
+/// tests and the benchmark are deterministic. `Debug` leaves out query
+/// values and the body.
+#[derive(Clone, Copy)]
 pub struct RestSigningInput<'a> {
     pub base: &'a Url,
     pub method: &'a Method,
@@ -102,17 +105,58 @@ pub struct RestSigningInput<'a> {
     pub sdk_date: &'a str,
 }
 
+impl fmt::Debug for RestCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RestCall")
+            .field("service", &self.service)
+            .field("action", &self.action)
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &names(&self.query))
+            .field("body_len", &self.body.as_ref().map(Vec::len))
+            .field("idempotency", &self.idempotency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for RestSigningInput<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RestSigningInput")
+            .field("base", &url_without_query(self.base))
+            .field("method", self.method)
+            .field("path", &self.path)
+            .field("query", &names(self.query))
+            .field("body_len", &self.body.map(<[u8]>::len))
+            .field("credentials", self.credentials)
+            .field("project_id", &self.project_id)
+            .field("domain_id", &self.domain_id)
+            .field("sdk_date", &self.sdk_date)
+            .finish()
+    }
+}
+
 /// Builds and signs one request. Every header sent is signed (as the SDK
 /// does), the canonical URI gets its trailing `/`, the URL does not.
+///
+/// The base URL's path is already encoded (it was parsed as a URL), so only
+/// the call's own path is encoded here. The path signed is the one the URL
+/// really carries, decoded, as the gateway and the SDK derive it: the URL
+/// parser may still rewrite what it was given (dot segments), and the
+/// signature must cover what is sent.
 pub fn build_rest_request(input: &RestSigningInput<'_>) -> OutgoingRequest {
-    let full_path = format!("{}{}", base_path(input.base), input.path);
-    let encoded_path = full_path
-        .split('/')
-        .map(percent_encode)
-        .collect::<Vec<_>>()
-        .join("/");
+    let encoded_path = format!(
+        "{}{}",
+        base_path(input.base),
+        input
+            .path
+            .split('/')
+            .map(percent_encode)
+            .collect::<Vec<_>>()
+            .join("/")
+    );
     let mut url = input.base.clone();
     url.set_path(&encoded_path);
+    let full_path = percent_decode(url.path());
     let query = canonical_query(input.query);
     url.set_query((!query.is_empty()).then_some(query.as_str()));
 
@@ -159,6 +203,35 @@ pub fn build_rest_request(input: &RestSigningInput<'_>) -> OutgoingRequest {
     }
 }
 
+/// Whether an identifier can stand as one path segment as it is: not
+/// empty, no `/`, not `.` or `..` (which the URL would resolve away, so
+/// the call would reach another resource).
+pub fn is_path_segment(value: &str) -> bool {
+    !value.is_empty() && !value.contains('/') && value != "." && value != ".."
+}
+
+/// `value` as one path segment of a call, or the error that refuses it
+/// before anything is sent.
+pub fn path_segment<'a>(
+    service: Service,
+    action: &str,
+    what: &str,
+    value: &'a str,
+) -> Result<&'a str, ProviderError> {
+    if is_path_segment(value) {
+        Ok(value)
+    } else {
+        Err(ProviderError::new(
+            ErrorClass::Permanent,
+            ErrorKind::InvalidParameter,
+            service,
+            action,
+            &format!("{what} must be one path segment (not empty, no '/', not '.' or '..')"),
+            &[],
+        ))
+    }
+}
+
 /// The client for one Huawei Cloud connection: one pooled HTTPS client and
 /// one token bucket shared by its DRS, DCS and IAM handles.
 #[derive(Debug, Clone)]
@@ -179,7 +252,7 @@ impl HuaweiClient {
     pub fn new(config: HuaweiConfig) -> Result<Self, ProviderError> {
         let http = HttpClient::new(&config.options)
             .map_err(|e| ProviderError::config(Service::Drs, "connect", &e))?;
-        if config.project_id.is_empty() || config.project_id.contains('/') {
+        if !is_path_segment(&config.project_id) {
             return Err(ProviderError::config(
                 Service::Drs,
                 "connect",
@@ -328,6 +401,11 @@ pub fn classify(status: u16, code: Option<&str>) -> (ErrorClass, ErrorKind) {
     let code = code
         .strip_prefix("APIG.")
         .map_or(code.to_owned(), |rest| format!("APIGW.{rest}"));
+    // HTTP 429 is throttling whatever code comes with it (the SDK's HTTP
+    // layer retries exactly that status).
+    if status == 429 {
+        return (Retryable, ErrorKind::Throttled);
+    }
     match code.as_str() {
         "APIGW.0301" | "APIGW.0303" | "APIGW.0307" => return (Permanent, ErrorKind::Auth),
         "APIGW.0302" | "APIGW.0305" => return (Permanent, ErrorKind::PermissionDenied),
@@ -584,6 +662,8 @@ mod tests {
             (500, "DCS.5000", Retryable, ErrorKind::ServerError),
             (401, "", Permanent, ErrorKind::Auth),
             (429, "", Retryable, ErrorKind::Throttled),
+            (429, "DRS.M00007", Retryable, ErrorKind::Throttled),
+            (429, "SomeService.0001", Retryable, ErrorKind::Throttled),
         ];
         for (status, code, class, kind) in table {
             let code = (!code.is_empty()).then_some(*code);
@@ -648,6 +728,131 @@ mod tests {
                 .signed_headers
                 .contains(&"x-security-token".to_owned())
         );
+    }
+
+    /// Regression (found by tests/providers_sign_differential.rs): the
+    /// base URL's path was encoded a second time (`%20` went out as
+    /// `%2520`), and dot segments the URL parser removes were still
+    /// signed, so the gateway computed another signature.
+    #[test]
+    fn the_signed_path_is_the_path_sent() {
+        let creds = Credentials::new("AK", "SK");
+        let build = |base: &str, path: &str| {
+            let base = Url::parse(base).unwrap();
+            build_rest_request(&RestSigningInput {
+                base: &base,
+                method: &Method::GET,
+                path,
+                query: &[],
+                body: None,
+                credentials: &creds,
+                project_id: None,
+                domain_id: None,
+                sdk_date: "20240501T080000Z",
+            })
+        };
+        let signed_path = |request: &OutgoingRequest| {
+            let headers: Vec<(String, String)> = request
+                .headers
+                .iter()
+                .filter(|(n, _)| n != "Authorization")
+                .cloned()
+                .collect();
+            let path = percent_decode(request.url.path());
+            let expected = authorization(
+                &SignRequest {
+                    method: "GET",
+                    path: &path,
+                    query: &[],
+                    signed_headers: &normalize_headers(&headers),
+                    payload_sha256: EMPTY_PAYLOAD_SHA256,
+                },
+                "20240501T080000Z",
+                "AK",
+                "SK",
+            );
+            let sent = &request
+                .headers
+                .iter()
+                .find(|(n, _)| n == "Authorization")
+                .unwrap()
+                .1;
+            assert_eq!(sent, &expected, "signed {path:?}");
+        };
+        let escaped = build("https://gw.example/a%20b", "/v2/p/x y");
+        assert_eq!(escaped.url.path(), "/a%20b/v2/p/x%20y");
+        signed_path(&escaped);
+        let dots = build("https://gw.example", "/v2/p/instances/../x/./y");
+        assert_eq!(dots.url.path(), "/v2/p/x/y");
+        signed_path(&dots);
+    }
+
+    #[test]
+    fn identifiers_that_would_change_the_path_are_refused() {
+        for bad in ["", ".", "..", "a/b", "/"] {
+            assert!(!is_path_segment(bad), "{bad:?}");
+            let error =
+                path_segment(Service::Dcs, "ResetPassword", "instance_id", bad).unwrap_err();
+            assert_eq!(error.kind, ErrorKind::InvalidParameter);
+        }
+        for good in [
+            "dcs-1",
+            "...",
+            "a b",
+            "é",
+            "3f7e1c7e-8d3a-4b6e-9d0f-8f1e2a3b4c5d",
+        ] {
+            assert_eq!(path_segment(Service::Dcs, "x", "id", good).unwrap(), good);
+        }
+        let config = HuaweiConfig {
+            credentials: Credentials::new("AK", "SK"),
+            options: ConnectionOptions::new("cn-north-4"),
+            project_id: "..".into(),
+            domain_id: None,
+        };
+        assert_eq!(
+            HuaweiClient::new(config).unwrap_err().kind,
+            ErrorKind::Config
+        );
+    }
+
+    #[test]
+    fn debug_output_carries_no_body_or_query_value() {
+        let call = RestCall::new(
+            Service::Dcs,
+            "UpdatePassword",
+            Method::PUT,
+            "/v2/p/instances/i/password".into(),
+            Idempotency::NonIdempotent,
+        )
+        .query("marker", "Secret-Query-1")
+        .json(&serde_json::json!({"old_password": "Secret-Old-1", "new_password": "Secret-New-1"}))
+        .secret("Secret-Old-1")
+        .secret("Secret-New-1");
+        let base = Url::parse("https://dcs.cn-north-4.myhuaweicloud.com").unwrap();
+        let creds = Credentials::new("AK", "SK-Secret-1").with_security_token("Token-Secret-1");
+        let input = RestSigningInput {
+            base: &base,
+            method: &call.method,
+            path: &call.path,
+            query: &call.query,
+            body: call.body.as_deref(),
+            credentials: &creds,
+            project_id: Some("p"),
+            domain_id: None,
+            sdk_date: "20240501T080000Z",
+        };
+        let shown = format!("{call:?} {input:?} {:?}", build_rest_request(&input));
+        for secret in [
+            "Secret-Query-1",
+            "Secret-Old-1",
+            "Secret-New-1",
+            "SK-Secret-1",
+            "Token-Secret-1",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("marker") && shown.contains("/v2/p/instances/i/password"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::client::{HuaweiClient, RestCall};
+use super::client::{HuaweiClient, RestCall, path_segment};
 use crate::providers::{
     CallInfo, ErrorClass, ErrorKind, Idempotency, ProviderError, Secret, Service, Verified,
     decode_body,
@@ -213,8 +213,12 @@ impl DcsClient {
         DcsClient { client }
     }
 
-    fn instance_path(&self, instance_id: &str) -> String {
-        format!("/v2/{}/instances/{instance_id}", self.client.project_id())
+    fn instance_path(&self, action: &str, instance_id: &str) -> Result<String, ProviderError> {
+        let instance_id = path_segment(Service::Dcs, action, "instance_id", instance_id)?;
+        Ok(format!(
+            "/v2/{}/instances/{instance_id}",
+            self.client.project_id()
+        ))
     }
 
     /// Old -> new. Not idempotent: after a success, the same call fails
@@ -228,7 +232,10 @@ impl DcsClient {
             Service::Dcs,
             "UpdatePassword",
             Method::PUT,
-            format!("{}/password", self.instance_path(&request.instance_id)),
+            format!(
+                "{}/password",
+                self.instance_path("UpdatePassword", &request.instance_id)?
+            ),
             Idempotency::NonIdempotent,
         )
         .json(&json!({
@@ -251,7 +258,10 @@ impl DcsClient {
             Service::Dcs,
             "ResetPassword",
             Method::POST,
-            format!("{}/password/reset", self.instance_path(instance_id)),
+            format!(
+                "{}/password/reset",
+                self.instance_path("ResetPassword", instance_id)?
+            ),
             Idempotency::Idempotent,
         )
         .json(&json!({
@@ -268,7 +278,7 @@ impl DcsClient {
             Service::Dcs,
             "ShowInstance",
             Method::GET,
-            self.instance_path(instance_id),
+            self.instance_path("ShowInstance", instance_id)?,
             Idempotency::Idempotent,
         );
         let (body, info) = self.client.call(&call).await?;

@@ -288,7 +288,7 @@ impl DrsClient {
         &self,
         job_ids: &[&str],
     ) -> Result<BatchStatusResponse, ProviderError> {
-        const ACTION: &str = "BatchListTaskStatus";
+        const ACTION: &str = "BatchListJobStatus";
         let call = RestCall::new(
             Service::Drs,
             ACTION,

@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::client::{HuaweiClient, RestCall};
+use super::client::{HuaweiClient, RestCall, path_segment};
 use crate::providers::{
     CallInfo, Idempotency, ProviderError, Secret, Service, Verified, decode_body,
 };
@@ -128,7 +128,15 @@ impl IamClient {
             Service::Iam,
             "DeletePermanentAccessKey",
             Method::DELETE,
-            format!("{CREDENTIALS_PATH}/{access}"),
+            format!(
+                "{CREDENTIALS_PATH}/{}",
+                path_segment(
+                    Service::Iam,
+                    "DeletePermanentAccessKey",
+                    "access key id",
+                    access
+                )?
+            ),
             Idempotency::Idempotent,
         );
         let (_, info) = self.client.call(&call).await?;
