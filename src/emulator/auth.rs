@@ -133,8 +133,8 @@ pub fn verify_alicloud(
 }
 
 /// Checks the key's state and its security token.
-fn check_ali_key<'w>(
-    world: &'w World,
+fn check_ali_key(
+    world: &World,
     access_key_id: &str,
     token: Option<&str>,
     now: OffsetDateTime,
@@ -433,6 +433,10 @@ pub fn verify_huawei(
     }
 }
 
+fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}
+
 fn verify_huawei_signature(
     world: &World,
     now: OffsetDateTime,
@@ -458,6 +462,11 @@ fn verify_huawei_signature(
         (Some(expected), Some(given)) if same_secret(expected, given) => {}
         (Some(_), None) => return Err("security token not found"),
         _ => return Err("invalid security token"),
+    }
+    if let Some(expires) = key.expires_at.as_deref().and_then(parse_rfc3339)
+        && expires <= now
+    {
+        return Err("token expires");
     }
     let mut signed_headers = Vec::with_capacity(auth.signed_headers.len());
     for name in &auth.signed_headers {

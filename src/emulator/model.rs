@@ -133,8 +133,13 @@ pub struct HwUser {
 pub struct HwKey {
     pub access: String,
     pub secret: String,
+    /// A key seeded with a token is temporary: requests must carry it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_token: Option<String>,
+    /// When a temporary key stops working (RFC 3339, as IAM's
+    /// `expires_at`: `2024-05-01T08:15:00.000000Z`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
     #[serde(default = "active_lower")]
     pub status: String,
     #[serde(default)]
