@@ -1571,6 +1571,12 @@ fn admin_api_seeds_reads_the_truth_counts_and_resets() {
         .emu
         .try_admin(reqwest::Method::PUT, "faults", Some(json!({"bogus": 1})));
     assert_eq!(status, 400);
+    let bad_expiry = json!({"huaweicloud": {"users": [{"id": "u", "access_keys": [
+        {"access": "HWTMP", "secret": "s", "security_token": "t", "expires_at": "in ten minutes"}]}]}});
+    let (status, body) = rig
+        .emu
+        .try_admin(reqwest::Method::POST, "seed", Some(bad_expiry));
+    assert_eq!(status, 400, "{body}");
     rig.emu.set_faults(json!({"seed": 7, "throttle_rate": 0.5}));
     assert_eq!(rig.emu.get("faults")["throttle_rate"], 0.5);
 

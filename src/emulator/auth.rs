@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use time::{Duration, OffsetDateTime};
 
 use super::http::{Request, param};
-use super::model::World;
+use super::model::{World, parse_ali_expiration, parse_hw_expires_at};
 use crate::providers::alicloud::sign::{
     ACS3_ALGORITHM, Acs3Request, acs3_canonical_request, acs3_signature, acs3_string_to_sign,
     parse_acs3_authorization, parse_timestamp, sha256_hex, v2_signature, v2_string_to_sign,
@@ -178,7 +178,7 @@ fn check_ali_key(
             ));
         }
     }
-    if let Some(expiration) = key.expiration.as_deref().and_then(parse_timestamp)
+    if let Some(expiration) = key.expiration.as_deref().and_then(parse_ali_expiration)
         && expiration <= now
     {
         return Err(ali_error(
@@ -433,10 +433,6 @@ pub fn verify_huawei(
     }
 }
 
-fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
-}
-
 fn verify_huawei_signature(
     world: &World,
     now: OffsetDateTime,
@@ -463,7 +459,7 @@ fn verify_huawei_signature(
         (Some(_), None) => return Err("security token not found"),
         _ => return Err("invalid security token"),
     }
-    if let Some(expires) = key.expires_at.as_deref().and_then(parse_rfc3339)
+    if let Some(expires) = key.expires_at.as_deref().and_then(parse_hw_expires_at)
         && expires <= now
     {
         return Err("token expires");
