@@ -283,10 +283,6 @@ fn assert_apigw(response: &Response, status: u16, code: &str) -> String {
     body["error_msg"].as_str().unwrap_or_default().to_owned()
 }
 
-fn timestamp(at: OffsetDateTime) -> String {
-    format_timestamp(at)
-}
-
 fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339)
         .unwrap()
@@ -434,7 +430,7 @@ fn alibaba_clock_skew_over_15_minutes_is_refused() {
                     body["Message"]
                         .as_str()
                         .unwrap()
-                        .contains(&timestamp(now)[..10])
+                        .contains(&format_timestamp(now)[..10])
                 );
             }
         }
@@ -481,7 +477,7 @@ fn alibaba_reused_nonce_is_refused_but_a_refused_request_does_not_burn_it() {
 #[test]
 fn alibaba_temporary_credentials_need_their_token_until_they_expire() {
     let mut rig = Rig::new();
-    let expiration = timestamp(rig.emu.now() + time::Duration::minutes(10));
+    let expiration = format_timestamp(rig.emu.now() + time::Duration::minutes(10));
     rig.emu.seed(json!({"alicloud": {"users": [{"name": fixture::ALI_USER, "access_keys": [
         {"id": STS_AK, "secret": STS_SK, "security_token": STS_TOKEN, "expiration": expiration}]}]}}));
     let sts = Creds::new(STS_AK, STS_SK).with_token(STS_TOKEN);
