@@ -138,6 +138,7 @@ fn target(
 
 fn seed(emulator: &Emulator, request: &Request) -> Result<Reply, Reply> {
     let seed: Seed = parse(request)?;
+    seed.validate().map_err(|e| error(400, e))?;
     let now = format_time(emulator.clock().now());
     emulator.lock().world.merge(seed, &now);
     Ok(ok(&json!({"ok": true})))

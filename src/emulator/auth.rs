@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use time::{Duration, OffsetDateTime};
 
 use super::http::{Request, param};
-use super::model::World;
+use super::model::{World, parse_ali_expiration, parse_hw_expires_at};
 use crate::providers::alicloud::sign::{
     ACS3_ALGORITHM, Acs3Request, acs3_canonical_request, acs3_signature, acs3_string_to_sign,
     parse_acs3_authorization, parse_timestamp, sha256_hex, v2_signature, v2_string_to_sign,
@@ -133,8 +133,8 @@ pub fn verify_alicloud(
 }
 
 /// Checks the key's state and its security token.
-fn check_ali_key<'w>(
-    world: &'w World,
+fn check_ali_key(
+    world: &World,
     access_key_id: &str,
     token: Option<&str>,
     now: OffsetDateTime,
@@ -178,7 +178,7 @@ fn check_ali_key<'w>(
             ));
         }
     }
-    if let Some(expiration) = key.expiration.as_deref().and_then(parse_timestamp)
+    if let Some(expiration) = key.expiration.as_deref().and_then(parse_ali_expiration)
         && expiration <= now
     {
         return Err(ali_error(
@@ -458,6 +458,11 @@ fn verify_huawei_signature(
         (Some(expected), Some(given)) if same_secret(expected, given) => {}
         (Some(_), None) => return Err("security token not found"),
         _ => return Err("invalid security token"),
+    }
+    if let Some(expires) = key.expires_at.as_deref().and_then(parse_hw_expires_at)
+        && expires <= now
+    {
+        return Err("token expires");
     }
     let mut signed_headers = Vec::with_capacity(auth.signed_headers.len());
     for name in &auth.signed_headers {

@@ -132,6 +132,7 @@ impl Config {
         }
         let mut world = World::default();
         for seed in seeds {
+            seed.validate()?;
             world.merge(seed, "");
         }
 

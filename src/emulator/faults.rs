@@ -12,11 +12,90 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+/// Added latency before each answer, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged, deny_unknown_fields)]
 pub enum Latency {
+    /// `{"fixed": 10}`: always this long.
     Fixed { fixed: u64 },
+    /// `{"min": 5, "max": 50}`: uniform over `[min, max]`.
     Range { min: u64, max: u64 },
+    /// `{"median": 20, "p99": 400}`: log-normal, the long-tailed shape of
+    /// real API latency (capped at [`LATENCY_CAP_MS`]).
+    LogNormal { median: u64, p99: u64 },
+}
+
+/// No drawn latency exceeds this (a log-normal tail is unbounded).
+pub const LATENCY_CAP_MS: u64 = 60_000;
+
+/// The standard normal quantile of the 99th percentile.
+const Z_P99: f64 = 2.326_347_874_040_841;
+
+impl Latency {
+    /// The latency for a uniform draw `u` in `[0, 1)`.
+    fn sample(self, u: f64) -> u64 {
+        match self {
+            Self::Fixed { fixed } => fixed,
+            // u < 1, so this stays within [min, max].
+            Self::Range { min, max } => min + ((max - min + 1) as f64 * u) as u64,
+            Self::LogNormal { median, p99 } => {
+                let mu = (median.max(1) as f64).ln();
+                let sigma = ((p99.max(1) as f64).ln() - mu) / Z_P99;
+                let z = standard_normal_quantile(u.clamp(1e-12, 1.0 - 1e-12));
+                ((mu + sigma * z).exp().round() as u64).min(LATENCY_CAP_MS)
+            }
+        }
+    }
+}
+
+/// The inverse of the standard normal CDF (Acklam's rational
+/// approximation, relative error below 1.2e-9): turns one uniform draw into
+/// one normal draw, so every request still draws the same count of numbers.
+fn standard_normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    const LOW: f64 = 0.024_25;
+    if p < LOW {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - LOW {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -84,10 +163,14 @@ impl FaultConfig {
         if self.throttle_rate + self.server_error_rate + self.reset_rate > 1.0 + 1e-9 {
             return Err("throttle_rate + server_error_rate + reset_rate must not exceed 1".into());
         }
-        if let Some(Latency::Range { min, max }) = self.latency_ms
-            && min > max
-        {
-            return Err("latency_ms.min must not exceed latency_ms.max".into());
+        match self.latency_ms {
+            Some(Latency::Range { min, max }) if min > max => {
+                return Err("latency_ms.min must not exceed latency_ms.max".into());
+            }
+            Some(Latency::LogNormal { median, p99 }) if median == 0 || p99 < median => {
+                return Err("latency_ms needs 0 < median <= p99".into());
+            }
+            _ => {}
         }
         if let Some(limit) = self.rate_limit_per_key
             && (limit.requests_per_second.is_nan() || limit.requests_per_second <= 0.0)
@@ -190,12 +273,7 @@ impl FaultEngine {
             self.rng.random(),
             self.rng.random(),
         ];
-        let delay_ms = match self.config.latency_ms {
-            None => 0,
-            Some(Latency::Fixed { fixed }) => fixed,
-            // draws[0] < 1, so this stays within [min, max].
-            Some(Latency::Range { min, max }) => min + ((max - min + 1) as f64 * draws[0]) as u64,
-        };
+        let delay_ms = self.config.latency_ms.map_or(0, |l| l.sample(draws[0]));
         let mut decision = Decision {
             delay_ms,
             verdict: Verdict::Proceed,
@@ -351,6 +429,29 @@ mod tests {
     }
 
     #[test]
+    fn log_normal_latency_has_its_median_and_tail() {
+        let config = FaultConfig {
+            seed: 5,
+            latency_ms: Some(Latency::LogNormal {
+                median: 20,
+                p99: 400,
+            }),
+            ..FaultConfig::default()
+        };
+        let mut delays: Vec<u64> = sequence(&config, 20_000)
+            .iter()
+            .map(|d| d.delay_ms)
+            .collect();
+        delays.sort_unstable();
+        let at = |q: f64| delays[((delays.len() - 1) as f64 * q) as usize];
+        assert!((18..=22).contains(&at(0.5)), "median {}", at(0.5));
+        assert!((330..=480).contains(&at(0.99)), "p99 {}", at(0.99));
+        assert!(*delays.last().unwrap() <= LATENCY_CAP_MS);
+        assert!((standard_normal_quantile(0.975) - 1.959_964).abs() < 1e-6);
+        assert!((standard_normal_quantile(0.01) + Z_P99).abs() < 1e-6);
+    }
+
+    #[test]
     fn scope_limits_faults() {
         let config = FaultConfig {
             throttle_rate: 1.0,
@@ -450,6 +551,21 @@ mod tests {
         let parsed: FaultConfig =
             serde_json::from_str(r#"{"latency_ms":{"min":1,"max":3}}"#).unwrap();
         assert_eq!(parsed.latency_ms, Some(Latency::Range { min: 1, max: 3 }));
+        let parsed: FaultConfig =
+            serde_json::from_str(r#"{"latency_ms":{"median":10,"p99":90}}"#).unwrap();
+        assert_eq!(
+            parsed.latency_ms,
+            Some(Latency::LogNormal {
+                median: 10,
+                p99: 90
+            })
+        );
+        assert!(
+            serde_json::from_str::<FaultConfig>(r#"{"latency_ms":{"median":10,"p99":5}}"#)
+                .unwrap()
+                .validate()
+                .is_err()
+        );
         assert!(serde_json::from_str::<FaultConfig>(r#"{"bogus":1}"#).is_err());
     }
 }

@@ -529,6 +529,8 @@ impl Call<'_> {
             instance.password = Some(self.check_new_password(str_field(&body, "new_password"))?);
         }
         instance.no_password_access = password_free;
+        // A new password ends the run of wrong old passwords.
+        instance.failed_attempts = 0;
         instance.changes += 1;
         Ok(answer("1", "success"))
     }
@@ -581,6 +583,7 @@ impl Call<'_> {
             access: random_string(20, UPPER),
             secret: random_string(40, ALNUM),
             security_token: None,
+            expires_at: None,
             status: "active".into(),
             create_time: iam_time(self.now),
             description: description.to_owned(),

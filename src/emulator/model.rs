@@ -3,6 +3,7 @@
 //! what a test seeds is what it reads back, plus change counters.
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 fn available() -> String {
     "Available".to_owned()
@@ -133,8 +134,13 @@ pub struct HwUser {
 pub struct HwKey {
     pub access: String,
     pub secret: String,
+    /// A key seeded with a token is temporary: requests must carry it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_token: Option<String>,
+    /// When a temporary key stops working (RFC 3339, as IAM's
+    /// `expires_at`: `2024-05-01T08:15:00.000000Z`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
     #[serde(default = "active_lower")]
     pub status: String,
     #[serde(default)]
@@ -183,6 +189,44 @@ pub struct DcsInstance {
     /// Unix seconds until which password changes are locked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locked_until: Option<i64>,
+}
+
+/// An Alibaba STS `Expiration`: `yyyy-MM-ddTHH:mm:ssZ`.
+pub fn parse_ali_expiration(text: &str) -> Option<OffsetDateTime> {
+    crate::providers::alicloud::sign::parse_timestamp(text)
+}
+
+/// A Huawei `expires_at`: RFC 3339 (`2024-05-01T08:15:00.000000Z`).
+pub fn parse_hw_expires_at(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}
+
+impl Seed {
+    /// Refuses what would otherwise be silently ignored: an expiry that
+    /// does not parse would leave a temporary key valid for ever.
+    pub fn validate(&self) -> Result<(), String> {
+        for key in self.alicloud.users.iter().flat_map(|u| &u.access_keys) {
+            if let Some(text) = &key.expiration
+                && parse_ali_expiration(text).is_none()
+            {
+                return Err(format!(
+                    "access key {}: expiration {text:?} is not yyyy-MM-ddTHH:mm:ssZ",
+                    key.id
+                ));
+            }
+        }
+        for key in self.huaweicloud.users.iter().flat_map(|u| &u.access_keys) {
+            if let Some(text) = &key.expires_at
+                && parse_hw_expires_at(text).is_none()
+            {
+                return Err(format!(
+                    "access key {}: expires_at {text:?} is not RFC 3339",
+                    key.access
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Everything the emulated clouds hold.
@@ -383,6 +427,30 @@ mod tests {
         assert_eq!(world.ali_key("AK1").unwrap().1.status, "Active");
         assert_eq!(world.hw_key("HWAK").unwrap().0.id, "u1");
         assert_eq!(world.seed.huaweicloud.projects, vec!["p1", "p2"]);
+    }
+
+    #[test]
+    fn seeds_with_unparseable_expiries_are_refused() {
+        let seed = |ali: &str, hw: &str| -> Seed {
+            serde_json::from_value(serde_json::json!({
+                "alicloud": {"users": [{"name": "u", "access_keys": [
+                    {"id": "STS.a", "secret": "s", "security_token": "t", "expiration": ali}]}]},
+                "huaweicloud": {"users": [{"id": "u", "access_keys": [
+                    {"access": "HW", "secret": "s", "security_token": "t", "expires_at": hw}]}]}
+            }))
+            .unwrap()
+        };
+        assert!(
+            seed("2024-05-01T08:00:00Z", "2024-05-01T08:00:00.000000Z")
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            seed("2024-05-01 08:00", "2024-05-01T08:00:00Z")
+                .validate()
+                .is_err()
+        );
+        assert!(seed("2024-05-01T08:00:00Z", "tomorrow").validate().is_err());
     }
 
     #[test]

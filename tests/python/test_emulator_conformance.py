@@ -547,3 +547,141 @@ def test_huawei_sdk_retries_a_throttled_call(emu):
     counters = emu.counters()
     assert counters["calls"]["dcs.ShowInstance"] == 2
     assert counters["outcomes"]["scripted"] == 1
+
+
+# --- More authentication failures, through the SDKs ----------------------------
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def test_huawei_skewed_clock_and_unknown_key(emu):
+    client = hw_client(emu, DcsClient)
+    skewed = utc_now() - datetime.timedelta(minutes=16)
+    client.preset_headers = {"X-Sdk-Date": skewed.strftime("%Y%m%dT%H%M%SZ")}
+    error = hw_error(lambda: client.show_instance(dcs_models.ShowInstanceRequest(instance_id=DCS_ID)))
+    assert (error.status_code, error.error_code) == (401, "APIGW.0301")
+    assert "signature expired" in error.error_msg and error.request_id
+    inside = utc_now() - datetime.timedelta(minutes=14)
+    client.preset_headers = {"X-Sdk-Date": inside.strftime("%Y%m%dT%H%M%SZ")}
+    assert client.show_instance(dcs_models.ShowInstanceRequest(instance_id=DCS_ID)).status == "RUNNING"
+
+    unknown = hw_client(emu, DcsClient, ak="UNKNOWNACCESSKEY0000", sk="whatever")
+    error = hw_error(lambda: unknown.show_instance(dcs_models.ShowInstanceRequest(instance_id=DCS_ID)))
+    assert (error.status_code, error.error_code) == (401, "APIGW.0301")
+
+
+def test_temporary_credentials_stop_at_their_expiry(emu):
+    soon = utc_now() + datetime.timedelta(minutes=10)
+    emu.seed({
+        "alicloud": {"users": [{"name": ALI_USER, "access_keys": [
+            {"id": STS_AK, "secret": STS_SK, "security_token": STS_TOKEN,
+             "expiration": soon.strftime("%Y-%m-%dT%H:%M:%SZ")}]}]},
+        "huaweicloud": {"users": [{"id": HW_USER_ID, "access_keys": [
+            {"access": HW_TMP_AK, "secret": HW_TMP_SK, "security_token": HW_TOKEN,
+             "expires_at": soon.strftime("%Y-%m-%dT%H:%M:%S.000000Z")}]}]},
+    })
+    polar = PolarClient(tea_config(emu, STS_AK, STS_SK, STS_TOKEN))
+    dcs = hw_client(emu, DcsClient, HW_TMP_AK, HW_TMP_SK, HW_TOKEN)
+    assert polar.describe_regions(polar_models.DescribeRegionsRequest()).status_code == 200
+    assert dcs.show_instance(dcs_models.ShowInstanceRequest(instance_id=DCS_ID)).status == "RUNNING"
+    emu.admin("PUT", "clock", {"advance_seconds": 11 * 60})
+    # The SDKs sign with their own clock; keep it inside the emulator's window.
+    dcs.preset_headers = {"X-Sdk-Date": (utc_now() + datetime.timedelta(minutes=11)).strftime("%Y%m%dT%H%M%SZ")}
+    error = hw_error(lambda: dcs.show_instance(dcs_models.ShowInstanceRequest(instance_id=DCS_ID)))
+    assert (error.status_code, error.error_code) == (401, "APIGW.0301")
+    assert "token expires" in error.error_msg
+    error = tea_error(lambda: polar.describe_regions(polar_models.DescribeRegionsRequest()))
+    assert (error.status_code, error.code) == (400, "InvalidSecurityToken.Expired")
+
+
+def test_v2_tampered_query_is_rejected(emu, monkeypatch):
+    from aliyunsdkcore.vendored import requests  # aliyunsdkcore sends with its own copy
+
+    original = requests.Session.send
+
+    def tampered(self, prepared, **kwargs):
+        prepared.url = prepared.url.replace("Tampered-Passw0rd1", "Tampered-Passw0rd2")
+        return original(self, prepared, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "send", tampered)
+    request = v2_request(emu, "2017-08-01", "ModifyAccountPassword", DBClusterId="pc-bp1234567890abcde",
+                         AccountName="testacc", NewAccountPassword="Tampered-Passw0rd1")
+    error = v2_error(lambda: v2_client().do_action_with_exception(request))
+    assert (error.get_http_status(), error.get_error_code()) == (400, "SignatureDoesNotMatch")
+    assert emu.admin("GET", "polardb/pc-bp1234567890abcde/accounts/testacc")["changes"] == 0
+
+
+# --- Faults, as the SDKs see them ---------------------------------------------
+
+def test_server_errors_parse_as_the_sdks_server_exceptions(emu):
+    emu.set_faults({"seed": 4, "server_error_rate": 1.0})
+    polar = PolarClient(tea_config(emu))
+    error = tea_error(lambda: polar.describe_regions(polar_models.DescribeRegionsRequest()))
+    assert isinstance(error, tea_exceptions.ServerException)
+    assert (error.status_code, error.code) in {(500, "InternalError"), (503, "ServiceUnavailable")}
+    assert error.request_id
+    dcs = hw_client(emu, DcsClient)
+    with pytest.raises(hw_exceptions.ServerResponseException) as raised:
+        dcs.show_instance(dcs_models.ShowInstanceRequest(instance_id=DCS_ID))
+    assert raised.value.status_code in (502, 504) and raised.value.error_code == "APIGW.0201"
+    assert raised.value.request_id
+    assert emu.counters()["outcomes"]["server_error"] == 2
+
+
+def test_per_key_rate_limit_is_the_sdks_throttling(emu):
+    emu.set_faults({"rate_limit_per_key": {"requests_per_second": 0.2, "burst": 1}})
+    polar = PolarClient(tea_config(emu))
+    assert polar.describe_regions(polar_models.DescribeRegionsRequest()).status_code == 200
+    error = tea_error(lambda: polar.describe_regions(polar_models.DescribeRegionsRequest()))
+    assert isinstance(error, tea_exceptions.ThrottlingException)
+    assert error.code == "Throttling.User" and 4000 <= error.retry_after <= 5000
+    # Another key has its own bucket.
+    sts = PolarClient(tea_config(emu, STS_AK, STS_SK, STS_TOKEN))
+    assert sts.describe_regions(polar_models.DescribeRegionsRequest()).status_code == 200
+    assert emu.counters()["outcomes"]["rate_limited"] == 1
+
+
+def test_connection_reset_reaches_the_sdks_as_a_connection_error(emu):
+    from darabonba.exceptions import UnretryableException
+
+    emu.set_faults({"seed": 2, "reset_rate": 1.0})
+    dts = DtsClient(tea_config(emu))
+    with pytest.raises(UnretryableException) as raised:
+        dts.modify_dts_job_password(dts_models.ModifyDtsJobPasswordRequest(
+            dts_job_id=DTS_JOB, endpoint="src", user_name="dtstest", password="Reset-Passw0rd", region_id="cn-hangzhou"))
+    assert "Connection reset by peer" in str(raised.value)
+    dcs = hw_client(emu, DcsClient)
+    with pytest.raises(hw_exceptions.ConnectionException):
+        dcs.reset_password(dcs_models.ResetPasswordRequest(
+            instance_id=DCS_ID, body=dcs_models.ResetInstancePasswordBody(new_password="Reset-P@ss9", no_password_access=False)))
+    assert emu.admin("GET", f"dts/{DTS_JOB}")["changes"] == 0
+    assert emu.admin("GET", f"dcs/{DCS_ID}")["changes"] == 0
+
+
+def test_apply_then_drop_is_a_timeout_after_the_change(emu):
+    import requests
+    from darabonba.exceptions import UnretryableException
+    from darabonba.runtime import RuntimeOptions
+
+    emu.set_faults({"seed": 2, "drop_after_apply_rate": 1.0, "drop_after_apply_hold_ms": 3000})
+    dts = DtsClient(tea_config(emu))
+    with pytest.raises(UnretryableException) as raised:
+        dts.modify_dts_job_password_with_options(
+            dts_models.ModifyDtsJobPasswordRequest(dts_job_id=DTS_JOB, endpoint="src", user_name="dtstest",
+                                                   password="Dropped-Passw0rd", region_id="cn-hangzhou"),
+            RuntimeOptions(read_timeout=500))
+    assert "Read timed out" in str(raised.value)
+    assert emu.admin("GET", f"dts/{DTS_JOB}")["src"]["password"] == "Dropped-Passw0rd"
+
+    config = HttpConfig.get_default_config()
+    config.retry_times = 1
+    config.timeout = (2, 0.5)
+    dcs = (DcsClient.new_builder().with_http_config(config)
+           .with_credentials(BasicCredentials(HW_AK, HW_SK, PROJECT)).with_endpoints([emu.url]).build())
+    with pytest.raises(requests.exceptions.Timeout):
+        dcs.reset_password(dcs_models.ResetPasswordRequest(
+            instance_id=DCS_ID, body=dcs_models.ResetInstancePasswordBody(new_password="Dropped-P@ss1", no_password_access=False)))
+    truth = emu.admin("GET", f"dcs/{DCS_ID}")
+    assert (truth["password"], truth["changes"]) == ("Dropped-P@ss1", 1)
+    assert emu.counters()["outcomes"]["dropped_after_apply"] == 2

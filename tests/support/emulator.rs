@@ -93,6 +93,57 @@ impl Emulator {
     pub fn calls(&self, api: &str) -> u64 {
         self.counters()["calls"][api].as_u64().unwrap_or(0)
     }
+
+    /// The loopback address the emulator listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.url
+            .trim_start_matches("http://")
+            .parse()
+            .unwrap_or_else(|e| panic!("address of {}: {e}", self.url))
+    }
+
+    /// An admin call that may fail: its status and JSON body.
+    pub fn try_admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}/_emulator/{path}", self.url));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let reply = request
+            .send()
+            .unwrap_or_else(|e| panic!("{method} /_emulator/{path}: {e}"));
+        let status = reply.status().as_u16();
+        (status, reply.json().unwrap_or(Value::Null))
+    }
+
+    pub fn reset(&self) {
+        self.admin(reqwest::Method::POST, "reset", None);
+    }
+
+    /// The emulator's own time (wall time plus the offset the admin API set).
+    pub fn now(&self) -> time::OffsetDateTime {
+        let now = self.get("clock")["now"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        cloudrotate::providers::alicloud::sign::parse_timestamp(&now)
+            .unwrap_or_else(|| panic!("clock now {now:?}"))
+    }
+
+    /// Moves the emulator's clock forward, as if `seconds` had passed.
+    pub fn advance_clock(&self, seconds: f64) {
+        self.admin(
+            reqwest::Method::PUT,
+            "clock",
+            Some(json!({ "advance_seconds": seconds })),
+        );
+    }
 }
 
 impl Drop for Emulator {
