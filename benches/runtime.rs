@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use openbao::{OpenBao, PLUGIN_BINARY};
+use openbao::{OpenBao, Options, PLUGIN_BINARY};
 use serde_json::json;
 use support::{Report, quantile};
 
@@ -87,7 +87,13 @@ fn main() {
         "<= 10 ms",
     );
 
-    let bao = OpenBao::start("bench-runtime");
+    let bao = OpenBao::start_with(
+        "bench-runtime",
+        Options {
+            log_level: "info",
+            ..Options::default()
+        },
+    );
     bao.enable("database", &[]);
     bao.write(
         "database/config/bench",

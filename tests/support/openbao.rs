@@ -111,17 +111,34 @@ pub struct OpenBao {
     cluster_port: u16,
     child: Option<Child>,
     http: reqwest::blocking::Client,
-    /// Extra `key = value` lines for the server configuration.
-    extra_config: String,
+    options: Options,
+}
+
+/// How a server is configured beyond the defaults.
+#[derive(Clone)]
+pub struct Options {
+    /// `trace`, `debug` (the default, for failing tests' logs) ... `error`.
+    pub log_level: &'static str,
+    /// Extra lines for the server configuration.
+    pub extra_config: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            log_level: "debug",
+            extra_config: String::new(),
+        }
+    }
 }
 
 impl OpenBao {
     /// A server with the plugin registered (not mounted).
     pub fn start(name: &str) -> Self {
-        Self::start_with(name, "")
+        Self::start_with(name, Options::default())
     }
 
-    pub fn start_with(name: &str, extra_config: &str) -> Self {
+    pub fn start_with(name: &str, options: Options) -> Self {
         let dir = test_dir(name);
         std::fs::create_dir_all(dir.join("plugins")).unwrap();
         std::fs::create_dir_all(dir.join("data")).unwrap();
@@ -138,7 +155,7 @@ impl OpenBao {
                 .timeout(Duration::from_secs(120))
                 .build()
                 .unwrap(),
-            extra_config: extra_config.to_owned(),
+            options,
         };
         server.install_plugin();
         server.spawn();
@@ -177,14 +194,15 @@ listener "tcp" {{
 api_addr = "http://127.0.0.1:{port}"
 cluster_addr = "https://127.0.0.1:{cluster_port}"
 plugin_directory = "{plugins}"
-log_level = "debug"
+log_level = "{log_level}"
 {extra}
 "#,
             data = self.dir.join("data").display(),
             plugins = self.dir.join("plugins").display(),
             port = self.port,
             cluster_port = self.cluster_port,
-            extra = self.extra_config,
+            log_level = self.options.log_level,
+            extra = self.options.extra_config,
         );
         std::fs::write(self.dir.join("config.hcl"), config).unwrap();
     }
