@@ -131,7 +131,7 @@ impl Dependent {
     pub fn parse(spec: &str, role_username: Option<&str>) -> Result<Self, String> {
         let explain = || {
             format!(
-                "invalid dependent {spec:?}: use dts:<connection>/<dts_job_id>/<src|dest>[/<username>] or drs:<connection>/<job_id>/<so|ta>"
+                "invalid entry {spec:?} in dependents: use dts:<connection>/<dts_job_id>/<src|dest>[/<username>] or drs:<connection>/<job_id>/<so|ta>"
             )
         };
         let (kind, rest) = spec.trim().split_once(':').ok_or_else(explain)?;
@@ -148,7 +148,7 @@ impl Dependent {
                     "dest" => DtsEndpoint::Dest,
                     other => {
                         return Err(format!(
-                            "invalid dependent {spec:?}: DTS endpoint must be src or dest, got {other:?}"
+                            "invalid entry {spec:?} in dependents: DTS endpoint must be src or dest, got {other:?}"
                         ));
                     }
                 };
@@ -168,7 +168,7 @@ impl Dependent {
                     "ta" => DrsEndpoint::Ta,
                     other => {
                         return Err(format!(
-                            "invalid dependent {spec:?}: DRS endpoint must be so or ta, got {other:?}"
+                            "invalid entry {spec:?} in dependents: DRS endpoint must be so or ta, got {other:?}"
                         ));
                     }
                 };

@@ -53,11 +53,12 @@ fn parse_cron(expression: &str) -> Result<croner::Cron, String> {
     let parts = expression.split_whitespace().count();
     if !(parts == 5 || (parts == 1 && expression.trim_start().starts_with('@'))) {
         return Err(format!(
-            "{expression:?} is not a 5-field cron expression (minute hour day-of-month month day-of-week), e.g. \"0 3 * * *\""
+            "rotation_schedule {expression:?} is not a 5-field cron expression (minute hour day-of-month month day-of-week), e.g. \"0 3 * * *\""
         ));
     }
-    croner::Cron::from_str(expression)
-        .map_err(|err| format!("{expression:?} is not a valid cron expression: {err}"))
+    croner::Cron::from_str(expression).map_err(|err| {
+        format!("rotation_schedule {expression:?} is not a valid cron expression: {err}")
+    })
 }
 
 impl Schedule {

@@ -1,0 +1,667 @@
+//! The secrets engine end to end: a real OpenBao 2.7.2 server with the
+//! release plugin mounted at `database/`, talking to the real emulator
+//! binary. Every check of a password looks at the emulator's truth (the
+//! target and each job copy) next to what Vault hands out.
+
+#[path = "support/emulator.rs"]
+mod emulator;
+#[path = "support/openbao.rs"]
+mod openbao;
+
+use std::time::{Duration, Instant};
+
+use emulator::{Emulator, fixture};
+use openbao::OpenBao;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Short retry and deferral delays, so failures converge in seconds.
+const TUNING: &[(&str, &str)] = &[
+    ("retry_base", "50ms"),
+    ("retry_cap", "400ms"),
+    ("defer_retry", "200ms"),
+    ("jitter", "0s"),
+];
+
+struct Stack {
+    emulator: Emulator,
+    bao: OpenBao,
+}
+
+impl Stack {
+    fn start(name: &str) -> Self {
+        let emulator = Emulator::start();
+        emulator.seed(fixture::seed());
+        let bao = OpenBao::start(name);
+        bao.enable("database", TUNING);
+        let stack = Self { emulator, bao };
+        stack.connections();
+        stack
+    }
+
+    fn connections(&self) {
+        self.bao
+            .write(
+                "database/config/ali",
+                json!({
+                    "provider": "alicloud", "region": "cn-hangzhou", "access_key": fixture::ALI_AK,
+                    "secret_key": fixture::ALI_SK, "endpoint": self.emulator.url, "allowed_roles": "*",
+                    "iam_user": fixture::ALI_USER, "request_timeout": "2s",
+                }),
+            )
+            .data();
+        self.bao
+            .write(
+                "database/config/hw",
+                json!({
+                    "provider": "huaweicloud", "region": "cn-north-4", "access_key": fixture::HW_AK,
+                    "secret_key": fixture::HW_SK, "project_id": fixture::PROJECT, "endpoint": self.emulator.url,
+                    "allowed_roles": "*", "iam_user": fixture::HW_USER, "request_timeout": "2s",
+                }),
+            )
+            .data();
+    }
+
+    fn password(&self, role: &str) -> String {
+        self.bao
+            .read(&format!("database/static-creds/{role}"))
+            .data()["password"]
+            .as_str()
+            .expect("a password")
+            .to_owned()
+    }
+
+    fn truth(&self, path: &str) -> Value {
+        self.emulator.get(path)
+    }
+
+    /// Polls a read until `check` holds (bounded).
+    fn wait_until(&self, path: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let reply = self.bao.read(path);
+            if reply.status == 200 && check(&reply.body["data"]) {
+                return reply.body["data"].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {reply:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn rotations(&self, role: &str) -> Vec<Value> {
+        self.bao.read(&format!("database/history/{role}")).data()["rotations"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+fn time_of(value: &Value) -> OffsetDateTime {
+    OffsetDateTime::parse(value.as_str().expect("a timestamp"), &Rfc3339).expect("RFC 3339")
+}
+
+#[test]
+fn polardb_and_dcs_roles_keep_the_target_and_every_job_copy_in_step() {
+    let stack = Stack::start("engine-copies");
+    let bao = &stack.bao;
+    // As an operator types it: the CLI sends every value as a string.
+    bao.bao_ok(&[
+        "write",
+        "database/static-roles/team-app",
+        "target=polardb-account",
+        "connection=ali",
+        "cluster_id=pc-1",
+        "username=app",
+        "dependents=dts:ali/dtsjob1/src",
+        "rotation_period=24h",
+    ]);
+    let created = stack.password("team-app");
+    assert_ne!(created, fixture::INITIAL, "creating the role rotated it");
+    assert_eq!(
+        stack.truth("polardb/pc-1/accounts/app")["password"],
+        created
+    );
+    assert_eq!(stack.truth("dts/dtsjob1")["src"]["password"], created);
+    assert_eq!(
+        stack.truth("dts/dtsjob1")["dest"]["password"],
+        "Other-Pass-1"
+    );
+
+    bao.bao_ok(&[
+        "write",
+        "database/static-roles/dcs-cache",
+        "target=dcs-instance",
+        "connection=hw",
+        "instance_id=dcs-1",
+        &format!("password={}", fixture::INITIAL),
+        "dependents=drs:hw/drsjob1/so",
+    ]);
+    let cache = stack.password("dcs-cache");
+    assert_ne!(cache, fixture::INITIAL);
+    assert_eq!(stack.truth("dcs/dcs-1")["password"], cache);
+    assert_eq!(stack.truth("drs/drsjob1")["so"]["password"], cache);
+
+    // rotate-role rotates again, everywhere; the old one becomes last_password.
+    bao.bao_ok(&["write", "-f", "database/rotate-role/team-app"]);
+    let rotated = stack.password("team-app");
+    assert_ne!(rotated, created);
+    let creds = bao.read("database/static-creds/team-app");
+    assert_eq!(creds.data()["last_password"], created);
+    assert_eq!(creds.data()["username"], "app");
+    assert!(creds.data()["ttl"].as_i64().unwrap() > 86_000);
+    assert_eq!(
+        stack.truth("polardb/pc-1/accounts/app")["password"],
+        rotated
+    );
+    assert_eq!(stack.truth("dts/dtsjob1")["src"]["password"], rotated);
+
+    // A role read shows the state of each copy, never a password.
+    let role = bao.read("database/static-roles/team-app");
+    assert_eq!(role.data()["status"], "ok");
+    assert_eq!(role.data()["dependent_states"][0]["state"], "in_sync");
+    assert!(role.data()["next_vault_rotation"].is_string());
+    assert!(!role.body.to_string().contains(&rotated) && !role.body.to_string().contains(&created));
+    let history = bao.read("database/history/team-app");
+    assert!(!history.body.to_string().contains(&rotated));
+    let triggers: Vec<&str> = history.data()["rotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["trigger"].as_str().unwrap())
+        .collect();
+    assert_eq!(triggers, ["manual", "create"]);
+
+    // A dry run shows every call and precheck, and changes nothing.
+    let changes = stack.truth("polardb/pc-1/accounts/app")["changes"].clone();
+    let plan = bao.write("database/rotate-role/team-app", json!({ "dry_run": true }));
+    let calls: Vec<&str> = plan.data()["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(calls, ["ModifyAccountPassword", "ModifyDtsJobPassword"]);
+    assert_eq!(plan.data()["prechecks"][0]["accepts_change"], true);
+    assert_eq!(stack.password("team-app"), rotated);
+    assert_eq!(stack.truth("polardb/pc-1/accounts/app")["changes"], changes);
+
+    // Adopting a password without the import rotation touches nothing.
+    bao.write(
+        "database/static-roles/team-report",
+        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+                "username": "report", "password": fixture::INITIAL, "skip_import_rotation": true }),
+    )
+    .data();
+    assert_eq!(stack.password("team-report"), fixture::INITIAL);
+    assert_eq!(stack.truth("polardb/pc-1/accounts/report")["changes"], 0);
+    assert_eq!(
+        bao.list("database/static-roles").data()["keys"],
+        json!(["dcs-cache", "team-app", "team-report"])
+    );
+
+    // Deleting a role forgets it; the password stays where it is.
+    assert_eq!(bao.delete("database/static-roles/team-report").status, 204);
+    assert_eq!(bao.read("database/static-creds/team-report").status, 404);
+    assert_eq!(
+        stack.truth("polardb/pc-1/accounts/report")["password"],
+        fixture::INITIAL
+    );
+}
+
+#[test]
+fn a_rotation_defers_while_a_drs_job_refuses_changes_then_completes() {
+    let stack = Stack::start("engine-defer");
+    stack.emulator.patch_status("drs/drsjob1", "CREATING");
+    let created = stack.bao.write(
+        "database/static-roles/dcs-cache",
+        json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-1",
+                "password": fixture::INITIAL, "dependents": ["drs:hw/drsjob1/so"] }),
+    );
+    assert!(created.status < 300, "{created:?}");
+    assert!(
+        created.body["warnings"].to_string().contains("CREATING"),
+        "{created:?}"
+    );
+    let role = stack.bao.read("database/static-roles/dcs-cache");
+    assert_eq!(role.data()["status"], "deferred");
+    assert!(
+        role.data()["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("drs:hw/drsjob1/so")
+    );
+    assert_eq!(
+        stack.truth("dcs/dcs-1")["password"],
+        fixture::INITIAL,
+        "nothing touched"
+    );
+    assert_eq!(stack.truth("dcs/dcs-1")["changes"], 0);
+
+    stack
+        .emulator
+        .patch_status("drs/drsjob1", "INCRE_TRANSFER_STARTED");
+    stack.wait_until(
+        "database/static-roles/dcs-cache",
+        "the deferred rotation",
+        |r| r["status"] == "ok",
+    );
+    let password = stack.password("dcs-cache");
+    assert_eq!(stack.truth("dcs/dcs-1")["password"], password);
+    assert_eq!(stack.truth("drs/drsjob1")["so"]["password"], password);
+    assert_eq!(
+        stack.truth("dcs/dcs-1")["changes"],
+        1,
+        "one rotation, one password"
+    );
+    let rotations = stack.rotations("dcs-cache");
+    assert_eq!(
+        rotations.len(),
+        1,
+        "the deferred rotation finished as itself"
+    );
+    assert_eq!(rotations[0]["outcome"], "succeeded");
+}
+
+#[test]
+fn dropped_answers_and_throttling_converge_on_one_password_without_a_dcs_lockout() {
+    let stack = Stack::start("engine-faults");
+    // Changes are applied and their answers lost at random (seeded): a lost
+    // DCS old-password change is resolved by a reset, never by a second
+    // old-password try; a lost PolarDB change by applying the recorded
+    // password again.
+    stack.emulator.set_faults(json!({
+        "seed": 1, "drop_after_apply_rate": 0.5, "drop_after_apply_hold_ms": 0,
+        "apis": ["dcs.UpdatePassword", "polardb.ModifyAccountPassword", "dts.ModifyDtsJobPassword", "drs.BatchResetPassword"],
+        "scripted": [
+            { "api": "dts.ModifyDtsJobPassword", "code": "Throttling.User", "status": 400, "count": 2 },
+            { "api": "drs.BatchResetPassword", "code": "APIGW.0308", "status": 429, "count": 2 }
+        ]
+    }));
+    let bao = &stack.bao;
+    for (role, body) in [
+        (
+            "team-app",
+            json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+                             "username": "app", "dependents": "dts:ali/dtsjob1/src" }),
+        ),
+        (
+            "dcs-cache",
+            json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-1",
+                              "password": fixture::INITIAL, "dependents": "drs:hw/drsjob1/so" }),
+        ),
+    ] {
+        let reply = bao.write(&format!("database/static-roles/{role}"), body);
+        assert!(reply.status < 300, "{role}: {reply:?}");
+        stack.wait_until(
+            &format!("database/static-roles/{role}"),
+            "convergence",
+            |r| r["status"] == "ok",
+        );
+    }
+    let app = stack.password("team-app");
+    assert_eq!(stack.truth("polardb/pc-1/accounts/app")["password"], app);
+    assert_eq!(stack.truth("dts/dtsjob1")["src"]["password"], app);
+    let cache = stack.password("dcs-cache");
+    let instance = stack.truth("dcs/dcs-1");
+    assert_eq!(instance["password"], cache);
+    assert_eq!(stack.truth("drs/drsjob1")["so"]["password"], cache);
+    assert_eq!(instance["locked"], false);
+    assert_eq!(
+        instance["retry_times_left"], 5,
+        "no old-password attempt spent"
+    );
+    assert_eq!(
+        stack.emulator.calls("dcs.UpdatePassword"),
+        1,
+        "a lost change is never re-sent blind"
+    );
+    let counters = stack.emulator.counters();
+    assert_eq!(
+        counters["outcomes"]["scripted"], 4,
+        "every throttling answer was met: {counters}"
+    );
+    assert!(
+        counters["outcomes"]["dropped_after_apply"]
+            .as_u64()
+            .unwrap()
+            >= 2,
+        "{counters}"
+    );
+    assert!(
+        stack.emulator.calls("dcs.ResetPassword") >= 1,
+        "the lost DCS answer was met: {counters}"
+    );
+    for role in ["team-app", "dcs-cache"] {
+        let rotations = stack.rotations(role);
+        assert_eq!(rotations.len(), 1, "{role}: {rotations:?}");
+        assert_eq!(rotations[0]["outcome"], "succeeded");
+    }
+}
+
+#[test]
+fn leased_passwords_are_exclusive_renew_up_to_max_ttl_and_rotate_when_revoked() {
+    let stack = Stack::start("engine-leases");
+    let bao = &stack.bao;
+    bao.write(
+        "database/roles/team-report",
+        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+                "username": "report", "ttl": "1h", "max_ttl": "2h" }),
+    )
+    .data();
+    let out = bao.read("database/creds/team-report");
+    let handed_out = out.data()["password"].as_str().unwrap().to_owned();
+    let lease_id = out.body["lease_id"].as_str().unwrap().to_owned();
+    assert!(
+        lease_id.starts_with("database/creds/team-report/"),
+        "{lease_id}"
+    );
+    assert_eq!(out.body["lease_duration"], 3600);
+    assert_eq!(out.body["renewable"], true);
+    assert_eq!(
+        stack.truth("polardb/pc-1/accounts/report")["password"],
+        handed_out
+    );
+
+    let second = bao.read("database/creds/team-report");
+    assert_eq!(second.status, 409, "{second:?}");
+    assert!(
+        second.errors().contains("checked out until"),
+        "{}",
+        second.errors()
+    );
+
+    // Renew is capped by max_ttl (2 h from issue).
+    let renewed = bao.write(
+        "sys/leases/renew",
+        json!({ "lease_id": lease_id, "increment": "3h" }),
+    );
+    let ttl = renewed.body["lease_duration"].as_i64().unwrap();
+    assert!((7100..=7200).contains(&ttl), "{renewed:?}");
+
+    // Revoking ends the check-out: the copy handed out stops working.
+    assert_eq!(
+        bao.write("sys/leases/revoke", json!({ "lease_id": lease_id }))
+            .status,
+        204
+    );
+    let live = stack.truth("polardb/pc-1/accounts/report")["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(live, handed_out);
+    let again = bao.read("database/creds/team-report");
+    assert_eq!(again.data()["password"], live.as_str());
+    assert_eq!(stack.rotations("team-report")[0]["trigger"], "lease-end");
+}
+
+#[test]
+fn team_policies_decide_who_reads_and_rotates_what() {
+    let stack = Stack::start("engine-policies");
+    let bao = &stack.bao;
+    for (role, username) in [("team-a-app", "app"), ("team-b-report", "report")] {
+        bao.write(
+            &format!("database/static-roles/{role}"),
+            json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": username }),
+        )
+        .data();
+    }
+    let policy = r#"
+path "database/static-creds/team-a-*" { capabilities = ["read"] }
+path "database/rotate-role/team-a-*" { capabilities = ["update"] }
+"#;
+    assert_eq!(
+        bao.write("sys/policies/acl/team-a", json!({ "policy": policy }))
+            .status,
+        204
+    );
+    let token = bao.write(
+        "auth/token/create",
+        json!({ "policies": ["team-a"], "ttl": "10m" }),
+    );
+    let token = token.body["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let as_a =
+        |method: reqwest::Method, path: &str| bao.call_as(&token, method, path, Some(json!({})));
+
+    assert_eq!(
+        as_a(reqwest::Method::GET, "database/static-creds/team-a-app").status,
+        200
+    );
+    assert_eq!(
+        as_a(reqwest::Method::POST, "database/rotate-role/team-a-app").status,
+        200
+    );
+    assert_eq!(
+        as_a(reqwest::Method::GET, "database/static-creds/team-b-report").status,
+        403
+    );
+    assert_eq!(
+        as_a(reqwest::Method::POST, "database/rotate-role/team-b-report").status,
+        403
+    );
+    assert_eq!(
+        as_a(reqwest::Method::GET, "database/static-roles/team-a-app").status,
+        403
+    );
+    assert_eq!(
+        as_a(reqwest::Method::GET, "database/config/ali").status,
+        403
+    );
+    assert_eq!(stack.rotations("team-a-app").len(), 2);
+    assert_eq!(stack.rotations("team-b-report").len(), 1);
+}
+
+#[test]
+fn a_server_restart_rotates_due_roles_once_and_leaves_the_others() {
+    let mut stack = Stack::start("engine-restart");
+    let period = 10;
+    for (role, username, rotation_period) in [
+        ("due", "app", format!("{period}s")),
+        ("idle", "report", "24h".into()),
+    ] {
+        stack
+            .bao
+            .write(
+                &format!("database/static-roles/{role}"),
+                json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+                        "username": username, "rotation_period": rotation_period }),
+            )
+            .data();
+    }
+    let due_before = stack.rotations("due").len();
+    stack.bao.stop();
+    // Down for longer than the period: "due" is due when the server returns.
+    let down_since = Instant::now();
+    while down_since.elapsed() < Duration::from_secs(period + 2) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stack.bao.start_again();
+    let back = OffsetDateTime::now_utc();
+    let role = stack.wait_until("database/static-roles/due", "the due rotation", |r| {
+        r["last_vault_rotation"]
+            .as_str()
+            .is_some_and(|t| time_of(&Value::from(t)) >= back - time::Duration::seconds(1))
+    });
+    let rotated_at = time_of(&role["last_vault_rotation"]);
+    assert!(
+        rotated_at - back < time::Duration::seconds(5),
+        "rotated {rotated_at} for a server back at {back}"
+    );
+    let since_restart: Vec<Value> = stack
+        .rotations("due")
+        .into_iter()
+        .filter(|r| time_of(&r["started_at"]) >= back - time::Duration::seconds(1))
+        .collect();
+    assert_eq!(
+        since_restart.len(),
+        1,
+        "one rotation for the missed periods, no storm: {since_restart:?}"
+    );
+    assert_eq!(since_restart[0]["trigger"], "schedule");
+    assert!(stack.rotations("due").len() > due_before);
+    assert!(
+        time_of(&role["next_vault_rotation"])
+            > rotated_at + time::Duration::seconds(period as i64 - 1)
+    );
+    assert_eq!(
+        stack.rotations("idle").len(),
+        1,
+        "the idle role is not due and did not rotate"
+    );
+    assert_eq!(
+        stack.truth("polardb/pc-1/accounts/app")["password"],
+        stack.password("due").as_str()
+    );
+}
+
+#[test]
+fn a_cron_schedule_rotates_at_its_slot_inside_the_window() {
+    let stack = Stack::start("engine-schedule");
+    let bao = &stack.bao;
+    bao.write(
+        "database/static-roles/team-app",
+        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": "app",
+                "rotation_schedule": "* * * * *", "rotation_window": "1h" }),
+    )
+    .data();
+    let role = bao.read("database/static-roles/team-app");
+    let next = time_of(&role.data()["next_vault_rotation"]);
+    assert_eq!(
+        next.second(),
+        0,
+        "a cron slot is on a minute boundary: {next}"
+    );
+    assert_eq!(role.data()["rotation_schedule"], "* * * * *");
+    assert_eq!(role.data()["rotation_window"], 3600);
+    let created = stack.password("team-app");
+    let role = stack.wait_until(
+        "database/static-roles/team-app",
+        "the slot's rotation",
+        |r| {
+            r["last_vault_rotation"]
+                .as_str()
+                .is_some_and(|t| time_of(&Value::from(t)) >= next)
+        },
+    );
+    let rotated_at = time_of(&role["last_vault_rotation"]);
+    assert!(
+        rotated_at - next < time::Duration::seconds(5),
+        "slot {next}, rotated {rotated_at}"
+    );
+    assert_eq!(stack.rotations("team-app")[0]["trigger"], "schedule");
+    assert_ne!(stack.password("team-app"), created);
+    assert_eq!(
+        time_of(&role["next_vault_rotation"]),
+        next + time::Duration::minutes(1)
+    );
+}
+
+#[test]
+fn rotate_root_replaces_the_access_key_and_the_external_target_propagates() {
+    let stack = Stack::start("engine-root-external");
+    let bao = &stack.bao;
+    let rotated = bao.write("database/rotate-root/ali", json!({}));
+    assert!(rotated.status < 300, "{rotated:?}");
+    assert!(!rotated.body.to_string().contains(fixture::ALI_SK));
+    let config = bao.read("database/config/ali");
+    let new_key = config.data()["access_key"].as_str().unwrap().to_owned();
+    assert_ne!(new_key, fixture::ALI_AK);
+    assert!(config.data()["last_root_rotation"].is_string());
+    assert!(config.data().get("secret_key").is_none());
+    let state = stack.truth("state");
+    let keys: Vec<&str> = state["alicloud"]["users"][0]["access_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, [new_key.as_str()], "the old key is deleted");
+
+    // The new key signs: an external target propagates through both clouds.
+    bao.write(
+        "database/static-roles/team-ext",
+        json!({ "target": "external", "username": "sink",
+                "dependents": ["dts:ali/dtsjob1/dest", "drs:hw/drsjob1/ta"] }),
+    )
+    .data();
+    let given = "Given-By-Operator-9";
+    let out = bao.write(
+        "database/rotate-role/team-ext",
+        json!({ "password": given }),
+    );
+    assert_eq!(out.data()["status"], "ok", "{out:?}");
+    assert_eq!(stack.truth("dts/dtsjob1")["dest"]["password"], given);
+    assert_eq!(stack.truth("drs/drsjob1")["ta"]["password"], given);
+    assert_eq!(stack.password("team-ext"), given);
+    assert_eq!(stack.rotations("team-ext")[0]["trigger"], "propagate");
+}
+
+#[test]
+fn bad_values_get_a_400_that_names_the_field() {
+    let stack = Stack::start("engine-bad-input");
+    let bao = &stack.bao;
+    let role = |extra: Value| {
+        let mut body = json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": "app" });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let cases = [
+        (
+            "database/static-roles/r",
+            role(json!({ "rotation_period": "soon" })),
+            "rotation_period",
+        ),
+        (
+            "database/static-roles/r",
+            role(json!({ "rotation_schedule": "every day" })),
+            "rotation_schedule",
+        ),
+        (
+            "database/static-roles/r",
+            role(json!({ "dependents": "dts:ali/job" })),
+            "dependents",
+        ),
+        (
+            "database/static-roles/r",
+            role(json!({ "connection": "missing" })),
+            "missing",
+        ),
+        (
+            "database/static-roles/r",
+            role(json!({ "target": "mysql" })),
+            "target",
+        ),
+        ("database/roles/r", role(json!({ "ttl": "-1h" })), "ttl"),
+        (
+            "database/config/x",
+            json!({ "provider": "aws" }),
+            "provider",
+        ),
+        (
+            "database/config/x",
+            json!({ "provider": "alicloud", "region": "cn-hangzhou", "access_key": "a",
+                                     "secret_key": "s", "signature_version": "v9", "verify_connection": false }),
+            "signature_version",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let reply = bao.write(path, body.clone());
+        assert_eq!(reply.status, 400, "{path} {body}: {reply:?}");
+        assert!(
+            reply.errors().contains(field),
+            "{path} {body}: {}",
+            reply.errors()
+        );
+    }
+    // Nothing half-written stays behind.
+    assert_eq!(bao.list("database/static-roles").status, 404);
+    assert_eq!(bao.list("database/roles").status, 404);
+}
