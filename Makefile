@@ -40,6 +40,13 @@ test: tools
 	$(CARGO) test --release
 	EMULATOR_BIN=$(CURDIR)/target/release/cloudrotate-emulator $(VENV)/bin/python -m pytest -q tests/python
 
+# The product on loopback, step by step (scripts/demo.sh): leaves the emulator
+# and an OpenBao dev server running; `scripts/demo.sh stop` stops them.
+demo: tools build
+	CLOUDROTATE_PLUGIN_BIN=$(CURDIR)/target/release/vault-plugin-secrets-cloudrotate \
+	CLOUDROTATE_EMULATOR_BIN=$(CURDIR)/target/release/cloudrotate-emulator \
+	scripts/demo.sh
+
 fmt:
 	$(CARGO) fmt --all
 
