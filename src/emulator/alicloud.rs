@@ -300,6 +300,7 @@ impl Call<'_> {
         let cluster_id = self.required("DBClusterId")?;
         let account_name = self.required("AccountName")?;
         let password = self.required("NewAccountPassword")?;
+        world.remember(password);
         let cluster = world
             .polardb_cluster_mut(cluster_id)
             .ok_or_else(|| self.cluster_not_found())?;
@@ -328,6 +329,7 @@ impl Call<'_> {
                 "The current account status does not support this operation.",
             ));
         }
+        account.new_passwords += u64::from(account.password != password);
         account.password = password.to_owned();
         account.changes += 1;
         Ok(self.ctx.ok(json!({})))
@@ -413,6 +415,9 @@ impl Call<'_> {
     }
 
     fn modify_dts_job_password(&self, world: &mut World) -> Answer {
+        if let Ok(password) = self.required("Password") {
+            world.remember(password);
+        }
         let job = self.dts_job(world)?;
         let is_src = match self.required("Endpoint")? {
             "src" => true,
@@ -450,6 +455,7 @@ impl Call<'_> {
                 "",
             ));
         }
+        endpoint.new_passwords += u64::from(endpoint.password != password);
         endpoint.password = password.to_owned();
         endpoint.changes += 1;
         Ok(self
@@ -559,7 +565,9 @@ impl Call<'_> {
             "Status": key.status,
             "CreateDate": key.create_date,
         }});
+        let secret = key.secret.clone();
         user.access_keys.push(key);
+        world.remember(&secret);
         Ok(self.ctx.ok(body))
     }
 

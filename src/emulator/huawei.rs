@@ -255,9 +255,11 @@ impl Call<'_> {
             HwApi::DrsJobStatus { project } => self.drs_job_status(world, project),
             HwApi::DrsListJobs { project } => Ok(self.drs_list_jobs(world, project)),
             HwApi::DcsUpdatePassword { project, instance } => {
+                self.remember_body_secrets(world, &["old_password", "new_password"]);
                 self.dcs_update_password(world, project, instance)
             }
             HwApi::DcsResetPassword { project, instance } => {
+                self.remember_body_secrets(world, &["new_password"]);
                 self.dcs_reset_password(world, project, instance)
             }
             HwApi::DcsShowInstance { project, instance } => {
@@ -308,6 +310,7 @@ impl Call<'_> {
             let job_id = str_field(item, "job_id").unwrap_or_default();
             let end_point = str_field(item, "end_point_type").unwrap_or_default();
             let password = str_field(item, "db_password").unwrap_or_default();
+            world.remember(password);
             let outcome = drs_change_one(world, project, job_id, end_point, password);
             let (status, code, message) = match outcome {
                 Ok(()) => ("success", Value::Null, Value::Null),
@@ -431,6 +434,17 @@ impl Call<'_> {
         }
     }
 
+    /// Records the passwords a request carries, even one it will refuse.
+    fn remember_body_secrets(&self, world: &mut World, fields: &[&str]) {
+        if let Ok(body) = serde_json::from_slice::<Value>(&self.request.body) {
+            for field in fields {
+                if let Some(secret) = str_field(&body, field) {
+                    world.remember(secret);
+                }
+            }
+        }
+    }
+
     fn dcs_update_password(&self, world: &mut World, project: &str, id: &str) -> Answer {
         let instance = self.running(self.dcs_instance(world, project, id)?)?;
         let body = self.body("DCS.4016")?;
@@ -495,6 +509,7 @@ impl Call<'_> {
                 "The old password is incorrect.",
             ));
         }
+        instance.new_passwords += u64::from(instance.password.as_deref() != Some(new.as_str()));
         instance.password = Some(new);
         instance.failed_attempts = 0;
         instance.changes += 1;
@@ -523,11 +538,13 @@ impl Call<'_> {
             .get("no_password_access")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        if password_free {
-            instance.password = None;
+        let new = if password_free {
+            None
         } else {
-            instance.password = Some(self.check_new_password(str_field(&body, "new_password"))?);
-        }
+            Some(self.check_new_password(str_field(&body, "new_password"))?)
+        };
+        instance.new_passwords += u64::from(instance.password != new);
+        instance.password = new;
         instance.no_password_access = password_free;
         // A new password ends the run of wrong old passwords.
         instance.failed_attempts = 0;
@@ -590,7 +607,9 @@ impl Call<'_> {
         };
         let mut view = key_view(&user.id, &key);
         view["secret"] = json!(key.secret);
+        let secret = key.secret.clone();
         user.access_keys.push(key);
+        world.remember(&secret);
         Ok(self.ctx.reply(201, &json!({"credential": view})))
     }
 
@@ -663,6 +682,7 @@ fn drs_change_one(
     } else {
         &mut job.ta
     };
+    endpoint.new_passwords += u64::from(endpoint.password != password);
     endpoint.password = password.to_owned();
     endpoint.changes += 1;
     Ok(())

@@ -90,7 +90,9 @@ impl Emulator {
     pub fn reset(&self) {
         let now = self.clock.now();
         let mut inner = self.lock();
+        let secrets = std::mem::take(&mut inner.world.secrets);
         *inner = Inner::default();
+        inner.world.secrets = secrets;
         inner
             .world
             .merge(self.startup.seed.clone(), &format_time(now));

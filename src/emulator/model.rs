@@ -2,6 +2,8 @@
 //! (`POST /_emulator/seed`) and the state dump (`GET /_emulator/state`), so
 //! what a test seeds is what it reads back, plus change counters.
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -98,6 +100,11 @@ pub struct PolarAccount {
     pub description: String,
     #[serde(default)]
     pub changes: u64,
+    /// Changes that set a different password than the one held: applying
+    /// the same password again (a retry) does not count, so one rotation
+    /// adds exactly one.
+    #[serde(default)]
+    pub new_passwords: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -119,6 +126,11 @@ pub struct DtsEndpoint {
     pub instance_id: String,
     #[serde(default)]
     pub changes: u64,
+    /// Changes that set a different password than the one held: applying
+    /// the same password again (a retry) does not count, so one rotation
+    /// adds exactly one.
+    #[serde(default)]
+    pub new_passwords: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -166,6 +178,11 @@ pub struct DrsEndpoint {
     pub password: String,
     #[serde(default)]
     pub changes: u64,
+    /// Changes that set a different password than the one held: applying
+    /// the same password again (a retry) does not count, so one rotation
+    /// adds exactly one.
+    #[serde(default)]
+    pub new_passwords: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -183,6 +200,11 @@ pub struct DcsInstance {
     pub no_password_access: bool,
     #[serde(default)]
     pub changes: u64,
+    /// Changes that set a different password than the one held: applying
+    /// the same password again (a retry) does not count, so one rotation
+    /// adds exactly one.
+    #[serde(default)]
+    pub new_passwords: u64,
     /// Consecutive wrong old passwords since the last success or lock.
     #[serde(default)]
     pub failed_attempts: u32,
@@ -233,6 +255,10 @@ impl Seed {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct World {
     pub seed: Seed,
+    /// Every password, secret key and token this world ever held or was
+    /// sent, so leak tests can look for each of them in logs
+    /// (`GET /_emulator/secrets`).
+    pub secrets: BTreeSet<String>,
 }
 
 fn upsert<T>(items: &mut Vec<T>, item: T, same: impl Fn(&T, &T) -> bool) {
@@ -243,9 +269,51 @@ fn upsert<T>(items: &mut Vec<T>, item: T, same: impl Fn(&T, &T) -> bool) {
 }
 
 impl World {
+    pub fn remember(&mut self, secret: &str) {
+        if !secret.is_empty() && !self.secrets.contains(secret) {
+            self.secrets.insert(secret.to_owned());
+        }
+    }
+
+    fn remember_seed(&mut self, seed: &Seed) {
+        let mut found: Vec<&str> = Vec::new();
+        for user in &seed.alicloud.users {
+            for key in &user.access_keys {
+                found.push(&key.secret);
+                found.extend(key.security_token.as_deref());
+            }
+        }
+        for cluster in &seed.alicloud.polardb_clusters {
+            found.extend(cluster.accounts.iter().map(|a| a.password.as_str()));
+        }
+        for job in &seed.alicloud.dts_jobs {
+            found.extend([job.src.password.as_str(), job.dest.password.as_str()]);
+        }
+        for user in &seed.huaweicloud.users {
+            for key in &user.access_keys {
+                found.push(&key.secret);
+                found.extend(key.security_token.as_deref());
+            }
+        }
+        for job in &seed.huaweicloud.drs_jobs {
+            found.extend([job.so.password.as_str(), job.ta.password.as_str()]);
+        }
+        found.extend(
+            seed.huaweicloud
+                .dcs_instances
+                .iter()
+                .filter_map(|i| i.password.as_deref()),
+        );
+        let found: Vec<String> = found.into_iter().map(str::to_owned).collect();
+        for secret in found {
+            self.remember(&secret);
+        }
+    }
+
     /// Merges a seed: new things are added, things with a known id replace
     /// the old ones (accounts and keys merge into their cluster or user).
     pub fn merge(&mut self, seed: Seed, created: &str) {
+        self.remember_seed(&seed);
         let ali = &mut self.seed.alicloud;
         for user in seed.alicloud.users {
             let target = match ali.users.iter_mut().find(|u| u.name == user.name) {

@@ -13,8 +13,10 @@ use super::error::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StorageError {
-    /// This node may not write (standby, performance secondary, or during setup).
-    #[error("storage is read-only on this node")]
+    /// This node may not write (standby, performance secondary, or during
+    /// setup). The text is the host's own: an error that carries it makes
+    /// OpenBao forward the request to the active node.
+    #[error("cannot write to readonly storage")]
     ReadOnly,
     /// The host has no storage for this backend (registration probe) or the
     /// connection to it failed.

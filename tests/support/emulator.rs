@@ -85,6 +85,12 @@ impl Emulator {
         self.admin(reqwest::Method::PUT, "faults", Some(faults));
     }
 
+    /// Every password, secret key and token the emulator ever held or was
+    /// sent, for leak checks.
+    pub fn secrets(&self) -> Vec<String> {
+        serde_json::from_value(self.get("secrets")).expect("a list of strings")
+    }
+
     pub fn counters(&self) -> Value {
         self.get("counters")
     }

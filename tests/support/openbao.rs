@@ -121,6 +121,8 @@ pub struct Options {
     pub log_level: &'static str,
     /// Extra lines for the server configuration.
     pub extra_config: String,
+    /// API addresses of the other nodes of a Raft cluster.
+    pub retry_join: Vec<String>,
 }
 
 impl Default for Options {
@@ -128,6 +130,7 @@ impl Default for Options {
         Self {
             log_level: "debug",
             extra_config: String::new(),
+            retry_join: Vec::new(),
         }
     }
 }
@@ -139,11 +142,19 @@ impl OpenBao {
     }
 
     pub fn start_with(name: &str, options: Options) -> Self {
-        let dir = test_dir(name);
+        let mut server = Self::node(test_dir(name), free_port(), options);
+        server.spawn();
+        server.initialise();
+        server.wait_until_active();
+        server.register_plugin();
+        server
+    }
+
+    /// A configured, not yet started server in `dir`, listening on `port`.
+    fn node(dir: PathBuf, port: u16, options: Options) -> Self {
         std::fs::create_dir_all(dir.join("plugins")).unwrap();
         std::fs::create_dir_all(dir.join("data")).unwrap();
-        let port = free_port();
-        let mut server = Self {
+        let server = Self {
             addr: format!("http://127.0.0.1:{port}"),
             dir,
             token: String::new(),
@@ -158,10 +169,39 @@ impl OpenBao {
             options,
         };
         server.install_plugin();
-        server.spawn();
-        server.initialise();
-        server.register_plugin();
         server
+    }
+
+    pub fn audit_log_path(&self) -> PathBuf {
+        self.dir.join("audit.log")
+    }
+
+    /// Fails if any of `secrets` appears in the server log (which carries
+    /// the plugin's log lines too) or the audit log. Names the secret only
+    /// by its length and first two characters.
+    pub fn assert_no_leaks(&self, secrets: impl IntoIterator<Item = String>) {
+        let files = [
+            ("server log", self.server_log()),
+            (
+                "audit log",
+                std::fs::read_to_string(self.audit_log_path()).unwrap_or_default(),
+            ),
+        ];
+        assert!(!files[1].1.is_empty(), "the audit device wrote nothing");
+        let mut checked = 0;
+        for secret in secrets.into_iter().filter(|s| s.len() >= 6) {
+            checked += 1;
+            for (name, text) in &files {
+                assert!(
+                    !text.contains(&secret),
+                    "a secret ({} characters, starting {:?}) appears in the {name} under {}",
+                    secret.len(),
+                    &secret[..2],
+                    self.dir.display()
+                );
+            }
+        }
+        assert!(checked > 0, "no secrets to look for");
     }
 
     pub fn plugin_path(&self) -> PathBuf {
@@ -185,7 +225,7 @@ impl OpenBao {
             r#"storage "raft" {{
   path = "{data}"
   node_id = "node-{port}"
-}}
+{retry_join}}}
 listener "tcp" {{
   address = "127.0.0.1:{port}"
   cluster_address = "127.0.0.1:{cluster_port}"
@@ -195,6 +235,14 @@ api_addr = "http://127.0.0.1:{port}"
 cluster_addr = "https://127.0.0.1:{cluster_port}"
 plugin_directory = "{plugins}"
 log_level = "{log_level}"
+# Values in the audit log are HMAC'd by design: no raw secret may appear.
+# Relative to the node's directory: the audit table is replicated, so every
+# node of a cluster must declare the same path.
+audit "file" "file" {{
+  options {{
+    file_path = "audit.log"
+  }}
+}}
 {extra}
 "#,
             data = self.dir.join("data").display(),
@@ -202,6 +250,14 @@ log_level = "{log_level}"
             port = self.port,
             cluster_port = self.cluster_port,
             log_level = self.options.log_level,
+            retry_join = self
+                .options
+                .retry_join
+                .iter()
+                .map(|leader| format!(
+                    "  retry_join {{\n    leader_api_addr = \"{leader}\"\n  }}\n"
+                ))
+                .collect::<String>(),
             extra = self.options.extra_config,
         );
         std::fs::write(self.dir.join("config.hcl"), config).unwrap();
@@ -267,36 +323,58 @@ log_level = "{log_level}"
         self.unseal();
     }
 
+    /// Unseals and waits until this node serves, as active or standby.
     fn unseal(&self) {
-        let reply = self.call(
-            reqwest::Method::PUT,
-            "sys/unseal",
-            Some(json!({ "key": self.unseal_key })),
-        );
-        assert_eq!(reply.status, 200, "unseal: {:?}", reply.body);
-        self.wait_until_active();
-    }
-
-    /// Polls `sys/health` until this node is unsealed and active.
-    pub fn wait_until_active(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let status = self
-                .http
-                .get(format!("{}/v1/sys/health", self.addr))
-                .send()
-                .map(|r| r.status().as_u16())
-                .ok();
-            if status == Some(200) {
+            let reply = self.call(
+                reqwest::Method::PUT,
+                "sys/unseal",
+                Some(json!({ "key": self.unseal_key })),
+            );
+            // A joining Raft node answers 5xx until it reached the leader.
+            if reply.status == 200 && reply.body["sealed"] == false {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "unseal: {reply:?}\n{}",
+                self.server_log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.wait_for_health("unsealed", |status| matches!(status, 200 | 429));
+    }
+
+    /// `sys/health`: 200 active, 429 standby, 503 sealed, none when down.
+    pub fn health(&self) -> Option<u16> {
+        self.http
+            .get(format!("{}/v1/sys/health", self.addr))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .map(|r| r.status().as_u16())
+            .ok()
+    }
+
+    fn wait_for_health(&self, what: &str, done: impl Fn(u16) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let status = self.health();
+            if status.is_some_and(&done) {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "the server did not become active ({status:?}):\n{}",
+                "the server did not become {what} ({status:?}):\n{}",
                 self.server_log()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Polls `sys/health` until this node is unsealed and active.
+    pub fn wait_until_active(&self) {
+        self.wait_for_health("active", |status| status == 200);
     }
 
     fn register_plugin(&self) {
@@ -443,8 +521,16 @@ log_level = "{log_level}"
         }
     }
 
-    /// Starts the stopped server again on the same storage and unseals it.
+    /// Starts the stopped server again on the same storage and unseals it;
+    /// a single node is then active again.
     pub fn start_again(&mut self) {
+        self.start_node_again();
+        if self.options.retry_join.is_empty() {
+            self.wait_until_active();
+        }
+    }
+
+    fn start_node_again(&mut self) {
         assert!(self.child.is_none(), "stop the server first");
         self.spawn();
         self.unseal();
@@ -461,5 +547,95 @@ impl Drop for OpenBao {
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+/// A Raft cluster of OpenBao nodes on loopback, the plugin binary in every
+/// node's plugin directory, registered once (the catalog is replicated).
+pub struct Cluster {
+    pub nodes: Vec<OpenBao>,
+}
+
+impl Cluster {
+    pub fn start(name: &str, size: usize, log_level: &'static str) -> Self {
+        let root = test_dir(name);
+        let ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
+        let mut nodes: Vec<OpenBao> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, port)| {
+                let others = ports
+                    .iter()
+                    .filter(|p| *p != port)
+                    .map(|p| format!("http://127.0.0.1:{p}"))
+                    .collect();
+                let options = Options {
+                    log_level,
+                    retry_join: others,
+                    ..Options::default()
+                };
+                OpenBao::node(root.join(format!("node-{i}")), *port, options)
+            })
+            .collect();
+        let first = &mut nodes[0];
+        first.spawn();
+        first.initialise();
+        first.wait_until_active();
+        first.register_plugin();
+        // Joined nodes vote only once autopilot deems them stable (10 s by
+        // default); a cluster without voters cannot survive its leader.
+        let autopilot = first.write(
+            "sys/storage/raft/autopilot/configuration",
+            json!({ "server_stabilization_time": "2s" }),
+        );
+        assert!(autopilot.status < 300, "{autopilot:?}");
+        let (token, key) = (first.token.clone(), first.unseal_key.clone());
+        for node in nodes.iter_mut().skip(1) {
+            node.token = token.clone();
+            node.unseal_key = key.clone();
+            node.spawn();
+            node.unseal();
+        }
+        let cluster = Self { nodes };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while cluster.raft_voters().len() < size {
+            assert!(
+                Instant::now() < deadline,
+                "nodes did not become voters: {:?}",
+                cluster.raft_voters()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        cluster
+    }
+
+    /// The index of the active node, waiting (bounded) for an election.
+    pub fn active(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(i) = self.nodes.iter().position(|n| n.health() == Some(200)) {
+                return i;
+            }
+            assert!(Instant::now() < deadline, "no active node");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Restarts a stopped or crashed node and unseals it; it rejoins as a standby.
+    pub fn restart(&mut self, index: usize) {
+        self.nodes[index].start_node_again();
+    }
+
+    /// Voters in the Raft configuration, as the active node reports them.
+    pub fn raft_voters(&self) -> Vec<String> {
+        let active = &self.nodes[self.active()];
+        let config = active.read("sys/storage/raft/configuration");
+        config.data()["config"]["servers"]
+            .as_array()
+            .unwrap_or(&Vec::new())
+            .iter()
+            .filter(|s| s["voter"] == true)
+            .map(|s| s["node_id"].as_str().unwrap_or_default().to_owned())
+            .collect()
     }
 }
