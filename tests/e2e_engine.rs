@@ -686,3 +686,50 @@ fn bad_values_get_a_400_that_names_the_field() {
     assert_eq!(bao.list("database/static-roles").status, 404);
     assert_eq!(bao.list("database/roles").status, 404);
 }
+
+#[test]
+fn concurrent_rotate_role_calls_never_run_two_rotations_at_once() {
+    let stack = Stack::start("engine-concurrent");
+    stack
+        .bao
+        .write(
+            "database/static-roles/team-app",
+            json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+                    "username": "app", "dependents": "dts:ali/dtsjob1/src" }),
+        )
+        .data();
+    // Slow calls make the requests overlap.
+    stack
+        .emulator
+        .set_faults(json!({ "seed": 1, "latency_ms": { "fixed": 150 } }));
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    stack
+                        .bao
+                        .write("database/rotate-role/team-app", json!({}))
+                        .status
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let succeeded = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 409).count();
+    assert_eq!(succeeded + refused, statuses.len(), "{statuses:?}");
+    assert!(
+        succeeded >= 1 && refused >= 1,
+        "the calls overlapped: {statuses:?}"
+    );
+    let account = stack.truth("polardb/pc-1/accounts/app");
+    assert_eq!(
+        account["new_passwords"].as_u64().unwrap() as usize,
+        1 + succeeded,
+        "one new password per rotation that ran: {statuses:?}"
+    );
+    let copy = &stack.truth("dts/dtsjob1")["src"];
+    assert_eq!(copy["new_passwords"], account["new_passwords"]);
+    assert_eq!(copy["password"], stack.password("team-app").as_str());
+    assert_eq!(stack.rotations("team-app").len(), 1 + succeeded);
+}
