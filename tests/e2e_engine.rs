@@ -801,3 +801,64 @@ rule "charset" {
         password.as_str()
     );
 }
+
+#[test]
+fn provider_tls_is_verified_and_a_private_ca_can_be_trusted() {
+    // The emulator serves HTTPS with a certificate no public root signs.
+    let dir = openbao::test_dir("engine-tls-certs");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    let certificate = params.self_signed(&key).unwrap().pem();
+    std::fs::write(dir.join("cert.pem"), &certificate).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    let cert_path = dir.join("cert.pem").display().to_string();
+    let key_path = dir.join("key.pem").display().to_string();
+    let emulator = Emulator::start_trusting(
+        &["--tls-cert", &cert_path, "--tls-key", &key_path],
+        Some(&certificate),
+    );
+    emulator.seed(fixture::seed());
+    assert!(emulator.url.starts_with("https://"), "{}", emulator.url);
+    let bao = OpenBao::start("engine-tls");
+    bao.enable("database", TUNING);
+    let connection = |extra: Value| {
+        let mut body = json!({ "provider": "alicloud", "region": "cn-hangzhou", "access_key": fixture::ALI_AK,
+                               "secret_key": fixture::ALI_SK, "endpoint": emulator.url, "allowed_roles": "*" });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let untrusted = bao.write("database/config/ali", connection(json!({})));
+    assert_eq!(untrusted.status, 400, "{untrusted:?}");
+    assert!(
+        untrusted.errors().contains("certificate"),
+        "{}",
+        untrusted.errors()
+    );
+    assert!(!untrusted.body.to_string().contains(fixture::ALI_SK));
+    assert_eq!(
+        emulator.calls("polardb.DescribeRegions"),
+        0,
+        "nothing reached the server"
+    );
+
+    bao.write(
+        "database/config/ali",
+        connection(json!({ "ca_certificate": certificate })),
+    )
+    .data();
+    bao.write(
+        "database/static-roles/team-app",
+        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": "app" }),
+    )
+    .data();
+    let password = bao.read("database/static-creds/team-app").data()["password"].clone();
+    assert_eq!(
+        emulator.get("polardb/pc-1/accounts/app")["password"],
+        password
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -23,6 +23,18 @@ impl Emulator {
     }
 
     pub fn start_with(args: &[&str]) -> Self {
+        Self::start_trusting(args, None)
+    }
+
+    /// Started with `args`; the admin client trusts `ca_pem` (for an
+    /// emulator serving HTTPS with `--tls-cert`).
+    pub fn start_trusting(args: &[&str], ca_pem: Option<&str>) -> Self {
+        let mut client = reqwest::blocking::Client::builder();
+        if let Some(pem) = ca_pem {
+            client = client.add_root_certificate(
+                reqwest::Certificate::from_pem(pem.as_bytes()).expect("a PEM certificate"),
+            );
+        }
         let mut child = Command::new(EMULATOR_BINARY)
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
@@ -42,7 +54,7 @@ impl Emulator {
         Self {
             child,
             url,
-            client: reqwest::blocking::Client::new(),
+            client: client.build().expect("an HTTP client"),
         }
     }
 
