@@ -124,8 +124,10 @@ mod tests {
 
     #[test]
     fn lines_have_hclog_keys_and_six_fraction_digits() {
-        let mut fields = Fields::default();
-        fields.message = "mount set up".into();
+        let mut fields = Fields {
+            message: "mount set up".into(),
+            ..Fields::default()
+        };
         fields.pairs.insert("role".into(), "app".into());
         fields.pairs.insert("@level".into(), "spoofed".into());
         let at = datetime!(2026-12-01 21:07:53.1 UTC);
