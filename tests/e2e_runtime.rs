@@ -165,12 +165,14 @@ fn reload_kill_and_restart_keep_serving_the_same_data() {
     assert_eq!(reloaded.len(), 1);
     assert_ne!(reloaded, first, "reload starts a new process");
 
-    // kill -9: once the host has reaped the process, it restarts the
-    // plugin and the next request succeeds.
+    // kill -9: once the host has noticed (it logs the exit), it restarts
+    // the plugin and the next request succeeds.
     assert_eq!(bao.kill_plugin(), 1);
     let killed = reloaded[0];
-    wait_for("the host to reap the killed plugin", || {
-        !std::path::Path::new(&format!("/proc/{killed}")).exists()
+    wait_for("the host to notice the killed plugin", || {
+        bao.server_log()
+            .lines()
+            .any(|l| l.contains("plugin process exited") && l.contains(&format!("id={killed}")))
     });
     let write = bao.write("database/config/after-kill", connection("cn-beijing"));
     assert!(write.status < 300, "{write:?}");

@@ -369,8 +369,16 @@ fn exits_when_its_host_dies() {
     assert!(socket.exists());
     shell.kill().unwrap();
     shell.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+    // Exited means gone, or a zombie its new parent has not reaped yet.
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while running() {
         assert!(
             Instant::now() < deadline,
             "the orphaned plugin kept running"

@@ -47,6 +47,10 @@ const DRAIN: Duration = Duration::from_millis(500);
 
 /// Runs the plugin process; `factory` builds the engine of each mount.
 pub fn run(factory: Factory) -> ExitCode {
+    // Read before anything else: a host that dies while we start must not
+    // leave us waiting for a parent we never knew.
+    // SAFETY: getppid has no preconditions.
+    let parent = unsafe { libc::getppid() };
     if std::env::args()
         .skip(1)
         .any(|a| a == "--version" || a == "-version")
@@ -79,7 +83,7 @@ pub fn run(factory: Factory) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(factory, launch)) {
+    match runtime.block_on(serve(factory, launch, parent)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "the plugin cannot serve");
@@ -88,7 +92,11 @@ pub fn run(factory: Factory) -> ExitCode {
     }
 }
 
-async fn serve(factory: Factory, launch: launch::Launch) -> Result<(), String> {
+async fn serve(
+    factory: Factory,
+    launch: launch::Launch,
+    parent: libc::pid_t,
+) -> Result<(), String> {
     let identity =
         tls::Identity::generate().map_err(|e| format!("cannot make a certificate: {e}"))?;
     let host = tls::host_certificate(&launch.host_certificate_pem)?;
@@ -146,7 +154,7 @@ async fn serve(factory: Factory, launch: launch::Launch) -> Result<(), String> {
         .map_err(|e| format!("cannot write the handshake: {e}"))?;
     drop(stdout);
 
-    let reason = exit_reason(&shutdown, &authenticated).await;
+    let reason = exit_reason(&shutdown, &authenticated, parent).await;
     tracing::info!(reason, "plugin stopping");
     let _ = stop.send(());
     let _ = tokio::time::timeout(DRAIN, mounts.cleanup_all()).await;
@@ -157,7 +165,11 @@ async fn serve(factory: Factory, launch: launch::Launch) -> Result<(), String> {
 }
 
 /// Waits for the first reason to stop.
-async fn exit_reason(shutdown: &Notify, authenticated: &Notify) -> &'static str {
+async fn exit_reason(
+    shutdown: &Notify,
+    authenticated: &Notify,
+    parent: libc::pid_t,
+) -> &'static str {
     let mut terminate = signal(SignalKind::terminate()).ok();
     let sigterm = async {
         match terminate.as_mut() {
@@ -176,21 +188,19 @@ async fn exit_reason(shutdown: &Notify, authenticated: &Notify) -> &'static str 
     tokio::select! {
         () = shutdown.notified() => "the host asked to shut down",
         _ = sigterm => "SIGTERM",
-        () = parent_gone() => "the host process is gone",
+        () = parent_gone(parent) => "the host process is gone",
         () = never_authenticated => "no authenticated connection from the host",
     }
 }
 
-/// Resolves once the process that started us has exited (we were
-/// re-parented), so a crashed or killed host never leaves us behind.
-async fn parent_gone() {
-    // SAFETY: getppid has no preconditions.
-    let parent = unsafe { libc::getppid() };
+/// Resolves once `parent`, the process that started us, has exited (we
+/// were re-parented), so a crashed or killed host never leaves us behind.
+async fn parent_gone(parent: libc::pid_t) {
     loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        // SAFETY: as above.
+        // SAFETY: getppid has no preconditions.
         if unsafe { libc::getppid() } != parent {
             return;
         }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
