@@ -6,6 +6,8 @@ use crate::framework::{
     Error, Field, FieldData, HandlerResult, Operation, Path, Request, Response, get_json, put_json,
 };
 use crate::handler;
+use crate::providers::http::{check_root_certificates, parse_base_url};
+use crate::providers::huaweicloud::client::is_path_segment;
 
 use super::Engine;
 use super::connection::{Connection, Provider, RootState, STORAGE_PREFIX, SignatureVersion};
@@ -166,9 +168,19 @@ fn validate_base_url(field: &str, url: &str) -> Result<(), Error> {
     let host = rest
         .map(|r| r.split('/').next().unwrap_or_default())
         .unwrap_or_default();
-    if rest.is_none() || host.is_empty() || url.contains(['?', '#', '@', ' ', '\n', '\t']) {
+    // What the provider clients will parse it with: a URL that passes the
+    // checks above can still be unusable (port 99999, `[::1`).
+    let unusable =
+        if rest.is_none() || host.is_empty() || url.contains(['?', '#', '@', ' ', '\n', '\t']) {
+            Some(String::new())
+        } else {
+            parse_base_url(url)
+                .err()
+                .map(|reason| format!(" ({reason})"))
+        };
+    if let Some(reason) = unusable {
         return Err(Error::bad_request(format!(
-            "invalid {field} {url:?}: use a base URL such as https://host[:port][/path] (http:// only for emulators and private gateways), without credentials, query or fragment"
+            "invalid {field} {url:?}{reason}: use a base URL such as https://host[:port][/path] (http:// only for emulators and private gateways), without credentials, query or fragment"
         )));
     }
     Ok(())
@@ -322,6 +334,14 @@ fn validate(connection: &Connection) -> Result<(), Error> {
             "huaweicloud connections need project_id (the project id of the region, see the console's My Credentials page)",
         ));
     }
+    // It goes into every request path; the client refuses anything else.
+    if let Some(project_id) = &connection.project_id
+        && !is_path_segment(project_id)
+    {
+        return Err(Error::bad_request(format!(
+            "invalid project_id {project_id:?}: use the project id of the region (one path segment: no '/', not '.' or '..'), see the console's My Credentials page"
+        )));
+    }
     if connection.provider == Provider::Huaweicloud
         && connection.signature_version == SignatureVersion::V2
     {
@@ -335,12 +355,18 @@ fn validate(connection: &Connection) -> Result<(), Error> {
     for (service, url) in &connection.endpoints {
         validate_base_url(&format!("endpoints.{service}"), url)?;
     }
-    if let Some(pem) = &connection.ca_certificate
-        && !pem.contains("-----BEGIN CERTIFICATE-----")
-    {
-        return Err(Error::bad_request(
-            "ca_certificate must hold one or more PEM certificates (-----BEGIN CERTIFICATE-----)",
-        ));
+    if let Some(pem) = &connection.ca_certificate {
+        let problem = if pem.contains("-----BEGIN CERTIFICATE-----") {
+            // The armour alone proves nothing: build the client with it.
+            check_root_certificates(pem).err()
+        } else {
+            Some("no -----BEGIN CERTIFICATE----- block".to_owned())
+        };
+        if let Some(problem) = problem {
+            return Err(Error::bad_request(format!(
+                "ca_certificate must hold one or more PEM certificates (-----BEGIN CERTIFICATE-----): {problem}; paste the PEM of the CA that signed the gateway's certificate, or leave ca_certificate empty"
+            )));
+        }
     }
     if connection.schedule.is_automatic() && connection.iam_user.is_none() {
         return Err(Error::bad_request(
@@ -379,4 +405,65 @@ async fn write(engine: &Arc<Engine>, request: &Request, data: &FieldData) -> Han
     store(engine, name, &connection).await?;
     engine.schedule_root(name, connection.root.next_rotation);
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn written(raw: Value) -> Result<Connection, Error> {
+        let captures = [("name", "c1".to_owned())];
+        let data = FieldData::parse(&fields(), raw.as_object().unwrap(), &captures, true)?;
+        apply(None, &data)
+    }
+
+    fn refusal(key: &str, value: Value, provider: &str) -> String {
+        let mut raw = json!({
+            "provider": provider, "region": "cn-north-4", "access_key": "AK", "secret_key": "SK",
+            "project_id": "p1", "verify_connection": false,
+        });
+        if provider == "alicloud" {
+            raw.as_object_mut().unwrap().remove("project_id");
+        }
+        raw[key] = value;
+        written(raw)
+            .err()
+            .unwrap_or_else(|| panic!("{key} accepted"))
+            .to_string()
+    }
+
+    #[test]
+    fn settings_no_client_can_use_are_refused_even_without_verification() {
+        // Found by tests/e2e_bad_input.rs: with verify_connection=false these
+        // were stored, and rotate-root on the connection then answered 502.
+        let armoured = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----";
+        let m = refusal("ca_certificate", armoured.into(), "alicloud");
+        assert!(
+            m.contains("ca_certificate") && m.contains("paste the PEM"),
+            "{m}"
+        );
+        for url in ["http://x:99999", "https://[::1"] {
+            let m = refusal("endpoint", url.into(), "alicloud");
+            assert!(
+                m.contains("invalid endpoint") && m.contains("https://host[:port]"),
+                "{m}"
+            );
+        }
+        let m = refusal("endpoints", json!({ "dts": "http://x:99999" }), "alicloud");
+        assert!(m.contains("invalid endpoints.dts"), "{m}");
+        for project in ["../x", "a/b", ".."] {
+            let m = refusal("project_id", project.into(), "huaweicloud");
+            assert!(
+                m.contains("invalid project_id") && m.contains("one path segment"),
+                "{m}"
+            );
+        }
+        let fine = written(json!({
+            "provider": "huaweicloud", "region": "cn-north-4", "access_key": "AK", "secret_key": "SK",
+            "project_id": "054ba152d480d55b", "endpoint": "http://127.0.0.1:8080/base", "verify_connection": false,
+        }));
+        assert!(fine.is_ok());
+    }
 }

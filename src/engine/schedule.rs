@@ -106,7 +106,13 @@ impl Schedule {
             ));
         }
         if let Some(cron) = &self.cron {
-            parse_cron(cron)?;
+            // A pattern of dates that do not exist parses, but would leave
+            // the credential without any automated rotation.
+            if next_cron_time(&parse_cron(cron)?, OffsetDateTime::now_utc()).is_none() {
+                return Err(format!(
+                    "rotation_schedule {cron:?} never fires (it names days that do not exist, such as February 30); pick a day of the month every month given has"
+                ));
+            }
         }
         if let Some(window) = self.window {
             if self.cron.is_none() {
@@ -253,6 +259,13 @@ mod tests {
                 json!({"rotation_schedule": "0 3 * * *", "rotation_window": "10m"}),
                 "at least 1h",
             ),
+            // Found by tests/e2e_bad_input.rs: accepted, then never rotated.
+            (json!({"rotation_schedule": "0 0 31 2 *"}), "never fires"),
+            (
+                json!({"rotation_schedule": "0 0 31 4,6,9,11 *"}),
+                "never fires",
+            ),
+            (json!({"rotation_schedule": "0 0 31W 2 *"}), "never fires"),
         ];
         for (raw, expected) in cases {
             let err = update(&mut Schedule::default(), raw.clone())

@@ -146,9 +146,9 @@ impl Field {
                 }
                 if !self.allowed.is_empty() && !self.allowed.contains(&s.as_str()) {
                     return Err(self.invalid(&format!(
-                        "must be one of {}, got {:?}",
+                        "must be one of {}, got {}",
                         self.allowed.join(", "),
-                        s
+                        quote(s)
                     )));
                 }
             }
@@ -208,6 +208,22 @@ impl FieldValue {
     }
 }
 
+/// Longest part of a value an error message quotes, in characters.
+const QUOTED_CHARS: usize = 64;
+/// Most unknown keys an error message names.
+const MAX_QUOTED_KEYS: usize = 10;
+
+/// A value as error messages quote it: cut to its start, so a hostile
+/// megabyte is not echoed back to the client and into the host's logs.
+pub(crate) fn quote(value: &str) -> String {
+    let count = value.chars().count();
+    if count <= QUOTED_CHARS {
+        return format!("{value:?}");
+    }
+    let start: String = value.chars().take(QUOTED_CHARS).collect();
+    format!("{start:?}... ({count} characters)")
+}
+
 fn kind_of(raw: &Value) -> &'static str {
     match raw {
         Value::Null => "null",
@@ -236,7 +252,7 @@ fn coerce_bool(raw: &Value) -> Result<bool, String> {
         Value::String(s) => match s.trim() {
             "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
             "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-            _ => Err(format!("expected true or false, got {s:?}")),
+            _ => Err(format!("expected true or false, got {}", quote(s))),
         },
         other => Err(format!("expected true or false, got {}", kind_of(other))),
     }
@@ -252,7 +268,7 @@ fn coerce_int(raw: &Value) -> Result<i64, String> {
         Value::String(s) => s
             .trim()
             .parse()
-            .map_err(|_| format!("expected a whole number, got {s:?}")),
+            .map_err(|_| format!("expected a whole number, got {}", quote(s))),
         other => Err(format!("expected a whole number, got {}", kind_of(other))),
     }
 }
@@ -263,7 +279,7 @@ fn coerce_duration(raw: &Value) -> Result<Duration, String> {
     };
     match raw {
         Value::Number(_) => duration::from_seconds(coerce_int(raw)?).map_err(explain),
-        Value::String(s) => duration::parse(s).map_err(|p| explain(format!("{s:?} {p}"))),
+        Value::String(s) => duration::parse(s).map_err(|p| explain(format!("{} {p}", quote(s)))),
         other => Err(explain(format!(
             "expected a duration, got {}",
             kind_of(other)
@@ -305,7 +321,7 @@ fn coerce_map(raw: &Value) -> Result<BTreeMap<String, String>, String> {
         for item in items.map(str::trim).filter(|s| !s.is_empty()) {
             let (key, value) = item
                 .split_once('=')
-                .ok_or_else(|| format!("expected key=value, got {item:?}"))?;
+                .ok_or_else(|| format!("expected key=value, got {}", quote(item)))?;
             map.insert(key.trim().to_owned(), value.trim().to_owned());
         }
         Ok(map)
@@ -316,7 +332,7 @@ fn coerce_map(raw: &Value) -> Result<BTreeMap<String, String>, String> {
             .map(|(k, v)| {
                 coerce_string(v)
                     .map(|v| (k.clone(), v))
-                    .map_err(|e| format!("entry {k:?}: {e}"))
+                    .map_err(|e| format!("entry {}: {e}", quote(k)))
             })
             .collect(),
         Value::String(s) if s.trim_start().starts_with('{') => {
@@ -371,13 +387,17 @@ impl FieldData {
             if !unknown.is_empty() {
                 unknown.sort_unstable();
                 let valid: Vec<&str> = schema.iter().map(|f| f.name).collect();
+                let mut named: Vec<String> = unknown
+                    .iter()
+                    .take(MAX_QUOTED_KEYS)
+                    .map(|k| quote(k))
+                    .collect();
+                if unknown.len() > MAX_QUOTED_KEYS {
+                    named.push(format!("and {} more", unknown.len() - MAX_QUOTED_KEYS));
+                }
                 return Err(Error::bad_request(format!(
                     "unknown field(s) {}; valid fields here are: {}",
-                    unknown
-                        .iter()
-                        .map(|k| format!("{k:?}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    named.join(", "),
                     valid.join(", ")
                 )));
             }
@@ -545,6 +565,32 @@ mod tests {
             parse(json!({"name": "x".repeat(5000)})),
             Err(Error::BadRequest(_))
         ));
+    }
+
+    #[test]
+    fn messages_quote_only_the_start_of_huge_values() {
+        // Found by tests/e2e_bad_input.rs: a 1 MB string in a boolean field
+        // came back whole in the 400 message (and in the host's logs).
+        let huge = "x".repeat(1 << 20);
+        for raw in [
+            json!({ "verify": huge }),
+            json!({ "retries": huge }),
+            json!({ "period": huge }),
+            json!({ "provider": huge }),
+            json!({ "endpoints": huge }),
+        ] {
+            let m = parse(raw).unwrap_err().to_string();
+            assert!(m.len() < 400, "{} bytes: {}", m.len(), &m[..200]);
+            assert!(
+                m.contains("(1048576 characters)") || m.contains("longer than"),
+                "{m}"
+            );
+        }
+        let many: Map<String, Value> = (0..5000).map(|i| (format!("k{i}"), json!(1))).collect();
+        let m = FieldData::parse(&schema(), &many, &[], true)
+            .unwrap_err()
+            .to_string();
+        assert!(m.len() < 400 && m.contains("and 4990 more"), "{m}");
     }
 
     #[test]

@@ -65,7 +65,8 @@ pub fn validate_name(name: &str) -> Result<(), String> {
         || !last.is_some_and(|c| c.is_ascii_alphanumeric())
     {
         return Err(format!(
-            "invalid name {name:?}: use letters, digits, '-', '_' and '.', start and end with a letter or digit, at most {MAX_NAME_LEN} characters"
+            "invalid name {}: use letters, digits, '-', '_' and '.', start and end with a letter or digit, at most {MAX_NAME_LEN} characters",
+            super::field::quote(name)
         ));
     }
     Ok(())
@@ -197,5 +198,12 @@ mod tests {
         for bad in ["", "-a", "a-", "a b", "a/b", "é", &"a".repeat(129)] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
+        // Found by tests/e2e_bad_input.rs: a 2000-character name came back
+        // whole in the message.
+        let long = validate_name(&"b".repeat(2000)).unwrap_err();
+        assert!(
+            long.len() < 300 && long.contains("(2000 characters)"),
+            "{long}"
+        );
     }
 }

@@ -15,7 +15,7 @@ use super::host::{HostStorage, HostSystemView};
 use super::proto::pb;
 use super::proto::pb::backend_server;
 use super::transport;
-use crate::framework::{Backend, BackendConfig, Error, Existence, Factory};
+use crate::framework::{Backend, BackendConfig, Factory};
 
 /// go-plugin's `logical.TypeLogical`: a secrets engine.
 const TYPE_SECRETS: u32 = 1;
@@ -116,20 +116,10 @@ impl backend_server::Backend for Arc<Mounts> {
             Ok(request) => detached(async move { backend.handle_request(request).await }).await?,
             Err(err) => Err(err),
         };
-        let reply = match result {
-            Ok(response) => pb::HandleRequestReply {
-                response: response.map(|r| convert::response(r, SystemTime::now())),
-                err: None,
-            },
-            Err(err) => {
-                let (response, err) = convert::failure(&err);
-                pb::HandleRequestReply {
-                    response,
-                    err: Some(err),
-                }
-            }
-        };
-        Ok(Response::new(reply))
+        Ok(Response::new(convert::handle_request_reply(
+            result,
+            SystemTime::now(),
+        )))
     }
 
     async fn special_paths(
@@ -152,24 +142,7 @@ impl backend_server::Backend for Arc<Mounts> {
             Ok(request) => detached(async move { backend.existence_check(&request).await }).await?,
             Err(err) => Err(err),
         };
-        let reply = match result {
-            Ok(Existence::NoCheck) => pb::HandleExistenceCheckReply::default(),
-            Ok(Existence::Exists(exists)) => pb::HandleExistenceCheckReply {
-                check_found: true,
-                exists,
-                err: None,
-            },
-            // Bad input and unknown paths: let the request itself go on,
-            // so its handler answers with the right status and message.
-            Err(Error::BadRequest(_) | Error::UnsupportedPath | Error::UnsupportedOperation) => {
-                pb::HandleExistenceCheckReply::default()
-            }
-            Err(err) => pb::HandleExistenceCheckReply {
-                err: Some(convert::existence_error(&err)),
-                ..Default::default()
-            },
-        };
-        Ok(Response::new(reply))
+        Ok(Response::new(convert::existence_reply(result)))
     }
 
     async fn cleanup(&self, request: Request<pb::Empty>) -> Result<Response<pb::Empty>, Status> {

@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 
 use super::proto::pb;
 use crate::framework::{
-    ClientInfo, Error, LeaseGrant, LeaseInfo, Operation, Request, Response, SECRET_TYPE_KEY,
-    SpecialPaths,
+    ClientInfo, Error, Existence, LeaseGrant, LeaseInfo, Operation, Request, Response,
+    SECRET_TYPE_KEY, SpecialPaths,
 };
 
 /// Vault's `logical` error types, as `ProtoError.err_type` carries them.
@@ -78,7 +78,12 @@ fn json_object(text: &str, what: &str) -> Result<Map<String, Value>, Error> {
         text => match serde_json::from_str(text) {
             Ok(Value::Object(map)) => Ok(map),
             Ok(Value::Null) => Ok(Map::new()),
-            _ => Err(Error::bad_request(format!("{what} must be a JSON object"))),
+            Ok(_) => Err(Error::bad_request(format!("{what} must be a JSON object"))),
+            // Valid JSON for the host can still be beyond what we read:
+            // nesting deeper than serde_json's limit of 128 levels.
+            Err(err) => Err(Error::bad_request(format!(
+                "{what} cannot be read: {err}; send a JSON object whose values are strings, numbers, booleans or lists of them, nested at most 127 levels deep"
+            ))),
         },
     }
 }
@@ -97,8 +102,13 @@ const GO_ZERO_TIME: i64 = -62_135_596_800;
 fn time(timestamp: Option<&prost_types::Timestamp>) -> Option<SystemTime> {
     let timestamp = timestamp.filter(|t| t.seconds > GO_ZERO_TIME)?;
     let seconds = u64::try_from(timestamp.seconds).ok()?;
-    let nanos = u32::try_from(timestamp.nanos).unwrap_or(0);
-    Some(UNIX_EPOCH + Duration::new(seconds, nanos))
+    // Out-of-range parts mean "not set" rather than a panic: nanos past a
+    // second would carry, and a far-future second overflows SystemTime.
+    let nanos = u32::try_from(timestamp.nanos)
+        .ok()
+        .filter(|n| *n < 1_000_000_000)
+        .unwrap_or(0);
+    UNIX_EPOCH.checked_add(Duration::new(seconds, nanos))
 }
 
 fn timestamp(at: SystemTime) -> prost_types::Timestamp {
@@ -169,6 +179,47 @@ fn secret(grant: LeaseGrant, now: SystemTime) -> pb::Secret {
         }),
         internal_data: json_text(internal),
         lease_id: String::new(),
+    }
+}
+
+/// The reply to `HandleRequest` for what the engine answered.
+pub fn handle_request_reply(
+    result: Result<Option<Response>, Error>,
+    now: SystemTime,
+) -> pb::HandleRequestReply {
+    match result {
+        Ok(response) => pb::HandleRequestReply {
+            response: response.map(|r| self::response(r, now)),
+            err: None,
+        },
+        Err(err) => {
+            let (response, err) = failure(&err);
+            pb::HandleRequestReply {
+                response,
+                err: Some(err),
+            }
+        }
+    }
+}
+
+/// The reply to `HandleExistenceCheck` for what the engine answered.
+pub fn existence_reply(result: Result<Existence, Error>) -> pb::HandleExistenceCheckReply {
+    match result {
+        Ok(Existence::NoCheck) => pb::HandleExistenceCheckReply::default(),
+        Ok(Existence::Exists(exists)) => pb::HandleExistenceCheckReply {
+            check_found: true,
+            exists,
+            err: None,
+        },
+        // Bad input and unknown paths: let the request itself go on,
+        // so its handler answers with the right status and message.
+        Err(Error::BadRequest(_) | Error::UnsupportedPath | Error::UnsupportedOperation) => {
+            pb::HandleExistenceCheckReply::default()
+        }
+        Err(err) => pb::HandleExistenceCheckReply {
+            err: Some(existence_error(&err)),
+            ..Default::default()
+        },
     }
 }
 
@@ -276,6 +327,41 @@ mod tests {
             ..wire
         };
         assert!(matches!(request(not_an_object), Err(Error::BadRequest(_))));
+    }
+
+    #[test]
+    fn lease_issue_times_out_of_range_are_unset_not_a_panic() {
+        // Found by tests/fuzz_decoding.rs: `issue_time` with seconds near
+        // i64::MAX and nanos past one second panicked with "overflow when
+        // adding duration to instant".
+        let at = |seconds, nanos| time(Some(&prost_types::Timestamp { seconds, nanos }));
+        assert_eq!(at(i64::MAX, i32::MAX), at(i64::MAX, 0));
+        assert!(at(i64::MAX - 1, 999_999_999).is_some());
+        let second = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(at(1_700_000_000, i32::MAX), Some(second));
+        assert_eq!(at(1_700_000_000, -1), Some(second));
+        assert_eq!(at(1_700_000_000, 5), Some(second + Duration::from_nanos(5)));
+    }
+
+    #[test]
+    fn data_nested_too_deep_is_bad_input_that_says_so() {
+        // Found by tests/e2e_bad_input.rs: `{"max_ttl": [[[...]]]}` with 200
+        // levels is valid JSON for the host but beyond serde_json's limit;
+        // the answer said the data "must be a JSON object", which it was.
+        let deep = format!(r#"{{"max_ttl":{}{}}}"#, "[".repeat(200), "]".repeat(200));
+        let wire = pb::Request {
+            operation: "update".into(),
+            path: "roles/app".into(),
+            data: deep,
+            ..Default::default()
+        };
+        let Err(Error::BadRequest(message)) = request(wire) else {
+            panic!("expected bad input");
+        };
+        assert!(
+            message.contains("recursion limit") && message.contains("127 levels"),
+            "{message}"
+        );
     }
 
     #[test]

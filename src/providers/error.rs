@@ -173,6 +173,15 @@ impl ProviderError {
         self
     }
 
+    /// Redacts what the provider filled in besides the message (its code
+    /// and request id) against `secrets`, as `new` does for the message: an
+    /// answer may echo anything it was sent.
+    pub fn redacted(mut self, secrets: &[String]) -> Self {
+        self.code = self.code.map(|code| redact(&code, secrets));
+        self.request_id = self.request_id.map(|id| redact(&id, secrets));
+        self
+    }
+
     pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
         self.retry_after = retry_after;
         self

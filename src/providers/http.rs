@@ -313,6 +313,14 @@ pub fn classify_reqwest_error(error: &reqwest::Error) -> TransportFailure {
     }
 }
 
+/// Checks extra trusted roots the way [`HttpClient::new`] uses them, so a
+/// connection can refuse a certificate no client could be built with.
+pub fn check_root_certificates(pem: &str) -> Result<(), String> {
+    let mut options = ConnectionOptions::new("");
+    options.extra_root_certificates_pem = Some(pem.to_owned());
+    HttpClient::new(&options).map(|_| ())
+}
+
 /// Parses a configured base URL: `http://` only when written; a bare host
 /// means `https://`. No query, fragment or user info.
 pub fn parse_base_url(base: &str) -> Result<Url, String> {
@@ -635,5 +643,9 @@ mod tests {
         let mut options = ConnectionOptions::new("x");
         options.extra_root_certificates_pem = Some("not pem".into());
         assert!(HttpClient::new(&options).is_err());
+        // PEM armour around bytes that are no certificate.
+        let armoured = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----";
+        assert!(check_root_certificates(armoured).is_err());
+        assert!(check_root_certificates("not pem").is_err());
     }
 }

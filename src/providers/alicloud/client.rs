@@ -18,7 +18,7 @@ use super::sign::{
     v2_signature, v2_string_to_sign,
 };
 use crate::providers::encoding::canonical_query;
-use crate::providers::error::{ErrorClass, ErrorKind, ProviderError};
+use crate::providers::error::{ErrorClass, ErrorKind, ProviderError, redact};
 use crate::providers::http::{
     HttpClient, IncomingResponse, OutgoingRequest, base_path, host_header, names, url_without_query,
 };
@@ -552,6 +552,7 @@ pub fn parse_response(
             )
             .with_status(response.status)
             .with_request_id(request_id)
+            .redacted(secrets)
         };
         let Some(body) = json.filter(Value::is_object) else {
             return Err(unknown(
@@ -567,7 +568,7 @@ pub fn parse_response(
         return Ok((
             body,
             CallInfo {
-                request_id: Some(request_id),
+                request_id: Some(redact(&request_id, secrets)),
                 http_status: response.status,
                 attempts: 1,
             },
@@ -595,7 +596,8 @@ pub fn parse_response(
             .with_status(response.status)
             .with_code(parsed.code)
             .with_request_id(parsed.request_id.or(header_request_id))
-            .with_retry_after(acs_wait.or_else(|| response.retry_after())),
+            .with_retry_after(acs_wait.or_else(|| response.retry_after()))
+            .redacted(secrets),
     )
 }
 
@@ -866,6 +868,30 @@ mod tests {
         .unwrap();
         assert_eq!(info.request_id.as_deref(), Some("8C498360"));
         assert_eq!(body["Success"], Value::Bool(true));
+    }
+
+    #[test]
+    fn codes_and_request_ids_echoing_a_secret_are_redacted() {
+        // Found by tests/fuzz_decoding.rs: code and request id were shown
+        // as the answer gave them, unlike the message.
+        let secret = "Pl4nted-Secret!".to_owned();
+        let echo = r#"{"Code":"Pl4nted-Secret!","Message":"m","RequestId":"id Pl4nted-Secret!"}"#;
+        let xml = "<Error><Code>see https://x/?Password=Pl4nted-Secret!</Code></Error>";
+        for (status, body) in [(400, echo), (300, xml)] {
+            let answer = response(status, body, &[]);
+            let error = parse_response(
+                Service::Dts,
+                "ModifyDtsJobPassword",
+                &answer,
+                std::slice::from_ref(&secret),
+            )
+            .unwrap_err();
+            assert!(!error.to_string().contains("Pl4nted"), "{error}");
+        }
+        let answer = response(200, r#"{"RequestId":"Pl4nted-Secret!"}"#, &[]);
+        let (_, info) =
+            parse_response(Service::Dts, "DescribeDtsJobs", &answer, &[secret]).unwrap();
+        assert_eq!(info.request_id.as_deref(), Some("[redacted]"));
     }
 
     /// Every code the contract and reference name, with the class it must get.

@@ -15,7 +15,7 @@ use super::endpoints;
 use super::sign::{SignRequest, authorization, format_sdk_date, normalize_headers};
 use crate::providers::alicloud::sign::{EMPTY_PAYLOAD_SHA256, sha256_hex};
 use crate::providers::encoding::{canonical_query, percent_decode, percent_encode};
-use crate::providers::error::{ErrorClass, ErrorKind, ProviderError};
+use crate::providers::error::{ErrorClass, ErrorKind, ProviderError, redact};
 use crate::providers::http::{
     HttpClient, IncomingResponse, OutgoingRequest, base_path, host_header, names, url_without_query,
 };
@@ -465,10 +465,13 @@ pub fn parse_response(
                     secrets,
                 )
                 .with_status(response.status)
-                .with_request_id(header_request_id));
+                .with_request_id(header_request_id)
+                .redacted(secrets));
             }
         };
-        let request_id = header_request_id.or_else(|| text_of(body.get("request_id")));
+        let request_id = header_request_id
+            .or_else(|| text_of(body.get("request_id")))
+            .map(|id| redact(&id, secrets));
         return Ok((
             body,
             CallInfo {
@@ -497,7 +500,8 @@ pub fn parse_response(
     .with_status(response.status)
     .with_code(parsed.code)
     .with_request_id(header_request_id.or(parsed.request_id))
-    .with_retry_after(response.retry_after()))
+    .with_retry_after(response.retry_after())
+    .redacted(secrets))
 }
 
 #[cfg(test)]
@@ -631,6 +635,23 @@ mod tests {
         assert_eq!(body, Value::Null);
         assert_eq!(info.request_id.as_deref(), Some("r1"));
         assert_eq!(info.http_status, 204);
+    }
+
+    #[test]
+    fn codes_and_request_ids_echoing_a_secret_are_redacted() {
+        // Found by tests/fuzz_decoding.rs: code and request id were shown
+        // as the answer gave them, unlike the message.
+        let secrets = ["Pl4nted-Secret!".to_owned()];
+        let answer = response(
+            400,
+            r#"{"error_code":"Pl4nted-Secret!","error_msg":"m"}"#,
+            &[("X-Request-Id", "Pl4nted-Secret!")],
+        );
+        let error = parse_response(Service::Dcs, "UpdatePassword", &answer, &secrets).unwrap_err();
+        assert!(!error.to_string().contains("Pl4nted"), "{error}");
+        let answer = response(200, r#"{"request_id":"Pl4nted-Secret!"}"#, &[]);
+        let (_, info) = parse_response(Service::Dcs, "UpdatePassword", &answer, &secrets).unwrap();
+        assert_eq!(info.request_id.as_deref(), Some("[redacted]"));
     }
 
     #[test]

@@ -173,6 +173,7 @@ fn item_error(
     .with_status(info.http_status)
     .with_code(code)
     .with_request_id(info.request_id.clone())
+    .redacted(secrets)
 }
 
 /// Pairs each requested change with its result: by job id and endpoint
@@ -224,6 +225,52 @@ fn match_results(
             }
         })
         .collect()
+}
+
+/// Reads a `batch-modify-pwd` answer into one result per requested change
+/// (public for the fuzz targets, `tests/fuzz_decoding.rs`).
+pub fn parse_batch_modify_answer(
+    changes: &[DrsPasswordChange],
+    body: serde_json::Value,
+    info: &CallInfo,
+    secrets: &[String],
+) -> Result<Vec<DrsItemResult>, ProviderError> {
+    let wire: BatchModifyWire = decode_body(Service::Drs, "BatchResetPassword", body, info)?;
+    Ok(match_results(changes, wire.results, info, secrets))
+}
+
+/// Reads a `batch-status` answer into the state of each job (public for
+/// the fuzz targets).
+pub fn parse_batch_status_answer(
+    body: serde_json::Value,
+    info: &CallInfo,
+) -> Result<Vec<DrsJobStatus>, ProviderError> {
+    const ACTION: &str = "BatchListJobStatus";
+    let wire: BatchStatusWire = decode_body(Service::Drs, ACTION, body, info)?;
+    Ok(wire
+        .results
+        .into_iter()
+        .map(|item| {
+            let error = item
+                .error_code
+                .as_ref()
+                .filter(|code| !code.is_empty())
+                .map(|_| {
+                    item_error(
+                        ACTION,
+                        item.error_code.clone(),
+                        item.error_message.clone(),
+                        info,
+                        &[],
+                    )
+                });
+            DrsJobStatus {
+                job_id: item.id,
+                status: item.status.filter(|s| !s.is_empty()),
+                error,
+            }
+        })
+        .collect())
 }
 
 /// DRS calls of one connection.
@@ -278,8 +325,7 @@ impl DrsClient {
             call = call.secret(change.db_password.expose());
         }
         let (body, info) = self.client.call(&call).await?;
-        let wire: BatchModifyWire = decode_body(Service::Drs, ACTION, body, &info)?;
-        let results = match_results(changes, wire.results, &info, &call.secrets);
+        let results = parse_batch_modify_answer(changes, body, &info, &call.secrets)?;
         Ok(BatchModifyPasswordResponse { results, info })
     }
 
@@ -298,31 +344,7 @@ impl DrsClient {
         )
         .json(&json!({ "jobs": job_ids }));
         let (body, info) = self.client.call(&call).await?;
-        let wire: BatchStatusWire = decode_body(Service::Drs, ACTION, body, &info)?;
-        let jobs = wire
-            .results
-            .into_iter()
-            .map(|item| {
-                let error = item
-                    .error_code
-                    .as_ref()
-                    .filter(|code| !code.is_empty())
-                    .map(|_| {
-                        item_error(
-                            ACTION,
-                            item.error_code.clone(),
-                            item.error_message.clone(),
-                            &info,
-                            &[],
-                        )
-                    });
-                DrsJobStatus {
-                    job_id: item.id,
-                    status: item.status.filter(|s| !s.is_empty()),
-                    error,
-                }
-            })
-            .collect();
+        let jobs = parse_batch_status_answer(body, &info)?;
         Ok(BatchStatusResponse { jobs, info })
     }
 
