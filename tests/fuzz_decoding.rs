@@ -22,14 +22,14 @@ mod emulator;
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use cloudrotate::engine::{self, SystemClock};
 use cloudrotate::framework::{
     Backend, BackendConfig, Error, Existence, MemoryStorage, Operation, Request, Response,
     StaticSystemView,
 };
-use cloudrotate::plugin;
+use cloudrotate::plugin::convert;
 use cloudrotate::plugin::proto::pb;
 use cloudrotate::providers::http::IncomingResponse;
 use cloudrotate::providers::huaweicloud::dcs;
@@ -207,15 +207,18 @@ enum Dispatched {
 /// panic either.
 fn reply_bytes(result: &Result<Dispatched, Error>) -> usize {
     match result {
-        Ok(Dispatched::Existence(existence)) => plugin::existence_reply(Ok(*existence))
+        Ok(Dispatched::Existence(existence)) => convert::existence_reply(Ok(*existence))
             .encode_to_vec()
             .len(),
-        Ok(Dispatched::Response(response)) => plugin::handle_request_reply(Ok(response.clone()))
-            .encode_to_vec()
-            .len(),
+        Ok(Dispatched::Response(response)) => {
+            convert::handle_request_reply(Ok(response.clone()), SystemTime::now())
+                .encode_to_vec()
+                .len()
+        }
         Err(err) => {
-            let request = plugin::handle_request_reply(Err(err.clone())).encode_to_vec();
-            let existence = plugin::existence_reply(Err(err.clone())).encode_to_vec();
+            let request =
+                convert::handle_request_reply(Err(err.clone()), SystemTime::now()).encode_to_vec();
+            let existence = convert::existence_reply(Err(err.clone())).encode_to_vec();
             request.len() + existence.len()
         }
     }
@@ -524,7 +527,7 @@ fn wire_requests_of_any_shape_never_panic_and_errors_are_typed() {
     let started = Instant::now();
     let result = runner(cases, 0xb).run(&wire_request(), |wire| {
         let converted =
-            std::panic::catch_unwind(AssertUnwindSafe(|| plugin::convert_request(wire.clone())))
+            std::panic::catch_unwind(AssertUnwindSafe(|| convert::request(wire.clone())))
                 .map_err(|_| TestCaseError::fail(format!("conversion panicked on {wire:?}")))?;
         match converted {
             Ok(request) => exercise(&mount, request, &tally)
@@ -607,10 +610,13 @@ fn arbitrary_bytes_as_request_messages_never_panic() {
     let result = runner(cases, 0xa).run(&arbitrary_bytes(), |bytes| {
         for existence in [false, true] {
             let decoded = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                // Decoded and converted as the service does.
                 if existence {
-                    plugin::decode_existence_check(&bytes)
+                    pb::HandleExistenceCheckArgs::decode(bytes.as_slice())
+                        .map(|args| convert::request(args.request.unwrap_or_default()))
                 } else {
-                    plugin::decode_handle_request(&bytes)
+                    pb::HandleRequestArgs::decode(bytes.as_slice())
+                        .map(|args| convert::request(args.request.unwrap_or_default()))
                 }
             }))
             .map_err(|_| TestCaseError::fail("decoding panicked"))?;

@@ -1,5 +1,5 @@
 //! Translation between the wire messages and the framework's types: the
-//! only place that knows both.
+//! only place that knows both. Public so the fuzz targets can feed it.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -6,7 +6,7 @@
 
 mod backend;
 mod broker;
-mod convert;
+pub mod convert;
 mod host;
 mod launch;
 mod log;
@@ -25,7 +25,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tonic::transport::Server;
 
-use crate::framework::{Error, Existence, Factory, Request, Response};
+use crate::framework::Factory;
 use backend::Mounts;
 use broker::Broker;
 use host::MAX_MESSAGE;
@@ -38,39 +38,6 @@ use proto::pb::backend_server::BackendServer;
 use transport::SocketFile;
 
 pub use launch::{COOKIE_KEY, COOKIE_VALUE};
-
-/// Decodes a `HandleRequest` call's bytes and converts its request as the
-/// service does; public for the fuzz targets (`tests/fuzz_decoding.rs`).
-pub fn decode_handle_request(bytes: &[u8]) -> Result<Result<Request, Error>, prost::DecodeError> {
-    let args = <proto::pb::HandleRequestArgs as prost::Message>::decode(bytes)?;
-    Ok(convert::request(args.request.unwrap_or_default()))
-}
-
-/// Decodes a `HandleExistenceCheck` call's bytes and converts its request
-/// as the service does; public for the fuzz targets.
-pub fn decode_existence_check(bytes: &[u8]) -> Result<Result<Request, Error>, prost::DecodeError> {
-    let args = <proto::pb::HandleExistenceCheckArgs as prost::Message>::decode(bytes)?;
-    Ok(convert::request(args.request.unwrap_or_default()))
-}
-
-/// Converts a wire request as the service does; public for the fuzz targets.
-pub fn convert_request(wire: proto::pb::Request) -> Result<Request, Error> {
-    convert::request(wire)
-}
-
-/// The reply the service sends for an engine's answer to `HandleRequest`;
-/// public for the fuzz targets.
-pub fn handle_request_reply(
-    result: Result<Option<Response>, Error>,
-) -> proto::pb::HandleRequestReply {
-    convert::handle_request_reply(result, std::time::SystemTime::now())
-}
-
-/// The reply the service sends for an engine's answer to
-/// `HandleExistenceCheck`; public for the fuzz targets.
-pub fn existence_reply(result: Result<Existence, Error>) -> proto::pb::HandleExistenceCheckReply {
-    convert::existence_reply(result)
-}
 
 /// A host that printed our handshake but never completed TLS (wrong
 /// certificate, broken setup) would otherwise leave this process behind.
