@@ -19,9 +19,9 @@ pub struct Entry {
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
     pub trigger: String,
-    /// `succeeded`, `failed`, `deferred`, `pending_dependents` or
-    /// `abandoned` (the role changed under a rotation that never reached
-    /// its target).
+    /// `succeeded`, `failed` (gave up, or the target refused a change it
+    /// never applied), or `deferred` (a job could not take the change yet;
+    /// the same rotation continues later under the same id).
     pub outcome: String,
     #[serde(default)]
     pub error_class: Option<String>,

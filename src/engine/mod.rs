@@ -25,7 +25,7 @@ use tokio::sync::{OnceCell, watch};
 
 use crate::framework::{
     Backend, BackendConfig, BackendInfo, Error, Framework, Lifecycle, Path, SpecialPaths, Storage,
-    SystemView, get_json, put_json,
+    StorageError, SystemView, get_json, put_json,
 };
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -224,6 +224,18 @@ impl Engine {
         let state = self.system.replication_state().await.unwrap_or_default();
         let local = self.system.local_mount().await.unwrap_or(false);
         state.runs_background_work(local)
+    }
+
+    /// Refuses work that would reach a cloud on a node that cannot record
+    /// it (an OpenBao standby serving a forwarded-later write): the host
+    /// forwards a request failing with this error to the active node, so
+    /// only the active node ever calls a provider to change anything.
+    async fn ensure_writable(&self) -> Result<(), Error> {
+        if self.runs_background_work().await {
+            Ok(())
+        } else {
+            Err(StorageError::ReadOnly.into())
+        }
     }
 
     fn stop_runner(&self) {

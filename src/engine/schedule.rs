@@ -163,6 +163,18 @@ impl Schedule {
     }
 
     /// The next slot strictly after `now` (used when a window was missed).
+    /// The next regular slot strictly after `now`, ignoring when the last
+    /// rotation was: where a role that gave up tries again.
+    pub fn next_cycle_after(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        if self.disabled {
+            return None;
+        }
+        match self.period {
+            Some(period) => Some(now + period),
+            None => self.next_slot_after(now),
+        }
+    }
+
     pub fn next_slot_after(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
         let cron = parse_cron(self.cron.as_deref()?).ok()?;
         next_cron_time(&cron, now)

@@ -48,40 +48,38 @@ impl Default for Tuning {
 }
 
 impl Tuning {
-    /// Reads overrides from mount options; unknown or bad values keep the
-    /// default (mount options cannot be validated at mount time).
+    /// Reads overrides from mount options; a bad value keeps the default
+    /// and is logged (mount options cannot be refused at mount time).
     pub fn from_options(options: &std::collections::HashMap<String, String>) -> Self {
+        fn duration(slot: &mut Duration, value: &str) -> bool {
+            crate::framework::duration::parse(value)
+                .map(|d| *slot = d)
+                .is_ok()
+        }
+        fn count<T: std::str::FromStr + PartialOrd + Default>(slot: &mut T, value: &str) -> bool {
+            match value.trim().parse::<T>() {
+                Ok(n) if n > T::default() => {
+                    *slot = n;
+                    true
+                }
+                _ => false,
+            }
+        }
         let mut tuning = Self::default();
-        let duration = |name: &str| {
-            options
-                .get(name)
-                .and_then(|v| crate::framework::duration::parse(v).ok())
-        };
-        if let Some(d) = duration("retry_base") {
-            tuning.retry_base = d;
-        }
-        if let Some(d) = duration("retry_cap") {
-            tuning.retry_cap = d;
-        }
-        if let Some(d) = duration("defer_retry") {
-            tuning.defer_retry = d;
-        }
-        if let Some(d) = duration("jitter") {
-            tuning.jitter = d;
-        }
-        if let Some(n) = options
-            .get("max_failures")
-            .and_then(|v| v.parse().ok())
-            .filter(|n| *n > 0)
-        {
-            tuning.max_failures = n;
-        }
-        if let Some(n) = options
-            .get("concurrency")
-            .and_then(|v| v.parse().ok())
-            .filter(|n| *n > 0)
-        {
-            tuning.concurrency = n;
+        for (name, value) in options {
+            let applied = match name.as_str() {
+                "retry_base" => duration(&mut tuning.retry_base, value),
+                "retry_cap" => duration(&mut tuning.retry_cap, value),
+                "defer_retry" => duration(&mut tuning.defer_retry, value),
+                "jitter" => duration(&mut tuning.jitter, value),
+                "max_failures" => count(&mut tuning.max_failures, value),
+                "concurrency" => count(&mut tuning.concurrency, value),
+                // The host's own entries (plugin_name, plugin_version...).
+                _ => continue,
+            };
+            if !applied {
+                tracing::warn!(option = %name, value = %value, "ignored a mount option that does not parse; its default stays");
+            }
         }
         tuning
     }

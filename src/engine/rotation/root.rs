@@ -45,6 +45,7 @@ pub async fn run_due(engine: &Arc<Engine>, name: &str) -> Result<(), Error> {
 
 /// Runs or resumes a root rotation. The caller holds the connection lock.
 pub async fn run(engine: &Arc<Engine>, name: &str, trigger: &str) -> Result<RootOutcome, Error> {
+    engine.ensure_writable().await?;
     let mut connection = path_config::load(engine, name)
         .await?
         .ok_or_else(|| Error::bad_request(format!("connection {name:?} does not exist")))?;

@@ -86,6 +86,7 @@ pub async fn run(
     name: &str,
     request: RotateRequest,
 ) -> Result<Outcome, Error> {
+    engine.ensure_writable().await?;
     let mut role = engine
         .load_role(name)
         .await?
@@ -398,6 +399,19 @@ async fn update_dependents(
     }
 }
 
+/// When a role that gave up (or whose target refused the change) tries
+/// again: its next regular rotation if that is still ahead, else the next
+/// slot of its schedule; a leased role, which has none, after the longest
+/// backoff; a manual-only role waits for rotate-role.
+fn next_cycle(engine: &Engine, role: &Role, now: OffsetDateTime) -> Option<OffsetDateTime> {
+    match role.kind {
+        RoleKind::Static => next_regular_rotation(role, now)
+            .filter(|due| *due > now)
+            .or_else(|| role.schedule.next_cycle_after(now)),
+        RoleKind::Leased => Some(now + engine.tuning.retry_cap),
+    }
+}
+
 fn next_regular_rotation(role: &Role, now: OffsetDateTime) -> Option<OffsetDateTime> {
     match role.kind {
         RoleKind::Static => role
@@ -487,7 +501,7 @@ async fn abandon(
     let now = engine.clock.now();
     let flight = role.state.in_flight.take().expect("a rotation in flight");
     let message = error.to_string();
-    let next = next_regular_rotation(role, now).filter(|due| *due > now);
+    let next = next_cycle(engine, role, now);
     let state = &mut role.state;
     state.status = Status::Failed;
     state.status_reason = Some("the target refused the change; nothing was changed".into());
@@ -549,7 +563,7 @@ async fn failed_attempt(
     let outcome = if gave_up {
         state.status = Status::Failed;
         state.failures = 0;
-        let next = next_regular_rotation(role, now).filter(|due| *due > now);
+        let next = next_cycle(engine, role, now);
         role.state.status_reason = Some(match next {
             Some(at) => format!(
                 "gave up after {} attempts; trying again at {}",
