@@ -55,7 +55,7 @@ pub struct Field {
 
 /// Generous default bound: long enough for any real value, short enough that
 /// a hostile megabyte string is refused with a message.
-const DEFAULT_MAX_LEN: usize = 4096;
+pub const DEFAULT_MAX_LEN: usize = 4096;
 
 impl Field {
     fn new(name: &'static str, kind: FieldType, description: &'static str) -> Self {
