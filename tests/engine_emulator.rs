@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use cloudrotate::engine::{self, Clock, ManualClock, SystemClock};
 use cloudrotate::framework::{
-    Backend, BackendConfig, Error, Existence, LeaseInfo, MemoryStorage, Operation, Request,
-    Response, StaticSystemView,
+    Backend, BackendConfig, Error, Existence, LeaseInfo, MemoryStorage, Operation,
+    ReplicationState, Request, Response, StaticSystemView,
 };
 use emulator::{Emulator, fixture};
 use serde_json::{Value, json};
@@ -25,6 +25,11 @@ struct Mount {
 
 impl Mount {
     fn new(clock: Arc<dyn Clock>) -> Self {
+        Self::with(clock, &[], StaticSystemView::default())
+    }
+
+    /// With extra mount options and the host's view of this node.
+    fn with(clock: Arc<dyn Clock>, extra: &[(&str, &str)], system: StaticSystemView) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -39,11 +44,12 @@ impl Mount {
         let config = BackendConfig {
             config: options
                 .iter()
+                .chain(extra)
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             backend_uuid: "test".into(),
             storage: Arc::new(MemoryStorage::new()),
-            system: Arc::new(StaticSystemView::default()),
+            system: Arc::new(system),
         };
         let backend: Arc<dyn Backend> = Arc::new(engine::backend(config, clock));
         runtime.block_on(backend.initialize()).unwrap();
@@ -678,5 +684,114 @@ fn external_target_propagates_the_given_password_to_every_copy() {
     assert!(
         matches!(&refused, Err(Error::BadRequest(m)) if m.contains("password=")),
         "{refused:?}"
+    );
+}
+
+#[test]
+fn a_scheduled_role_that_gave_up_tries_again_at_its_next_cycle() {
+    let emulator = Emulator::start();
+    emulator.seed(fixture::seed());
+    let start = time::OffsetDateTime::now_utc();
+    let clock = Arc::new(ManualClock::new(start));
+    let mount = Mount::with(
+        clock.clone(),
+        &[("max_failures", "2")],
+        StaticSystemView::default(),
+    );
+    connections(&mount, &emulator);
+    mount.write_ok(
+        "static-roles/team-app",
+        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": "app",
+                "rotation_period": "1h" }),
+    );
+    let first = password(&mount, "team-app");
+    // The next scheduled rotation meets a PolarDB that keeps failing.
+    emulator.set_faults(
+        json!({ "seed": 1, "server_error_rate": 1.0, "apis": ["polardb.ModifyAccountPassword"] }),
+    );
+    // Each retry waits for a backoff of the (manual) clock to pass.
+    clock.advance(Duration::from_secs(3601));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let role = loop {
+        mount
+            .request(Request::new(Operation::Rollback, ""))
+            .unwrap();
+        let role = mount.read("static-roles/team-app");
+        if role["status"] == "failed" {
+            break role;
+        }
+        assert!(Instant::now() < deadline, "did not give up: {role}");
+        clock.advance(Duration::from_secs(1));
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let next = time::OffsetDateTime::parse(
+        role["next_vault_rotation"]
+            .as_str()
+            .expect("a next rotation, not a wait for rotate-role"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let now = clock.now();
+    assert!(
+        next > now && next - now <= time::Duration::hours(1),
+        "next cycle {next}, now {now}"
+    );
+    // The cloud recovers; at the next cycle the same role rotates by itself.
+    emulator.set_faults(json!({}));
+    clock.advance(Duration::from_secs(3601));
+    mount
+        .request(Request::new(Operation::Rollback, ""))
+        .unwrap();
+    mount.wait_until("static-roles/team-app", "the next cycle", |r| {
+        r["status"] == "ok"
+    });
+    let rotated = password(&mount, "team-app");
+    assert_ne!(rotated, first);
+    assert_eq!(
+        emulator.get("polardb/pc-1/accounts/app")["password"],
+        rotated
+    );
+}
+
+#[test]
+fn a_standby_never_calls_a_provider_and_asks_the_host_to_forward() {
+    let emulator = Emulator::start();
+    emulator.seed(fixture::seed());
+    let active = Mount::new(Arc::new(SystemClock));
+    connections(&active, &emulator);
+    let standby = Mount::with(
+        Arc::new(SystemClock),
+        &[],
+        StaticSystemView {
+            // What OpenBao reports on a standby node.
+            replication_state: ReplicationState(ReplicationState::PERFORMANCE_STANDBY | (1 << 13)),
+            ..StaticSystemView::default()
+        },
+    );
+    connections(&standby, &emulator);
+    let calls = |e: &Emulator| {
+        e.counters()["calls"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum::<u64>()
+    };
+    let before = calls(&emulator);
+    let refused = standby.write(
+        "static-roles/team-app",
+        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": "app" }),
+    );
+    let Err(err) = refused else {
+        panic!("a standby rotated: {refused:?}")
+    };
+    assert!(
+        err.to_string().contains("cannot write to readonly storage"),
+        "{err}"
+    );
+    assert_eq!(
+        calls(&emulator),
+        before,
+        "no provider call from the standby"
     );
 }
