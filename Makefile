@@ -47,6 +47,34 @@ demo: tools build
 	CLOUDROTATE_EMULATOR_BIN=$(CURDIR)/target/release/cloudrotate-emulator \
 	scripts/demo.sh
 
+# Every benchmark (benches/*.rs, built in release), then ONE table of all
+# figures, also written to bench-results/bench.json (scripts/bench_report.py).
+# A bench that fails does not stop the others; the table is printed and make
+# then exits non-zero. Variables (default / with BENCH_QUICK=1):
+#   BENCH_QUICK=1          reduced counts for CI: the quick column below
+#   BENCH_COLD_STARTS      runtime: plugin cold starts timed        50 / 10
+#   BENCH_READS            runtime: reads per latency figure      2000 / 500
+#   BENCH_ROLES            engine: roles due at once (throughput) 1000 / 100
+#   BENCH_IDLE_ROLES       engine: idle roles (RSS, ops per tick) 10000 / 1000
+#   BENCH_MOUNTS           engine: mounts served by one process     20 / 20
+#   BENCH_CONCURRENCY      engine: the throughput mount's `concurrency`
+#                          mount option                           256 / 256
+#                          (benches/engine.rs says why not the default 64)
+# signing and emulator have fixed, short runs.
+ifeq ($(BENCH_QUICK),1)
+BENCH_COLD_STARTS ?= 10
+BENCH_READS ?= 500
+BENCH_ROLES ?= 100
+BENCH_IDLE_ROLES ?= 1000
+BENCH_MOUNTS ?= 20
+endif
+export BENCH_QUICK BENCH_COLD_STARTS BENCH_READS BENCH_ROLES BENCH_IDLE_ROLES BENCH_MOUNTS BENCH_CONCURRENCY
+
+bench: tools build
+	rm -f bench-results/*.json
+	$(CARGO) bench --no-fail-fast --bench runtime --bench signing --bench emulator --bench engine; \
+	status=$$?; $(PYTHON) scripts/bench_report.py || status=1; exit $$status
+
 # Crash, fault and HA suites (tests/reliability.rs, #[ignore]d by plain
 # cargo test), then the generated bad-input and fuzz suites and the process
 # boundaries. RELIABILITY_ROTATIONS, RELIABILITY_ROLES, RELIABILITY_HA_ROLES,

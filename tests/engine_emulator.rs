@@ -794,4 +794,32 @@ fn a_standby_never_calls_a_provider_and_asks_the_host_to_forward() {
         before,
         "no provider call from the standby"
     );
+
+fn adopting_a_password_with_a_dependent_propagates_it_and_does_not_rotate() {
+    let (emulator, mount) = setup();
+    mount.write_ok(
+        "static-roles/dcs-adopted",
+        json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-1",
+                "password": fixture::INITIAL, "skip_import_rotation": true,
+                "dependents": "drs:hw/drsjob1/so", "rotation_period": "1h" }),
+    );
+    let role = mount.read("static-roles/dcs-adopted");
+    assert_eq!(role["status"], "ok", "{role}");
+    let next = time::OffsetDateTime::parse(
+        role["next_vault_rotation"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(
+        next > time::OffsetDateTime::now_utc() + Duration::from_secs(59 * 60),
+        "the adopted password is due a period from now, not at once: {role}"
+    );
+    assert_eq!(emulator.calls("dcs.UpdatePassword"), 0);
+    assert_eq!(emulator.calls("dcs.ResetPassword"), 0);
+    assert_eq!(emulator.get("dcs/dcs-1")["password"], fixture::INITIAL);
+    assert_eq!(
+        emulator.get("drs/drsjob1")["so"]["password"],
+        fixture::INITIAL
+    );
+    assert_eq!(password(&mount, "dcs-adopted"), fixture::INITIAL);
 }

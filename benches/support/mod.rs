@@ -33,10 +33,21 @@ impl Report {
             unit,
             target
         );
+        // `order` keeps the bench's order in the merged table (the JSON
+        // object itself is written sorted by name).
+        let order = self.figures.len();
         self.figures.insert(
             name.to_owned(),
-            json!({ "value": value, "unit": unit, "target": target }),
+            json!({ "value": value, "unit": unit, "target": target, "order": order }),
         );
+    }
+
+    /// Marks whether figure `name` met its target, for a target that the
+    /// report script cannot check from its words.
+    pub fn check(&mut self, name: &str, met: bool) {
+        if let Some(Value::Object(figure)) = self.figures.get_mut(name) {
+            figure.insert("met".to_owned(), Value::Bool(met));
+        }
     }
 
     pub fn duration(&mut self, name: &str, value: Duration, target: &str) {

@@ -428,7 +428,14 @@ fn next_regular_rotation(role: &Role, now: OffsetDateTime) -> Option<OffsetDateT
 async fn finish(engine: &Arc<Engine>, name: &str, role: &mut Role) -> Result<Outcome, Error> {
     let now = engine.clock.now();
     let flight = role.state.in_flight.take().expect("a rotation in flight");
-    let next = next_regular_rotation(role, now);
+    // A propagation of an adopted password Vault never rotated: count from
+    // now, as the write that adopted it did. Counting from "never" would
+    // make the role due at once, defeating skip_import_rotation.
+    let next = if role.kind == RoleKind::Static && role.state.last_vault_rotation.is_none() {
+        role.schedule.next_after(Some(now), now)
+    } else {
+        next_regular_rotation(role, now)
+    };
     let state = &mut role.state;
     state.status = Status::Ok;
     state.status_reason = None;
