@@ -794,7 +794,9 @@ fn a_standby_never_calls_a_provider_and_asks_the_host_to_forward() {
         before,
         "no provider call from the standby"
     );
+}
 
+#[test]
 fn adopting_a_password_with_a_dependent_propagates_it_and_does_not_rotate() {
     let (emulator, mount) = setup();
     mount.write_ok(
