@@ -59,7 +59,7 @@ demo: tools build
 #   BENCH_MOUNTS           engine: mounts served by one process     20 / 20
 #   BENCH_CONCURRENCY      engine: the throughput mount's `concurrency`
 #                          mount option                           256 / 256
-#                          (benches/engine.rs says why not the default 64)
+#                          (default: the engine's, 256)
 # signing and emulator have fixed, short runs.
 ifeq ($(BENCH_QUICK),1)
 BENCH_COLD_STARTS ?= 10

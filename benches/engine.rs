@@ -7,7 +7,8 @@
 //!   each with a DRS dependent, on one Huawei connection paced at 20
 //!   requests/s, all due at the same instant, against the emulator at 50 ms
 //!   fixed latency with a 20 requests/s flow-control limit per access key,
-//!   on a mount with `concurrency=256` (see `DEFAULT_CONCURRENCY` for why);
+//!   on a mount with the engine's default `concurrency` (256; see
+//!   `engine::DEFAULT_CONCURRENCY` for why);
 //! * in process, on `MemoryStorage` with its op counters (figures about
 //!   storage operations): storage operations per scheduler tick (`rollback`)
 //!   with `BENCH_IDLE_ROLES` idle roles and with 100.
@@ -62,13 +63,6 @@ const PACE: u32 = 20;
 const LATENCY_MS: u64 = 50;
 /// Parallel HTTP clients creating roles.
 const WRITERS: usize = 8;
-/// The throughput mount's `concurrency` option (`BENCH_CONCURRENCY`). At
-/// the engine's default of 64 the run takes about 58 s: with only 64
-/// rotations in flight the connection's pacing queue stays short (~13
-/// calls), so each DRS batch call waits ~0.7 s and carries only ~12 items;
-/// 2 x 82 batch calls then spend 8 s of the 20 requests/s. With 256 in
-/// flight the batches carry ~48 items and the run is pacing-bound (~52 s).
-const DEFAULT_CONCURRENCY: usize = 256;
 /// Rollback ticks averaged per in-process figure.
 const TICKS: u64 = 20;
 
@@ -557,7 +551,7 @@ fn main() {
     let concurrency = std::env::var("BENCH_CONCURRENCY")
         .ok()
         .filter(|v| v.parse::<usize>().is_ok_and(|n| n > 0))
-        .unwrap_or_else(|| DEFAULT_CONCURRENCY.to_string());
+        .unwrap_or_else(|| cloudrotate::engine::DEFAULT_CONCURRENCY.to_string());
     let mut report = Report::new("engine");
     let mut problems = Vec::new();
 

@@ -33,6 +33,7 @@ use connection::Connection;
 use index::Index;
 use locks::KeyedLocks;
 use role::Role;
+pub use rotation::DEFAULT_CONCURRENCY;
 use rotation::Tuning;
 use rotation::cloud::Clients;
 use scheduler::{Job, Timetable};
