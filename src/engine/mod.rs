@@ -316,5 +316,3 @@ pub fn factory(config: BackendConfig) -> Result<Arc<dyn Backend>, Error> {
     Ok(Arc::new(backend(config, Arc::new(SystemClock))))
 }
 
-#[cfg(test)]
-mod tests;
