@@ -315,4 +315,3 @@ pub fn backend(config: BackendConfig, clock: Arc<dyn Clock>) -> Framework<Engine
 pub fn factory(config: BackendConfig) -> Result<Arc<dyn Backend>, Error> {
     Ok(Arc::new(backend(config, Arc::new(SystemClock))))
 }
-
