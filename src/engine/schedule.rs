@@ -162,7 +162,6 @@ impl Schedule {
         }
     }
 
-    /// The next slot strictly after `now` (used when a window was missed).
     /// The next regular slot strictly after `now`, ignoring when the last
     /// rotation was: where a role that gave up tries again.
     pub fn next_cycle_after(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
@@ -175,6 +174,7 @@ impl Schedule {
         }
     }
 
+    /// The next cron slot strictly after `now` (used when a window was missed).
     pub fn next_slot_after(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
         let cron = parse_cron(self.cron.as_deref()?).ok()?;
         next_cron_time(&cron, now)

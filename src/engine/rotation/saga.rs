@@ -414,9 +414,12 @@ fn next_cycle(engine: &Engine, role: &Role, now: OffsetDateTime) -> Option<Offse
 
 fn next_regular_rotation(role: &Role, now: OffsetDateTime) -> Option<OffsetDateTime> {
     match role.kind {
+        // A password Vault never rotated (adopted, then propagated) counts
+        // from now, as the write that adopted it did: counting from "never"
+        // would make the role due at once, defeating skip_import_rotation.
         RoleKind::Static => role
             .schedule
-            .next_after(role.state.last_vault_rotation, now),
+            .next_after(Some(role.state.last_vault_rotation.unwrap_or(now)), now),
         // A leased role rotates when its lease ends; this is only the safety
         // net for a lease the host lost.
         RoleKind::Leased => role.state.checkout.as_ref().map(|c| c.max_expires_at),
@@ -428,14 +431,7 @@ fn next_regular_rotation(role: &Role, now: OffsetDateTime) -> Option<OffsetDateT
 async fn finish(engine: &Arc<Engine>, name: &str, role: &mut Role) -> Result<Outcome, Error> {
     let now = engine.clock.now();
     let flight = role.state.in_flight.take().expect("a rotation in flight");
-    // A propagation of an adopted password Vault never rotated: count from
-    // now, as the write that adopted it did. Counting from "never" would
-    // make the role due at once, defeating skip_import_rotation.
-    let next = if role.kind == RoleKind::Static && role.state.last_vault_rotation.is_none() {
-        role.schedule.next_after(Some(now), now)
-    } else {
-        next_regular_rotation(role, now)
-    };
+    let next = next_regular_rotation(role, now);
     let state = &mut role.state;
     state.status = Status::Ok;
     state.status_reason = None;
