@@ -105,6 +105,9 @@ pub struct Connection {
     pub security_token: Option<String>,
     #[serde(default)]
     pub project_id: Option<String>,
+    /// Huawei account (domain) id: scopes the global IAM service's calls.
+    #[serde(default)]
+    pub domain_id: Option<String>,
     #[serde(default)]
     pub endpoint: Option<String>,
     #[serde(default)]
@@ -148,6 +151,7 @@ impl Connection {
             "access_key": self.access_key,
             "security_token_set": self.security_token.is_some(),
             "project_id": self.project_id.clone().unwrap_or_default(),
+            "domain_id": self.domain_id.clone().unwrap_or_default(),
             "endpoint": self.endpoint.clone().unwrap_or_default(),
             "endpoints": self.endpoints,
             "signature_version": match self.signature_version { SignatureVersion::V3 => "v3", SignatureVersion::V2 => "v2" },

@@ -38,6 +38,11 @@ fn fields() -> Vec<Field> {
         .sensitive(),
         Field::string("project_id", "Huawei Cloud project id of the region (huaweicloud only).").max_len(64),
         Field::string(
+            "domain_id",
+            "Huawei Cloud account (domain) id, letters and digits (huaweicloud only, optional). IAM is a global service: rotate-root's access-key calls carry it as X-Domain-Id; without it they carry X-Project-Id of project_id.",
+        )
+        .max_len(64),
+        Field::string(
             "endpoint",
             "Base URL for every service of this connection (emulators, private gateways). Default: the public endpoint of each service in the region.",
         )
@@ -223,6 +228,7 @@ fn apply(existing: Option<Connection>, data: &FieldData) -> Result<Connection, E
         secret_key: String::new(),
         security_token: None,
         project_id: None,
+        domain_id: None,
         endpoint: None,
         endpoints: Default::default(),
         signature_version: SignatureVersion::V3,
@@ -263,6 +269,9 @@ fn apply(existing: Option<Connection>, data: &FieldData) -> Result<Connection, E
     }
     if provided("project_id") {
         connection.project_id = non_empty(data, "project_id");
+    }
+    if provided("domain_id") {
+        connection.domain_id = non_empty(data, "domain_id");
     }
     if provided("endpoint") {
         connection.endpoint =
@@ -341,6 +350,19 @@ fn validate(connection: &Connection) -> Result<(), Error> {
         return Err(Error::bad_request(format!(
             "invalid project_id {project_id:?}: use the project id of the region (one path segment: no '/', not '.' or '..'), see the console's My Credentials page"
         )));
+    }
+    if let Some(domain_id) = &connection.domain_id {
+        if connection.provider != Provider::Huaweicloud {
+            return Err(Error::bad_request(
+                "domain_id applies to huaweicloud only; remove it (domain_id=\"\")",
+            ));
+        }
+        // It is sent as a header: nothing but an id.
+        if !domain_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(Error::bad_request(format!(
+                "invalid domain_id {domain_id:?}: use the account id (letters and digits only), see the console's My Credentials page"
+            )));
+        }
     }
     if connection.provider == Provider::Huaweicloud
         && connection.signature_version == SignatureVersion::V2
@@ -465,5 +487,25 @@ mod tests {
             "project_id": "054ba152d480d55b", "endpoint": "http://127.0.0.1:8080/base", "verify_connection": false,
         }));
         assert!(fine.is_ok());
+    }
+
+    #[test]
+    fn domain_id_is_checked_when_written_and_shown_on_read() {
+        for bad in ["a b", "x\r\nX-Evil: 1", "d/1"] {
+            let m = refusal("domain_id", bad.into(), "huaweicloud");
+            assert!(
+                m.contains("invalid domain_id") && m.contains("letters and digits"),
+                "{m}"
+            );
+        }
+        let m = refusal("domain_id", "0a1b2c".into(), "alicloud");
+        assert!(m.contains("huaweicloud only"), "{m}");
+        let connection = written(json!({
+            "provider": "huaweicloud", "region": "cn-north-4", "access_key": "AK", "secret_key": "SK",
+            "project_id": "p1", "domain_id": "0a1b2c3d", "verify_connection": false,
+        }))
+        .unwrap();
+        assert_eq!(connection.domain_id.as_deref(), Some("0a1b2c3d"));
+        assert_eq!(connection.describe()["domain_id"], "0a1b2c3d");
     }
 }

@@ -16,11 +16,12 @@ use super::encoding::percent_encode;
 /// What the caller may do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
-    /// Nothing was applied (throttling, 5xx, connection failed before the
+    /// Nothing was applied (throttling, busy, connection failed before the
     /// request was sent): sending again is safe.
     Retryable,
-    /// The request may or may not have been applied (timeout or connection
-    /// lost after sending): check before acting again.
+    /// The request may or may not have been applied (timeout, connection
+    /// lost after sending, a 5xx or gateway error that may come after the
+    /// backend acted): check before acting again.
     OutcomeUnknown,
     /// Retrying cannot help (auth, signature, permission, validation, not
     /// found, state).
@@ -65,9 +66,11 @@ impl fmt::Display for ErrorClass {
 /// Recognisable cases, independent of the cloud's own code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
-    /// DTS: the new password equals the current one (so a change whose
-    /// response was lost did happen).
-    SamePassword,
+    /// DTS refused the `Password` parameter (an `InvalidParameter` answer
+    /// about it). DTS documents one reason a password that meets the rules
+    /// is refused: it equals the current one. For a password the engine
+    /// checked against the rules, this means an earlier change was applied.
+    PasswordRefused,
     /// The resource (cluster, account, job, instance, key, user) does not exist.
     NotFound,
     /// Provider flow control.
@@ -83,6 +86,9 @@ pub enum ErrorKind {
     InvalidState,
     /// A quota is full (e.g. two access keys already).
     LimitExceeded,
+    /// Another operation on the resource is in progress (DRS `DRS.M01504`,
+    /// DCS `DCS.4115`): try again later.
+    Busy,
     /// DCS: wrong old password or locked instance.
     PasswordLockout,
     /// The provider failed (5xx, internal error, a transient lock).
@@ -195,8 +201,8 @@ impl ProviderError {
         self.class == ErrorClass::OutcomeUnknown
     }
 
-    pub fn is_same_password(&self) -> bool {
-        self.kind == ErrorKind::SamePassword
+    pub fn is_password_refused(&self) -> bool {
+        self.kind == ErrorKind::PasswordRefused
     }
 
     pub fn is_not_found(&self) -> bool {

@@ -147,8 +147,9 @@ impl HttpClient {
             .connect_timeout(options.connect_timeout)
             .timeout(options.request_timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .no_proxy();
+            // Proxies come from HTTPS_PROXY / HTTP_PROXY / ALL_PROXY and
+            // NO_PROXY (either case), read once here (corporate networks).
+            .pool_idle_timeout(Duration::from_secs(60));
         if let Some(pem) = &options.extra_root_certificates_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
                 .map_err(|e| format!("extra_root_certificates_pem is not valid PEM: {e}"))?;

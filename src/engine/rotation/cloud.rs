@@ -26,8 +26,11 @@ use super::super::connection::{Connection, Provider, SignatureVersion};
 use super::super::role::{Dependent, DrsEndpoint, DtsEndpoint, Role, Rotation, Target};
 use super::drs_batch::DrsBatcher;
 
-/// DCS locks password changes after 5 wrong old passwords; Vault never
-/// spends the last two, so a drifted password can still be fixed by hand.
+/// DCS locks password changes after 5 wrong old passwords in a row.
+pub const DCS_PASSWORD_TRIES: u32 = 5;
+
+/// Vault never spends the last two of the DCS tries, so a drifted password
+/// can still be fixed by hand.
 pub const DCS_RESERVED_ATTEMPTS: u32 = 2;
 
 /// The clients of one connection.
@@ -85,7 +88,7 @@ impl Clients {
                     credentials: credentials(connection),
                     options: options(connection),
                     project_id: connection.project_id.clone().unwrap_or_default(),
-                    domain_id: None,
+                    domain_id: connection.domain_id.clone(),
                 })?;
                 let drs = DrsBatcher::new(client.drs());
                 Self::Huaweicloud(client, drs)
@@ -279,7 +282,7 @@ pub async fn describe_dependents(
                 out.push((
                     dependent.to_string(),
                     detail.status.clone(),
-                    detail.accepts_password_change(),
+                    detail.accepts_password_change(dts_endpoint(*endpoint)),
                 ));
             }
             Dependent::Drs { connection, .. } => drs.entry(connection).or_default().push(dependent),
@@ -291,7 +294,9 @@ pub async fn describe_dependents(
         let answers = clients.drs()?.status(ids).await;
         for (dependent, answer) in group.into_iter().zip(answers) {
             let job = answer?;
-            if let Some(error) = job.error.clone() {
+            // A failed lookup stops the precheck; a failed job is a state
+            // like any other (INCRE_TRANSFER_FAILED accepts a change).
+            if let Some(error) = job.lookup_error.clone() {
                 return Err(error);
             }
             let state = job.status.clone().unwrap_or_else(|| "UNKNOWN".into());

@@ -9,7 +9,6 @@
 // provider call does; boxing it only here would buy nothing.
 #![allow(clippy::result_large_err)]
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
@@ -119,24 +118,7 @@ impl DrsBatcher {
                 async move {
                     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
                     match client.batch_status(&refs).await {
-                        Ok(response) => {
-                            let by_id: HashMap<&str, &DrsJobStatus> = response
-                                .jobs
-                                .iter()
-                                .map(|job| (job.job_id.as_str(), job))
-                                .collect();
-                            ids.iter()
-                                .map(|id| {
-                                    Ok(by_id.get(id.as_str()).map(|job| (*job).clone()).unwrap_or(
-                                        DrsJobStatus {
-                                            job_id: id.clone(),
-                                            status: None,
-                                            error: None,
-                                        },
-                                    ))
-                                })
-                                .collect()
-                        }
+                        Ok(response) => response.jobs.into_iter().map(Ok).collect(),
                         Err(error) => ids.iter().map(|_| Err(error.clone())).collect(),
                     }
                 }

@@ -15,8 +15,16 @@ use super::super::scheduler::Job;
 use super::cloud;
 
 /// How many times a fresh key is tried before the attempt counts as failed
-/// (clouds take a moment to accept a new key everywhere).
-const VERIFY_TRIES: u32 = 5;
+/// (clouds take a moment to accept a new key everywhere). Huawei locks an
+/// access key for 5 minutes after 5 authentication failures in a row, so a
+/// new key never gets more than 3.
+const VERIFY_TRIES: u32 = 3;
+
+/// The wait before try `n + 1` (n from 1): 1 s, then 2 s, so the key has
+/// three seconds to spread before its last try.
+fn verify_spacing(tries_made: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::from(tries_made))
+}
 
 pub enum RootOutcome {
     Rotated { access_key: String },
@@ -189,15 +197,17 @@ async fn delete_orphans(
 }
 
 async fn verify_new_key(candidate: &Connection) -> Result<(), ProviderError> {
-    let mut last = None;
-    for attempt in 0..VERIFY_TRIES {
+    let mut tries = 1;
+    loop {
         match cloud::verify(candidate).await {
             Ok(()) => return Ok(()),
-            Err(error) => last = Some(error),
+            Err(error) if tries >= VERIFY_TRIES => return Err(error),
+            Err(_) => {
+                tokio::time::sleep(verify_spacing(tries)).await;
+                tries += 1;
+            }
         }
-        tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
     }
-    Err(last.expect("at least one try"))
 }
 
 async fn failed(

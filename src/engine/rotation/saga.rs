@@ -294,7 +294,12 @@ async fn change_target(engine: &Arc<Engine>, name: &str, role: &mut Role) -> Res
                         retry_times_left,
                         lock_time_left_minutes,
                     } => {
-                        role.state.dcs_retry_times_left = retry_times_left;
+                        // DCS.4080 (password verification failed) gives no
+                        // count: it spent one try all the same.
+                        let known = role.state.dcs_retry_times_left;
+                        role.state.dcs_retry_times_left = retry_times_left.or_else(|| {
+                            Some(known.unwrap_or(cloud::DCS_PASSWORD_TRIES).saturating_sub(1))
+                        });
                         let flight = role.state.in_flight.as_mut().expect("a rotation in flight");
                         let first_refusal = !flight.dcs_reset_only;
                         flight.dcs_reset_only = true;
@@ -370,9 +375,11 @@ async fn update_dependents(
                     .request_ids
                     .extend(request_id);
             }
-            Err(error) if error.is_same_password() => {
-                // DTS refuses the password it already holds: a change whose
-                // answer was lost did happen.
+            Err(error) if error.is_password_refused() => {
+                // The password meets the rules (generated, or checked when
+                // given), so DTS's one documented reason to refuse it is
+                // that the copy already holds it: an earlier send whose
+                // answer was lost (or a crash after sending) did apply it.
                 state.status = DependentStatus::InSync;
                 state.last_error = None;
             }

@@ -392,99 +392,75 @@ pub fn parse_error_xml(text: &str) -> Option<AlibabaErrorBody> {
     })
 }
 
-fn is_same_password_message(message: &str) -> bool {
-    let lower = message.to_ascii_lowercase();
-    lower.contains("same as the current password") || lower.contains("same as the old password")
-}
-
 /// The class and kind of an Alibaba error code (with the HTTP status for
-/// codes we do not know).
-pub fn classify(status: u16, code: Option<&str>, message: &str) -> (ErrorClass, ErrorKind) {
-    use ErrorClass::{Permanent, Retryable};
+/// codes we do not know), from the codes the services document
+/// (docs/provider-errors.md names the source of each).
+///
+/// `InternalError`, `UnknownError`, `ServiceUnavailable` and every 5xx may
+/// come after the service applied the call: outcome unknown, which the
+/// retry layer re-sends only for idempotent calls.
+pub fn classify(status: u16, code: Option<&str>) -> (ErrorClass, ErrorKind) {
+    use ErrorClass::{OutcomeUnknown, Permanent, Retryable};
     let code = code.unwrap_or("");
     let starts = |prefix: &str| code.starts_with(prefix);
-    let auth = [
+    let family = |name: &str| code == name || code.starts_with(&format!("{name}."));
+    // HTTP 429 is throttling whatever code comes with it.
+    if family("Throttling") || code == "Rejected.Throttling" || status == 429 {
+        return (Retryable, ErrorKind::Throttled);
+    }
+    if matches!(
+        code,
+        "InternalError" | "UnknownError" | "ServiceUnavailable"
+    ) {
+        return (OutcomeUnknown, ErrorKind::ServerError);
+    }
+    if matches!(code, "LockTimeout" | "ConcurrentTaskExceeded") {
+        // The change never got its lock or task slot.
+        return (Retryable, ErrorKind::Busy);
+    }
+    if code == "SignatureNonceUsed" {
+        // Rejected before anything happened; the next attempt has a new nonce.
+        return (Retryable, ErrorKind::Other);
+    }
+    if [
         "InvalidAccessKeyId",
         "SignatureDoesNotMatch",
         "IncompleteSignature",
         "InvalidTimeStamp",
         "IllegalTimestamp",
         "InvalidSecurityToken",
-        "MissingSecurityToken",
-        "InvalidAccessKeySecret",
-        "InvalidSignatureMethod",
-        "UnsupportedSignatureVersion",
-    ];
-    // HTTP 429 is throttling whatever code comes with it.
-    if code == "Throttling"
-        || starts("Throttling.")
-        || code == "Rejected.Throttling"
-        || status == 429
-    {
-        return (Retryable, ErrorKind::Throttled);
-    }
-    if matches!(
-        code,
-        "InternalError"
-            | "UnknownError"
-            | "ServiceUnavailable"
-            | "ServiceUnavailableError"
-            | "ServiceTimeout"
-    ) || code == "LockTimeout"
-        || code == "ConcurrentTaskExceeded"
-    {
-        return (Retryable, ErrorKind::ServerError);
-    }
-    if code == "SignatureNonceUsed" {
-        // Rejected before anything happened; the next attempt has a new nonce.
-        return (Retryable, ErrorKind::Other);
-    }
-    if auth
-        .iter()
-        .any(|a| code == *a || code.starts_with(&format!("{a}.")))
+    ]
+    .iter()
+    .any(|name| family(name))
     {
         return (Permanent, ErrorKind::Auth);
     }
-    if code == "InvalidParameter.Password" && is_same_password_message(message) {
-        return (Permanent, ErrorKind::SamePassword);
+    if matches!(
+        code,
+        "InvalidApi.NotFound" | "InvalidAction.NotFound" | "InvalidProduct.NotFound"
+    ) {
+        return (Permanent, ErrorKind::Config);
     }
     if code == "Forbidden.InstanceNotFound"
         || code.ends_with(".NotFound")
-        || starts("EntityNotExist")
+        || family("EntityNotExist")
     {
-        if matches!(
-            code,
-            "InvalidApi.NotFound" | "InvalidAction.NotFound" | "InvalidProduct.NotFound"
-        ) {
-            return (Permanent, ErrorKind::Config);
-        }
         return (Permanent, ErrorKind::NotFound);
     }
-    if starts("OperationDenied")
-        || starts("IncorrectDBClusterState")
-        || starts("IncorrectStatus")
-        || starts("EngineMigration")
-        || starts("IncorrectDBInstanceState")
-    {
+    if family("OperationDenied") || family("IncorrectDBClusterState") || family("EngineMigration") {
         return (Permanent, ErrorKind::InvalidState);
     }
-    if starts("Forbidden")
-        || matches!(
-            code,
-            "NoPermission" | "ActionUnauthorized" | "InsufficientBalance"
-        )
-    {
+    if starts("Forbidden") || matches!(code, "NoPermission" | "InsufficientBalance") {
         return (Permanent, ErrorKind::PermissionDenied);
     }
-    if starts("LimitExceeded") || starts("QuotaExceeded") || code.ends_with(".LimitExceeded") {
+    if family("LimitExceeded") {
         return (Permanent, ErrorKind::LimitExceeded);
     }
     if starts("Invalid") || starts("Missing") || code.ends_with(".Malformed") {
         return (Permanent, ErrorKind::InvalidParameter);
     }
     match status {
-        429 => (Retryable, ErrorKind::Throttled),
-        500..=599 => (Retryable, ErrorKind::ServerError),
+        500..=599 => (OutcomeUnknown, ErrorKind::ServerError),
         401 => (Permanent, ErrorKind::Auth),
         403 => (Permanent, ErrorKind::PermissionDenied),
         404 => (Permanent, ErrorKind::NotFound),
@@ -585,7 +561,7 @@ pub fn parse_response(
     let (mut class, mut kind) = if failed && response.is_success() && parsed.code.is_none() {
         (ErrorClass::Permanent, ErrorKind::Other)
     } else {
-        classify(response.status, parsed.code.as_deref(), &message)
+        classify(response.status, parsed.code.as_deref())
     };
     let acs_wait = acs_retry_after(response);
     if acs_wait.is_some() && !matches!(kind, ErrorKind::Auth | ErrorKind::PermissionDenied) {
@@ -681,20 +657,21 @@ mod tests {
         assert_eq!(string_false.class, ErrorClass::Permanent);
     }
 
+    /// The seed's DTS failure fields: `ErrMessage`'s `%s` is filled from
+    /// `DynamicMessage`, `ErrCode` wins over the retiring `Code`.
     #[test]
-    fn dts_same_password_is_recognised() {
+    fn dts_error_fields_from_the_seed() {
         let error = error_of(
             400,
-            r#"{"RequestId":"R-5","HttpStatusCode":400,"Success":false,"ErrCode":"InvalidParameter.Password","ErrMessage":"The new password cannot be the same as the current password."}"#,
+            r#"{"RequestId":"R-5","HttpStatusCode":400,"Success":false,"Code":"InvalidParameter","ErrCode":"InvalidParameter","ErrMessage":"The Value of Input Parameter %s is not valid.","DynamicMessage":"DtsJobId"}"#,
         );
-        assert!(error.is_same_password());
+        assert_eq!(error.code.as_deref(), Some("InvalidParameter"));
+        assert_eq!(
+            error.message,
+            "The Value of Input Parameter DtsJobId is not valid."
+        );
+        assert_eq!(error.kind, ErrorKind::InvalidParameter);
         assert_eq!(error.class, ErrorClass::Permanent);
-        let other = error_of(
-            400,
-            r#"{"Success":false,"ErrCode":"InvalidParameter.Password","ErrMessage":"The password is too weak."}"#,
-        );
-        assert!(!other.is_same_password());
-        assert_eq!(other.kind, ErrorKind::InvalidParameter);
     }
 
     #[test]
@@ -712,7 +689,7 @@ mod tests {
     #[test]
     fn non_json_gateway_answer() {
         let error = error_of(502, "<html><body>Bad Gateway</body></html>");
-        assert_eq!(error.class, ErrorClass::Retryable);
+        assert_eq!(error.class, ErrorClass::OutcomeUnknown);
         assert_eq!(error.kind, ErrorKind::ServerError);
         assert!(error.message.contains("Bad Gateway"));
     }
@@ -903,16 +880,16 @@ mod tests {
             (400, "Throttling.User", Retryable, ErrorKind::Throttled),
             (400, "Throttling.Api", Retryable, ErrorKind::Throttled),
             (400, "Rejected.Throttling", Retryable, ErrorKind::Throttled),
-            (503, "ServiceUnavailable", Retryable, ErrorKind::ServerError),
-            (500, "InternalError", Retryable, ErrorKind::ServerError),
-            (500, "UnknownError", Retryable, ErrorKind::ServerError),
             (
-                403,
-                "ConcurrentTaskExceeded",
-                Retryable,
+                503,
+                "ServiceUnavailable",
+                OutcomeUnknown,
                 ErrorKind::ServerError,
             ),
-            (400, "LockTimeout", Retryable, ErrorKind::ServerError),
+            (500, "InternalError", OutcomeUnknown, ErrorKind::ServerError),
+            (500, "UnknownError", OutcomeUnknown, ErrorKind::ServerError),
+            (403, "ConcurrentTaskExceeded", Retryable, ErrorKind::Busy),
+            (400, "LockTimeout", Retryable, ErrorKind::Busy),
             (400, "SignatureNonceUsed", Retryable, ErrorKind::Other),
             (
                 404,
@@ -946,12 +923,6 @@ mod tests {
             (403, "Forbidden.RAM", Permanent, ErrorKind::PermissionDenied),
             (403, "Forbidden", Permanent, ErrorKind::PermissionDenied),
             (403, "NoPermission", Permanent, ErrorKind::PermissionDenied),
-            (
-                403,
-                "ActionUnauthorized",
-                Permanent,
-                ErrorKind::PermissionDenied,
-            ),
             (
                 403,
                 "Forbidden.RiskControl",
@@ -1026,21 +997,27 @@ mod tests {
                 ErrorKind::InvalidParameter,
             ),
             (
-                400,
-                "LimitExceeded.AccessKey",
+                409,
+                "LimitExceeded.User.AccessKey",
                 Permanent,
                 ErrorKind::LimitExceeded,
             ),
+            (
+                403,
+                "IncorrectDBClusterState",
+                Permanent,
+                ErrorKind::InvalidState,
+            ),
             (404, "InvalidApi.NotFound", Permanent, ErrorKind::Config),
-            (502, "", Retryable, ErrorKind::ServerError),
-            (504, "SomethingNew", Retryable, ErrorKind::ServerError),
+            (502, "", OutcomeUnknown, ErrorKind::ServerError),
+            (504, "SomethingNew", OutcomeUnknown, ErrorKind::ServerError),
             (429, "", Retryable, ErrorKind::Throttled),
             (404, "", Permanent, ErrorKind::NotFound),
         ];
         for (status, code, class, kind) in table {
             let code = (!code.is_empty()).then_some(*code);
             assert_eq!(
-                classify(*status, code, ""),
+                classify(*status, code),
                 (*class, *kind),
                 "{status} {code:?}"
             );

@@ -1,17 +1,18 @@
 //! DTS (version 2020-01-01): change the source or destination password a
 //! job uses, read the job, check the credentials.
 //!
-//! `ModifyDtsJobPassword` is not idempotent: DTS refuses a new password
-//! equal to the current one. A lost answer is therefore returned to the
-//! caller as `OutcomeUnknown`, and sending the same password again answers
-//! [`ErrorKind::SamePassword`](crate::providers::ErrorKind::SamePassword),
-//! which confirms the earlier change happened.
+//! `ModifyDtsJobPassword` is not idempotent: DTS documents that the
+//! password "cannot be the same as the current password", but not the
+//! answer it gives. A lost answer is therefore returned to the caller as
+//! `OutcomeUnknown`; sending the same password again is either accepted or
+//! refused with an `InvalidParameter` about `Password`, which this client
+//! reports as [`ErrorKind::PasswordRefused`] whatever its wording.
 
 use serde::Deserialize;
 
 use super::client::{AlibabaClient, RpcCall};
 use crate::providers::{
-    CallInfo, Idempotency, ProviderError, Secret, Service, Verified, decode_body,
+    CallInfo, ErrorKind, Idempotency, ProviderError, Secret, Service, Verified, decode_body,
 };
 
 /// Which side of the job the password belongs to.
@@ -62,6 +63,20 @@ pub struct DtsEndpointDetail {
     pub ip: Option<String>,
     pub port: Option<serde_json::Value>,
     pub database_name: Option<String>,
+    /// Whether DTS accepts a password change for this endpoint now (SDK
+    /// `DescribeDtsJobDetailResponseBodySourceEndpoint.can_modify_password`).
+    pub can_modify_password: Option<serde_json::Value>,
+}
+
+impl DtsEndpointDetail {
+    /// `CanModifyPassword` when the answer has it (a boolean, or its text).
+    pub fn can_modify_password(&self) -> Option<bool> {
+        match self.can_modify_password.as_ref()? {
+            serde_json::Value::Bool(flag) => Some(*flag),
+            serde_json::Value::String(text) => text.trim().parse().ok(),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,8 +89,12 @@ pub struct DtsJobDetail {
 }
 
 impl DtsJobDetail {
-    pub fn accepts_password_change(&self) -> bool {
-        dts_status_accepts_password_change(&self.status)
+    /// The endpoint's own `CanModifyPassword` when DTS reports it, else what
+    /// the job's status allows.
+    pub fn accepts_password_change(&self, which: DtsEndpoint) -> bool {
+        self.endpoint(which)
+            .and_then(DtsEndpointDetail::can_modify_password)
+            .unwrap_or_else(|| dts_status_accepts_password_change(&self.status))
     }
 
     pub fn endpoint(&self, which: DtsEndpoint) -> Option<&DtsEndpointDetail> {
@@ -117,6 +136,26 @@ pub fn dts_status_accepts_password_change(status: &str) -> bool {
         .any(|refusing| refusing.eq_ignore_ascii_case(status))
 }
 
+/// An `InvalidParameter` answer (any code of that family) whose code or
+/// message names the password becomes [`ErrorKind::PasswordRefused`]. DTS
+/// names the offending parameter in `DynamicMessage`, which fills the `%s`
+/// of `ErrMessage`; the wording around it is not relied on.
+pub fn mark_password_refusal(mut error: ProviderError) -> ProviderError {
+    let about_password = error
+        .code
+        .as_deref()
+        .is_some_and(|code| code.to_ascii_lowercase().contains("password"))
+        || error.message.to_ascii_lowercase().contains("password");
+    let invalid_parameter = error
+        .code
+        .as_deref()
+        .is_some_and(|code| code == "InvalidParameter" || code.starts_with("InvalidParameter."));
+    if invalid_parameter && about_password {
+        error.kind = ErrorKind::PasswordRefused;
+    }
+    error
+}
+
 /// DTS calls of one connection.
 #[derive(Debug, Clone)]
 pub struct DtsClient {
@@ -151,7 +190,11 @@ impl DtsClient {
             "SynchronizationDirection",
             request.synchronization_direction.as_deref(),
         );
-        let (_, info) = self.client.call(&call).await?;
+        let (_, info) = self
+            .client
+            .call(&call)
+            .await
+            .map_err(mark_password_refusal)?;
         Ok(ModifyDtsJobPasswordResponse { info })
     }
 
@@ -214,6 +257,90 @@ mod tests {
         }
     }
 
+    fn refusal(code: &str, message: &str) -> ProviderError {
+        mark_password_refusal(
+            ProviderError::new(
+                crate::providers::ErrorClass::Permanent,
+                ErrorKind::InvalidParameter,
+                Service::Dts,
+                "ModifyDtsJobPassword",
+                message,
+                &[],
+            )
+            .with_code(Some(code.to_owned())),
+        )
+    }
+
+    /// Any `InvalidParameter` about the password counts, whatever its
+    /// wording; other parameters and other codes do not.
+    #[test]
+    fn password_refusals_are_recognised_by_parameter_not_wording() {
+        for (code, message) in [
+            (
+                "InvalidParameter",
+                "The Value of Input Parameter Password is not valid.",
+            ),
+            ("InvalidParameter.Password", "anything at all"),
+            (
+                "InvalidParameter",
+                "The new password cannot be the same as the current password.",
+            ),
+        ] {
+            assert!(refusal(code, message).is_password_refused(), "{code}");
+        }
+        for (code, message) in [
+            (
+                "InvalidParameter",
+                "The Value of Input Parameter DtsJobId is not valid.",
+            ),
+            ("InvalidParameter.UserName", "bad user"),
+            ("Forbidden.RAM", "no Password permission"),
+        ] {
+            assert!(!refusal(code, message).is_password_refused(), "{code}");
+        }
+    }
+
+    #[test]
+    fn can_modify_password_wins_over_the_status_rule() {
+        let detail = |status: &str, can: Option<serde_json::Value>| DtsJobDetail {
+            dts_job_id: "j".into(),
+            status: status.into(),
+            source_endpoint: Some(DtsEndpointDetail {
+                can_modify_password: can,
+                ..DtsEndpointDetail::default()
+            }),
+            destination_endpoint: None,
+            info: CallInfo::default(),
+        };
+        let source = DtsEndpoint::Source;
+        assert!(!detail("Synchronizing", Some(false.into())).accepts_password_change(source));
+        assert!(detail("Modifying", Some(true.into())).accepts_password_change(source));
+        assert!(detail("Synchronizing", Some("true".into())).accepts_password_change(source));
+        assert!(detail("Synchronizing", None).accepts_password_change(source));
+        assert!(!detail("Modifying", None).accepts_password_change(source));
+        let no_endpoint = detail("Locked", Some(true.into()));
+        assert!(!no_endpoint.accepts_password_change(DtsEndpoint::Destination));
+    }
+
+    /// The seed's example answer (shared/seeds/000) parses as a success.
+    #[test]
+    fn the_seed_success_answer_parses() {
+        use crate::providers::alicloud::client::parse_response;
+        use crate::providers::http::IncomingResponse;
+        let body = r#"{"RequestId":"8C498360-7892-433C-847A-BA71A850****","HttpStatusCode":200,"Success":true}"#;
+        let response = IncomingResponse {
+            status: 200,
+            headers: Default::default(),
+            body: body.as_bytes().to_vec(),
+        };
+        let (_, info) =
+            parse_response(Service::Dts, "ModifyDtsJobPassword", &response, &[]).unwrap();
+        assert_eq!(
+            info.request_id.as_deref(),
+            Some("8C498360-7892-433C-847A-BA71A850****")
+        );
+    }
+
     #[test]
     fn job_detail_decodes() {
         let body: DtsJobDetailBody = decode_body(
@@ -221,7 +348,7 @@ mod tests {
             "DescribeDtsJobDetail",
             serde_json::json!({
                 "RequestId":"R","HttpStatusCode":200,"Success":true,"DtsJobId":"j1","Status":"Synchronizing",
-                "SourceEndpoint":{"UserName":"dtstest","InstanceID":"rm-1","Port":"3306"},
+                "SourceEndpoint":{"UserName":"dtstest","InstanceID":"rm-1","Port":"3306","CanModifyPassword":true},
                 "DestinationEndpoint":{"UserName":"dst","InstanceID":"pc-2"}
             }),
             &CallInfo::default(),
@@ -231,6 +358,7 @@ mod tests {
         let source = body.source_endpoint.unwrap();
         assert_eq!(source.user_name.as_deref(), Some("dtstest"));
         assert_eq!(source.instance_id.as_deref(), Some("rm-1"));
+        assert_eq!(source.can_modify_password(), Some(true));
         assert_eq!(
             body.destination_endpoint.unwrap().user_name.as_deref(),
             Some("dst")

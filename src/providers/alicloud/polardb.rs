@@ -139,6 +139,73 @@ impl PolarDbClient {
 mod tests {
     use super::*;
 
+    /// The seed's example answer (shared/seeds/003) and its documented
+    /// error codes.
+    #[test]
+    fn the_seed_answers_parse() {
+        use crate::providers::alicloud::client::parse_response;
+        use crate::providers::http::IncomingResponse;
+        use crate::providers::{ErrorClass, ErrorKind};
+        let answer = |status: u16, body: &str| {
+            parse_response(
+                Service::Polardb,
+                "ModifyAccountPassword",
+                &IncomingResponse {
+                    status,
+                    headers: Default::default(),
+                    body: body.as_bytes().to_vec(),
+                },
+                &[],
+            )
+        };
+        let (_, info) = answer(
+            200,
+            r#"{"RequestId": "2FED790E-FB61-4721-8C1C-07C627******"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            info.request_id.as_deref(),
+            Some("2FED790E-FB61-4721-8C1C-07C627******")
+        );
+        for (status, code, class, kind) in [
+            (
+                400,
+                "EngineMigration.ActionDisabled",
+                ErrorClass::Permanent,
+                ErrorKind::InvalidState,
+            ),
+            (400, "LockTimeout", ErrorClass::Retryable, ErrorKind::Busy),
+            (
+                400,
+                "InvalidAccountPassword.Malformed",
+                ErrorClass::Permanent,
+                ErrorKind::InvalidParameter,
+            ),
+            (
+                404,
+                "InvalidDBCluster.NotFound",
+                ErrorClass::Permanent,
+                ErrorKind::NotFound,
+            ),
+            (
+                404,
+                "InvalidDBClusterId.Malformed",
+                ErrorClass::Permanent,
+                ErrorKind::InvalidParameter,
+            ),
+            (
+                404,
+                "InvalidDBClusterId.NotFound",
+                ErrorClass::Permanent,
+                ErrorKind::NotFound,
+            ),
+        ] {
+            let body = format!(r#"{{"RequestId":"R","Code":"{code}","Message":"m"}}"#);
+            let error = answer(status, &body).unwrap_err();
+            assert_eq!((error.class, error.kind), (class, kind), "{code}");
+        }
+    }
+
     #[test]
     fn accounts_decode_in_both_shapes() {
         let info = CallInfo::default();

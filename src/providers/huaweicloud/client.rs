@@ -29,7 +29,9 @@ pub struct HuaweiConfig {
     pub options: ConnectionOptions,
     /// The project of the region (DRS and DCS paths, `X-Project-Id`).
     pub project_id: String,
-    /// Sent as `X-Domain-Id` to the global IAM service when set.
+    /// The account (domain) id. IAM is a global service: its calls carry
+    /// `X-Domain-Id` when this is set (the SDK's global credentials), else
+    /// `X-Project-Id` of the project (its basic credentials).
     pub domain_id: Option<String>,
 }
 
@@ -136,7 +138,8 @@ impl fmt::Debug for RestSigningInput<'_> {
 }
 
 /// Builds and signs one request. Every header sent is signed (as the SDK
-/// does), the canonical URI gets its trailing `/`, the URL does not.
+/// does), `Content-Type: application/json` included whatever the method,
+/// the canonical URI gets its trailing `/`, the URL does not.
 ///
 /// The base URL's path is already encoded (it was parsed as a URL), so only
 /// the call's own path is encoded here. The path signed is the one the URL
@@ -164,9 +167,8 @@ pub fn build_rest_request(input: &RestSigningInput<'_>) -> OutgoingRequest {
         ("Host".into(), host_header(input.base)),
         ("X-Sdk-Date".into(), input.sdk_date.to_owned()),
     ];
-    if input.body.is_some() {
-        headers.push(("Content-Type".into(), "application/json".into()));
-    }
+    // The SDK sends it on every call, GET and DELETE included.
+    headers.push(("Content-Type".into(), "application/json".into()));
     if let Some(project) = input.project_id {
         headers.push(("X-Project-Id".into(), project.to_owned()));
     }
@@ -315,8 +317,8 @@ impl HuaweiClient {
         let base = inner.bases.get(&call.service).ok_or_else(|| {
             ProviderError::config(call.service, call.action, "not a Huawei Cloud service")
         })?;
-        let (project_id, domain_id) = match call.service {
-            Service::Iam => (None, inner.domain_id.as_deref()),
+        let (project_id, domain_id) = match (call.service, inner.domain_id.as_deref()) {
+            (Service::Iam, Some(domain)) => (None, Some(domain)),
             _ => (Some(inner.project_id.as_str()), None),
         };
         inner
@@ -365,9 +367,12 @@ fn text_of(value: Option<&Value>) -> Option<String> {
     }
 }
 
-/// Like the SDK's exception handler: `error_code`+`error_msg`, then
-/// `errorCode`+`errorMsg`, then `code`+`message`, then the same inside
-/// nested objects (`{"error":{"code","message"}}`).
+/// Like the SDK's exception handler (`DefaultExceptionHandler`): the first
+/// of `error_code`+`error_msg`, `errorCode`+`errorMsg`, `code`+`message`
+/// present in an object, else the same inside nested objects. Unlike the
+/// SDK, a pair whose values are both null does not end the search: IAM's
+/// documented key-limit answer nests `"error_code": null, "error_msg": null`
+/// beside the `code`/`message` that say what happened.
 pub fn parse_error_json(body: &Value) -> HuaweiErrorBody {
     fn find(body: &Value, depth: usize) -> Option<(Option<String>, Option<String>)> {
         let object = body.as_object()?;
@@ -377,7 +382,10 @@ pub fn parse_error_json(body: &Value) -> HuaweiErrorBody {
             ("code", "message"),
         ] {
             if object.contains_key(code) && object.contains_key(message) {
-                return Some((text_of(object.get(code)), text_of(object.get(message))));
+                let pair = (text_of(object.get(code)), text_of(object.get(message)));
+                if pair.0.is_some() || pair.1.is_some() {
+                    return Some(pair);
+                }
             }
         }
         if depth >= 4 {
@@ -393,9 +401,16 @@ pub fn parse_error_json(body: &Value) -> HuaweiErrorBody {
     }
 }
 
-/// The class and kind of a Huawei error.
-pub fn classify(status: u16, code: Option<&str>) -> (ErrorClass, ErrorKind) {
-    use ErrorClass::{Permanent, Retryable};
+/// The class and kind of a Huawei error, from the codes the services
+/// document (docs/provider-errors.md names the source of each). The
+/// message matters for one answer only: IAM reports a full key quota as
+/// the message `akSkNumExceed` with no code of its own.
+///
+/// Every 5xx may come after the backend applied the call (APIG's 502/504
+/// "backend unavailable / timeout" included): outcome unknown, which the
+/// retry layer re-sends only for idempotent calls.
+pub fn classify(status: u16, code: Option<&str>, message: &str) -> (ErrorClass, ErrorKind) {
+    use ErrorClass::{OutcomeUnknown, Permanent, Retryable};
     let code = code.unwrap_or("");
     // Some documents write `APIG.` for `APIGW.`.
     let code = code
@@ -406,31 +421,43 @@ pub fn classify(status: u16, code: Option<&str>) -> (ErrorClass, ErrorKind) {
     if status == 429 {
         return (Retryable, ErrorKind::Throttled);
     }
+    if message.trim() == "akSkNumExceed" {
+        return (Permanent, ErrorKind::LimitExceeded);
+    }
     match code.as_str() {
-        "APIGW.0301" | "APIGW.0303" | "APIGW.0307" => return (Permanent, ErrorKind::Auth),
-        "APIGW.0302" | "APIGW.0305" => return (Permanent, ErrorKind::PermissionDenied),
-        "APIGW.0308" => return (Retryable, ErrorKind::Throttled),
-        "APIGW.0201" if matches!(status, 502..=504) => return (Retryable, ErrorKind::ServerError),
-        "APIGW.0201" => return (Permanent, ErrorKind::InvalidParameter),
-        "APIGW.0101" => return (Permanent, ErrorKind::Config),
-        "DRS.M00100" | "DRS.M00103" => return (Permanent, ErrorKind::Auth),
-        "DRS.M00101" | "DRS.M00102" | "DRS.M00105" => {
+        "APIGW.0301" | "APIGW.0307" | "IAM.0001" | "DRS.M00100" | "DRS.M00103" => {
+            return (Permanent, ErrorKind::Auth);
+        }
+        "APIGW.0302" | "IAM.0002" | "IAM.0003" | "DRS.M00101" | "DRS.M00102" | "DRS.M00105" => {
             return (Permanent, ErrorKind::PermissionDenied);
         }
-        "DRS.M00004" => return (Retryable, ErrorKind::ServerError),
-        "DRS.M00007" | "DRS-M00201" | "DRS-M00202" | "DCS.4016" => {
+        "APIGW.0308" => return (Retryable, ErrorKind::Throttled),
+        "APIGW.0201" if status >= 500 => return (OutcomeUnknown, ErrorKind::ServerError),
+        "APIGW.0201" => return (Permanent, ErrorKind::InvalidParameter),
+        "APIGW.0101" | "DCS.4001" => return (Permanent, ErrorKind::Config),
+        "DRS.M00004" => return (OutcomeUnknown, ErrorKind::ServerError),
+        "DRS.M00007" | "DRS.M00200" | "DRS.M00201" | "DRS.M00202" | "DRS-M00201" | "DRS-M00202"
+        | "DCS.4019" | "DCS.4845" => {
             return (Permanent, ErrorKind::InvalidParameter);
         }
-        "DRS.10000003" | "DRS-K02000" | "DCS.4001" | "1110" => {
+        "DRS.M00304" | "DCS.4049" | "DCS.4850" => return (Permanent, ErrorKind::InvalidState),
+        "DRS.M01504" | "DCS.4115" => return (Retryable, ErrorKind::Busy),
+        "DRS.M05003" | "DRS.M05004" | "DRS.10000010" | "DRS-K02000" | "DCS.3022" | "IAM.0004" => {
             return (Permanent, ErrorKind::NotFound);
         }
-        "DRS.10000010" | "DCS.4013" => return (Permanent, ErrorKind::InvalidState),
-        "1109" => return (Permanent, ErrorKind::LimitExceeded),
+        "DCS.4080" => {
+            return (
+                ErrorClass::Lockout {
+                    retry_times_left: None,
+                    lock_time_left_minutes: None,
+                },
+                ErrorKind::PasswordLockout,
+            );
+        }
         _ => {}
     }
     match status {
-        429 => (Retryable, ErrorKind::Throttled),
-        500..=599 => (Retryable, ErrorKind::ServerError),
+        500..=599 => (OutcomeUnknown, ErrorKind::ServerError),
         401 => (Permanent, ErrorKind::Auth),
         403 => (Permanent, ErrorKind::PermissionDenied),
         404 => (Permanent, ErrorKind::NotFound),
@@ -488,7 +515,11 @@ pub fn parse_response(
             ..HuaweiErrorBody::default()
         },
     };
-    let (class, kind) = classify(response.status, parsed.code.as_deref());
+    let (class, kind) = classify(
+        response.status,
+        parsed.code.as_deref(),
+        parsed.message.as_deref().unwrap_or(""),
+    );
     Err(ProviderError::new(
         class,
         kind,
@@ -556,9 +587,9 @@ mod tests {
     fn dcs_service_error() {
         let error = error_of(
             400,
-            r#"{"error_msg":"The password does not meet the rules.","error_code":"DCS.4016","error_ext_msg":null}"#,
+            r#"{"error_msg":"Invalid password.","error_code":"DCS.4019","error_ext_msg":null}"#,
         );
-        assert_eq!(error.code.as_deref(), Some("DCS.4016"));
+        assert_eq!(error.code.as_deref(), Some("DCS.4019"));
         assert_eq!(error.kind, ErrorKind::InvalidParameter);
     }
 
@@ -572,19 +603,23 @@ mod tests {
         assert_eq!(error.kind, ErrorKind::InvalidParameter);
     }
 
+    /// IAM's documented answer to a third key: the message is the reason,
+    /// the nested `error_code`/`error_msg` are null. The SDK reports the
+    /// HTTP status as the code; so does this client.
     #[test]
-    fn nested_error_object() {
+    fn iam_key_limit_answer() {
         let error = error_of(
             400,
-            r#"{"error":{"code":"1109","message":"The number of access keys has reached the maximum allowed.","title":"Bad Request"}}"#,
+            r#"{"error":{"message":"akSkNumExceed","code":400,"title":"Bad Request","error_msg":null,"error_code":null}}"#,
         );
-        assert_eq!(error.code.as_deref(), Some("1109"));
+        assert_eq!(error.code.as_deref(), Some("400"));
+        assert_eq!(error.message, "akSkNumExceed");
         assert_eq!(error.kind, ErrorKind::LimitExceeded);
+        assert_eq!(error.class, ErrorClass::Permanent);
         let error = error_of(
             404,
-            r#"{"error":{"code":1110,"message":"The access key does not exist."}}"#,
+            r#"{"error_msg":"Could not find credential.","error_code":"IAM.0004"}"#,
         );
-        assert_eq!(error.code.as_deref(), Some("1110"));
         assert!(error.is_not_found());
     }
 
@@ -602,7 +637,7 @@ mod tests {
     }
 
     #[test]
-    fn throttling_and_backend_errors_are_retryable() {
+    fn throttling_is_retryable_and_backend_errors_outcome_unknown() {
         let error = error_of(
             429,
             r#"{"error_msg":"The throttling threshold has been reached: policy user over ratelimit,limit:60,time:1 minute","error_code":"APIGW.0308","request_id":"x"}"#,
@@ -612,14 +647,14 @@ mod tests {
             502,
             r#"{"error_msg":"Backend unavailable","error_code":"APIGW.0201"}"#,
         );
-        assert!(error.is_retryable());
+        assert!(error.is_outcome_unknown(), "the backend may have acted");
         let error = error_of(
             400,
             r#"{"error_msg":"API request error","error_code":"APIGW.0201"}"#,
         );
         assert!(!error.is_retryable());
         let error = error_of(500, "Internal Server Error");
-        assert!(error.is_retryable());
+        assert!(error.is_outcome_unknown());
         assert_eq!(error.message, "Internal Server Error");
     }
 
@@ -658,38 +693,26 @@ mod tests {
     fn classification_table() {
         use ErrorClass::*;
         let table: &[(u16, &str, ErrorClass, ErrorKind)] = &[
-            (401, "APIGW.0301", Permanent, ErrorKind::Auth),
+            // Every documented code is checked against docs/provider-errors.md
+            // (tests/provider_errors_doc.rs); these are the structural cases.
             (401, "APIG.0301", Permanent, ErrorKind::Auth),
-            (403, "APIGW.0302", Permanent, ErrorKind::PermissionDenied),
-            (401, "APIGW.0307", Permanent, ErrorKind::Auth),
-            (429, "APIGW.0308", Retryable, ErrorKind::Throttled),
             (429, "APIG.0308", Retryable, ErrorKind::Throttled),
-            (404, "APIGW.0101", Permanent, ErrorKind::Config),
-            (504, "APIGW.0201", Retryable, ErrorKind::ServerError),
+            (504, "APIGW.0201", OutcomeUnknown, ErrorKind::ServerError),
+            (502, "APIG.0201", OutcomeUnknown, ErrorKind::ServerError),
             (413, "APIGW.0201", Permanent, ErrorKind::InvalidParameter),
-            (400, "DRS.M00007", Permanent, ErrorKind::InvalidParameter),
-            (422, "DRS.M00004", Retryable, ErrorKind::ServerError),
-            (403, "DRS.M00100", Permanent, ErrorKind::Auth),
-            (403, "DRS.M00102", Permanent, ErrorKind::PermissionDenied),
-            (400, "DRS-M00202", Permanent, ErrorKind::InvalidParameter),
-            (400, "DRS-K02000", Permanent, ErrorKind::NotFound),
-            (200, "DRS.10000003", Permanent, ErrorKind::NotFound),
-            (200, "DRS.10000010", Permanent, ErrorKind::InvalidState),
-            (404, "DCS.4001", Permanent, ErrorKind::NotFound),
-            (400, "DCS.4013", Permanent, ErrorKind::InvalidState),
-            (400, "DCS.4016", Permanent, ErrorKind::InvalidParameter),
-            (400, "1109", Permanent, ErrorKind::LimitExceeded),
-            (404, "1110", Permanent, ErrorKind::NotFound),
-            (500, "DCS.5000", Retryable, ErrorKind::ServerError),
+            (500, "DCS.5000", OutcomeUnknown, ErrorKind::ServerError),
+            (503, "", OutcomeUnknown, ErrorKind::ServerError),
             (401, "", Permanent, ErrorKind::Auth),
             (429, "", Retryable, ErrorKind::Throttled),
             (429, "DRS.M00007", Retryable, ErrorKind::Throttled),
             (429, "SomeService.0001", Retryable, ErrorKind::Throttled),
+            (400, "1109", Permanent, ErrorKind::InvalidParameter),
+            (404, "1110", Permanent, ErrorKind::NotFound),
         ];
         for (status, code, class, kind) in table {
             let code = (!code.is_empty()).then_some(*code);
             assert_eq!(
-                classify(*status, code),
+                classify(*status, code, ""),
                 (*class, *kind),
                 "{status} {code:?}"
             );
@@ -896,7 +919,7 @@ mod tests {
             "http://127.0.0.1:9000/prefix/v3.0/OS-CREDENTIAL/credentials?user_id=a%20b"
         );
         let names: Vec<&str> = request.headers.iter().map(|(n, _)| n.as_str()).collect();
-        assert!(names.contains(&"X-Domain-Id") && !names.contains(&"Content-Type"));
+        assert!(names.contains(&"X-Domain-Id") && names.contains(&"Content-Type"));
         let host = request.headers.iter().find(|(n, _)| n == "Host").unwrap();
         assert_eq!(host.1, "127.0.0.1:9000");
     }

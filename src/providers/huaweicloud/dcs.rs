@@ -324,6 +324,7 @@ mod tests {
         }
     }
 
+    /// The seed's example answer (shared/seeds/004).
     #[test]
     fn update_success() {
         let body = json!({"lock_time":"0","result":"success","lock_time_left":"0","retry_times_left":"5","message":"Modify DCSInstance password success."});

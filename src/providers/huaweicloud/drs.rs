@@ -71,19 +71,36 @@ impl BatchModifyPasswordResponse {
 pub struct DrsJobStatus {
     pub job_id: String,
     pub status: Option<String>,
-    /// Set when DRS could not report this job (e.g. it does not exist).
-    pub error: Option<ProviderError>,
+    /// The job's own failure: `error_code`/`error_message` beside a status
+    /// (SDK `QueryJobStatusResp`), e.g. why a job is `INCRE_TRANSFER_FAILED`.
+    /// It says nothing about whether the lookup worked.
+    pub job_error: Option<DrsJobError>,
+    /// DRS could not report this job: a result without a status (e.g. the
+    /// job does not exist), or no result at all.
+    pub lookup_error: Option<ProviderError>,
+}
+
+/// Why a DRS job failed, as `batch-status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrsJobError {
+    pub code: String,
+    pub message: Option<String>,
 }
 
 impl DrsJobStatus {
     pub fn accepts_password_change(&self) -> bool {
-        self.error.is_none()
+        self.lookup_error.is_none()
             && self
                 .status
                 .as_deref()
                 .is_some_and(drs_status_accepts_password_change)
     }
 }
+
+/// `batch-status` pages its results: `per_page` defaults to 5 and is at
+/// most 100 (SDK `PageReq`), so ids go 100 to a call, asking for all of
+/// them on page 1.
+pub const DRS_STATUS_PAGE: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchStatusResponse {
@@ -155,7 +172,11 @@ fn item_error(
     info: &CallInfo,
     secrets: &[String],
 ) -> ProviderError {
-    let (class, kind) = super::client::classify(info.http_status, code.as_deref());
+    let (class, kind) = super::client::classify(
+        info.http_status,
+        code.as_deref(),
+        message.as_deref().unwrap_or(""),
+    );
     // An item that failed for a reason we do not know is not retried blindly.
     let (class, kind) = if code.is_none() {
         (ErrorClass::Permanent, ErrorKind::Other)
@@ -240,7 +261,9 @@ pub fn parse_batch_modify_answer(
 }
 
 /// Reads a `batch-status` answer into the state of each job (public for
-/// the fuzz targets).
+/// the fuzz targets). A result with a status is the job's state, its
+/// error fields the job's own failure; a result without a status is a
+/// failed lookup.
 pub fn parse_batch_status_answer(
     body: serde_json::Value,
     info: &CallInfo,
@@ -251,26 +274,50 @@ pub fn parse_batch_status_answer(
         .results
         .into_iter()
         .map(|item| {
-            let error = item
-                .error_code
-                .as_ref()
-                .filter(|code| !code.is_empty())
-                .map(|_| {
-                    item_error(
-                        ACTION,
-                        item.error_code.clone(),
-                        item.error_message.clone(),
-                        info,
-                        &[],
-                    )
-                });
+            let status = item.status.filter(|s| !s.is_empty());
+            let code = item.error_code.filter(|code| !code.is_empty());
+            let (job_error, lookup_error) = match (&status, code) {
+                (Some(_), code) => (
+                    code.map(|code| DrsJobError {
+                        code,
+                        message: item.error_message,
+                    }),
+                    None,
+                ),
+                (None, code) => (
+                    None,
+                    Some(item_error(ACTION, code, item.error_message, info, &[])),
+                ),
+            };
             DrsJobStatus {
                 job_id: item.id,
-                status: item.status.filter(|s| !s.is_empty()),
-                error,
+                status,
+                job_error,
+                lookup_error,
             }
         })
         .collect())
+}
+
+/// What a `batch-status` answer that left a job out says about it.
+pub fn missing_from_answer(job_id: &str, info: &CallInfo) -> DrsJobStatus {
+    DrsJobStatus {
+        job_id: job_id.to_owned(),
+        status: None,
+        job_error: None,
+        lookup_error: Some(
+            ProviderError::new(
+                ErrorClass::Retryable,
+                ErrorKind::InvalidResponse,
+                Service::Drs,
+                "BatchListJobStatus",
+                "the answer has no result for this job",
+                &[],
+            )
+            .with_status(info.http_status)
+            .with_request_id(info.request_id.clone()),
+        ),
+    }
 }
 
 /// DRS calls of one connection.
@@ -329,22 +376,39 @@ impl DrsClient {
         Ok(BatchModifyPasswordResponse { results, info })
     }
 
-    /// The state of each job, to check before changing passwords.
+    /// The state of each job, to check before changing passwords, in the
+    /// order asked; a job the answers leave out gets a lookup error.
     pub async fn batch_status(
         &self,
         job_ids: &[&str],
     ) -> Result<BatchStatusResponse, ProviderError> {
         const ACTION: &str = "BatchListJobStatus";
-        let call = RestCall::new(
-            Service::Drs,
-            ACTION,
-            Method::POST,
-            format!("/v3/{}/jobs/batch-status", self.client.project_id()),
-            Idempotency::Idempotent,
-        )
-        .json(&json!({ "jobs": job_ids }));
-        let (body, info) = self.client.call(&call).await?;
-        let jobs = parse_batch_status_answer(body, &info)?;
+        let mut jobs = Vec::with_capacity(job_ids.len());
+        let mut info = CallInfo::default();
+        for chunk in job_ids.chunks(DRS_STATUS_PAGE) {
+            let call = RestCall::new(
+                Service::Drs,
+                ACTION,
+                Method::POST,
+                format!("/v3/{}/jobs/batch-status", self.client.project_id()),
+                Idempotency::Idempotent,
+            )
+            .json(&json!({
+                "jobs": chunk,
+                "page_req": {"cur_page": 1, "per_page": DRS_STATUS_PAGE},
+            }));
+            let (body, chunk_info) = self.client.call(&call).await?;
+            let answered = parse_batch_status_answer(body, &chunk_info)?;
+            // A job may be asked for twice (its source and its target).
+            jobs.extend(chunk.iter().map(|id| {
+                answered
+                    .iter()
+                    .find(|job| job.job_id == *id)
+                    .cloned()
+                    .unwrap_or_else(|| missing_from_answer(id, &chunk_info))
+            }));
+            info = chunk_info;
+        }
         Ok(BatchStatusResponse { jobs, info })
     }
 
@@ -419,8 +483,8 @@ mod tests {
             "results": [
                 {"id":"j1","status":"success","end_point_type":"ta"},
                 {"id":"j1","status":"success","end_point_type":"so"},
-                {"id":"j2","status":"failed","end_point_type":"so","error_code":"DRS.10000010","error_msg":"The job status does not allow the password to be changed."},
-                {"id":"j3","status":"failed","end_point_type":"ta","error_code":"DRS.10000003","error_msg":"The job does not exist."}
+                {"id":"j2","status":"failed","end_point_type":"so","error_code":"DRS.M00304","error_msg":"The API cannot be called in the current job status."},
+                {"id":"j3","status":"failed","end_point_type":"ta","error_code":"DRS.10000010","error_msg":"Job does not exist, please check job ID."}
             ]
         }))
         .unwrap();
@@ -429,7 +493,7 @@ mod tests {
         assert!(results[0].outcome.is_ok() && results[1].outcome.is_ok());
         let state = results[2].outcome.as_ref().unwrap_err();
         assert_eq!(state.kind, ErrorKind::InvalidState);
-        assert_eq!(state.code.as_deref(), Some("DRS.10000010"));
+        assert_eq!(state.code.as_deref(), Some("DRS.M00304"));
         assert_eq!(state.request_id.as_deref(), Some("r"));
         assert!(results[3].outcome.as_ref().unwrap_err().is_not_found());
         let missing = results[4].outcome.as_ref().unwrap_err();
@@ -440,6 +504,47 @@ mod tests {
         };
         assert!(!response.all_succeeded());
         assert_eq!(response.failures().count(), 3);
+    }
+
+    /// A status with error fields is a failed job (it may still take a
+    /// password); only a result without a status is a failed lookup.
+    #[test]
+    fn a_failed_job_is_not_a_failed_lookup() {
+        let jobs = parse_batch_status_answer(
+            json!({"count": 3, "results": [
+                {"id":"j1","status":"INCRE_TRANSFER_FAILED","error_code":"DRS.M00004","error_message":"Service is abnormal."},
+                {"id":"j2","error_code":"DRS.10000010","error_message":"Job does not exist, please check job ID."},
+                {"id":"j3","status":"INCRE_TRANSFER_STARTED"}
+            ]}),
+            &info(),
+        )
+        .unwrap();
+        assert!(jobs[0].accepts_password_change());
+        assert_eq!(jobs[0].job_error.as_ref().unwrap().code, "DRS.M00004");
+        assert!(jobs[0].lookup_error.is_none());
+        let lookup = jobs[1].lookup_error.as_ref().unwrap();
+        assert!(lookup.is_not_found());
+        assert!(!jobs[1].accepts_password_change());
+        assert!(jobs[2].accepts_password_change() && jobs[2].job_error.is_none());
+        let missing = missing_from_answer("j4", &info());
+        assert!(missing.lookup_error.unwrap().is_retryable());
+    }
+
+    /// The seeds' example answer (shared/seeds/001, 002) parses.
+    #[test]
+    fn the_seed_example_answer_parses() {
+        let job = "8d0e8e36-a618-490d-8a46-8c61ac9jb502";
+        let changes = vec![
+            change(job, DrsEndpointType::Source),
+            change(job, DrsEndpointType::Target),
+        ];
+        let body = json!({
+          "results" : [ {"id" : job, "status" : "success", "end_point_type" : "so"},
+                        {"id" : job, "status" : "success", "end_point_type" : "ta"} ],
+          "count" : 2
+        });
+        let results = parse_batch_modify_answer(&changes, body, &info(), &[]).unwrap();
+        assert!(results.iter().all(|r| r.outcome.is_ok()));
     }
 
     #[test]
