@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::auth::{self, AliCaller};
+use super::codes::{self, Code};
 use super::faults::Scripted;
 use super::http::{Handled, Reply, Request, param, parse_urlencoded};
 use super::model::{AliKey, DtsJob, World};
@@ -93,18 +94,6 @@ pub fn ali_request_id(id: u128) -> String {
     )
 }
 
-/// The HTTP status Alibaba pairs with an error code.
-pub fn status_for_code(code: &str) -> u16 {
-    match code {
-        "ServiceUnavailable" => 503,
-        "InternalError" | "UnknownError" => 500,
-        "ConcurrentTaskExceeded" => 403,
-        _ if code.starts_with("Forbidden") || code.starts_with("OperationDenied") => 403,
-        _ if code.ends_with(".NotFound") || code.starts_with("EntityNotExist") => 404,
-        _ => 400,
-    }
-}
-
 impl AliCtx {
     fn new(request: &Request, id: u128, service: Option<Service>) -> Self {
         Self {
@@ -115,7 +104,11 @@ impl AliCtx {
     }
 
     /// The common error body: `{RequestId, HostId, Code, Message, Recommend}`.
-    pub fn error(&self, status: u16, code: &str, message: &str) -> Reply {
+    pub fn error(&self, status: u16, code: Code, message: &str) -> Reply {
+        self.error_text(status, code.as_str(), message)
+    }
+
+    fn error_text(&self, status: u16, code: &str, message: &str) -> Reply {
         let product = self.service.map_or("", Service::product);
         let body = json!({
             "RequestId": self.request_id,
@@ -132,8 +125,12 @@ impl AliCtx {
 
     /// A service error; DTS adds `Success:false, ErrCode, ErrMessage,
     /// DynamicMessage, HttpStatusCode` to the common body.
-    fn service_error(&self, status: u16, code: &str, message: &str, dynamic: &str) -> Reply {
-        let mut reply = self.error(status, code, message);
+    fn service_error(&self, status: u16, code: Code, message: &str, dynamic: &str) -> Reply {
+        self.service_error_text(status, code.as_str(), message, dynamic)
+    }
+
+    fn service_error_text(&self, status: u16, code: &str, message: &str, dynamic: &str) -> Reply {
+        let mut reply = self.error_text(status, code, message);
         if self.service == Some(Service::Dts) {
             let mut body = reply.body_json();
             let map = body.as_object_mut().expect("error bodies are objects");
@@ -159,7 +156,7 @@ impl FaultReplies for AliCtx {
     fn throttled(&self, retry_after_ms: u64, _limit: Option<u32>) -> Reply {
         self.error(
             400,
-            "Throttling.User",
+            codes::THROTTLING_USER,
             "Request was denied due to user flow control.",
         )
         .with_header("x-acs-retry-after", retry_after_ms.to_string())
@@ -169,22 +166,26 @@ impl FaultReplies for AliCtx {
         if variant == 0 {
             self.error(
                 500,
-                "InternalError",
+                codes::INTERNAL_ERROR,
                 "The request processing has failed due to some unknown error, exception or failure.",
             )
         } else {
             self.error(
                 503,
-                "ServiceUnavailable",
+                codes::SERVICE_UNAVAILABLE,
                 "The request has failed due to a temporary failure of the server.",
             )
         }
     }
 
     fn scripted(&self, entry: &Scripted) -> Reply {
-        let status = entry.status.unwrap_or_else(|| status_for_code(&entry.code));
+        let status = entry.status.unwrap_or_else(|| {
+            self.service
+                .and_then(|service| codes::documented_status(service.prefix(), &entry.code))
+                .unwrap_or(400)
+        });
         let message = entry.message.as_deref().unwrap_or(&entry.code);
-        self.service_error(status, &entry.code, message, "")
+        self.service_error_text(status, &entry.code, message, "")
     }
 }
 
@@ -210,7 +211,7 @@ pub fn handle(inner: &mut Inner, now: OffsetDateTime, request: &Request, id: u12
         let ctx = AliCtx::new(request, id, None);
         return Handled::reply(ctx.error(
             400,
-            "InvalidVersion",
+            codes::INVALID_VERSION,
             "Specified parameter Version is not valid.",
         ));
     };
@@ -218,7 +219,7 @@ pub fn handle(inner: &mut Inner, now: OffsetDateTime, request: &Request, id: u12
     let Some(action) = action.filter(|a| service.actions().contains(a)) else {
         return Handled::reply(ctx.error(
             404,
-            "InvalidAction.NotFound",
+            codes::INVALID_ACTION_NOT_FOUND,
             "Specified api is not found, please check your url and method.",
         ));
     };
@@ -279,7 +280,8 @@ impl Call<'_> {
         param(self.params, name).filter(|v| !v.is_empty())
     }
 
-    /// A required parameter: `Missing<Name>` (or DTS's `InvalidParameter`).
+    /// A required parameter: `MissingParameter` (DTS: `InvalidParameter`
+    /// naming it in `DynamicMessage`).
     fn required(&self, name: &str) -> Result<&str, Reply> {
         self.param(name).ok_or_else(|| {
             if self.ctx.service == Some(Service::Dts) {
@@ -287,7 +289,7 @@ impl Call<'_> {
             } else {
                 self.ctx.error(
                     400,
-                    &format!("Missing{name}"),
+                    codes::MISSING_PARAMETER,
                     &format!("{name} is mandatory for this action."),
                 )
             }
@@ -311,22 +313,24 @@ impl Call<'_> {
             .ok_or_else(|| {
                 self.ctx.error(
                     404,
-                    "InvalidAccountName.NotFound",
+                    codes::INVALID_ACCOUNT_NAME_NOT_FOUND,
                     "The specified account name does not exist.",
                 )
             })?;
         if POLARDB.check(password).is_err() {
             return Err(self.ctx.error(
                 400,
-                "InvalidAccountPassword.Malformed",
+                codes::INVALID_ACCOUNT_PASSWORD_MALFORMED,
                 "The specified parameter AccountPassword is not valid.",
             ));
         }
         if account.status != "Available" {
+            // PolarDB documents no account-state code for this action; the
+            // cluster-state one is the documented refusal of its kind.
             return Err(self.ctx.error(
-                400,
-                "IncorrectAccountStatus",
-                "The current account status does not support this operation.",
+                403,
+                codes::INCORRECT_DB_CLUSTER_STATE,
+                "Current DB cluster state does not support this operation.",
             ));
         }
         account.new_passwords += u64::from(account.password != password);
@@ -338,7 +342,7 @@ impl Call<'_> {
     fn cluster_not_found(&self) -> Reply {
         self.ctx.error(
             404,
-            "InvalidDBClusterId.NotFound",
+            codes::INVALID_DB_CLUSTER_ID_NOT_FOUND,
             "The DBClusterId provided does not exist in our records.",
         )
     }
@@ -392,7 +396,7 @@ impl Call<'_> {
     fn invalid_dts_parameter(&self, name: &str) -> Reply {
         self.ctx.service_error(
             400,
-            "InvalidParameter",
+            codes::DTS_INVALID_PARAMETER,
             "The Value of Input Parameter %s is not valid.",
             name,
         )
@@ -407,7 +411,7 @@ impl Call<'_> {
             .ok_or_else(|| {
                 self.ctx.service_error(
                     404,
-                    "Forbidden.InstanceNotFound",
+                    codes::DTS_INSTANCE_NOT_FOUND,
                     "The specified instance %s is not found.",
                     job_id,
                 )
@@ -432,28 +436,20 @@ impl Call<'_> {
         let status = job.status.clone();
         let endpoint = if is_src { &mut job.src } else { &mut job.dest };
         if user != endpoint.user {
-            return Err(self.ctx.service_error(
-                400,
-                "InvalidParameter.UserName",
-                "The UserName %s does not match the account of the endpoint.",
-                user,
-            ));
+            return Err(self.invalid_dts_parameter("UserName"));
         }
         if refusing {
             return Err(self.ctx.service_error(
                 403,
-                "OperationDenied.JobStatus",
+                codes::DTS_JOB_STATUS_DENIED,
                 "The job status %s does not allow this operation.",
                 &status,
             ));
         }
         if endpoint.password == password {
-            return Err(self.ctx.service_error(
-                400,
-                "InvalidParameter.Password",
-                "The new password cannot be the same as the current password.",
-                "",
-            ));
+            // Documented ("cannot be the same as the current password"), its
+            // answer not: the documented parameter error, naming Password.
+            return Err(self.invalid_dts_parameter("Password"));
         }
         endpoint.new_passwords += u64::from(endpoint.password != password);
         endpoint.password = password.to_owned();
@@ -536,7 +532,7 @@ impl Call<'_> {
 
     fn user_not_found(&self) -> Reply {
         self.ctx
-            .error(404, "EntityNotExist.User", "The user does not exist.")
+            .error(404, codes::RAM_USER_NOT_FOUND, "The user does not exist.")
     }
 
     fn create_access_key(&self, world: &mut World) -> Answer {
@@ -545,9 +541,9 @@ impl Call<'_> {
             .ok_or_else(|| self.user_not_found())?;
         if user.access_keys.len() >= 2 {
             return Err(self.ctx.error(
-                400,
-                "LimitExceeded.AccessKey",
-                "The count of access keys of the user exceeds the limit of 2.",
+                409,
+                codes::RAM_ACCESS_KEY_LIMIT,
+                "The access key count of the user access keys beyond the current limits.",
             ));
         }
         const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -581,8 +577,8 @@ impl Call<'_> {
         if user.access_keys.len() == before {
             return Err(self.ctx.error(
                 404,
-                "EntityNotExist.User.AccessKey",
-                "The access key does not exist.",
+                codes::RAM_ACCESS_KEY_NOT_FOUND,
+                "The user access key does not exist.",
             ));
         }
         Ok(self.ctx.ok(json!({})))

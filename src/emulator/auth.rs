@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use time::{Duration, OffsetDateTime};
 
+use super::codes::{self, Code};
 use super::http::{Request, param};
 use super::model::{World, parse_ali_expiration, parse_hw_expires_at};
 use crate::providers::alicloud::sign::{
@@ -31,13 +32,13 @@ pub const HW_LOCK_FOR: Duration = Duration::minutes(5);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthError {
     pub status: u16,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     /// Refused because the AK was locked (Huawei), not for this request.
     pub locked: bool,
 }
 
-fn ali_error(status: u16, code: &'static str, message: impl Into<String>) -> AuthError {
+fn ali_error(status: u16, code: Code, message: impl Into<String>) -> AuthError {
     AuthError {
         status,
         code,
@@ -49,7 +50,7 @@ fn ali_error(status: u16, code: &'static str, message: impl Into<String>) -> Aut
 fn incomplete(detail: &str) -> AuthError {
     ali_error(
         400,
-        "IncompleteSignature",
+        codes::INCOMPLETE_SIGNATURE,
         format!("The request signature does not conform to Aliyun standards. {detail}"),
     )
 }
@@ -126,7 +127,7 @@ pub fn verify_alicloud(
         }
         None => Err(ali_error(
             400,
-            "MissingAccessKeyId",
+            codes::MISSING_ACCESS_KEY_ID,
             "AccessKeyId is mandatory for this action.",
         )),
     }
@@ -142,14 +143,14 @@ fn check_ali_key(
     let Some((user, key)) = world.ali_key(access_key_id) else {
         return Err(ali_error(
             404,
-            "InvalidAccessKeyId.NotFound",
+            codes::INVALID_ACCESS_KEY_ID_NOT_FOUND,
             "Specified access key is not found.",
         ));
     };
     if key.status != "Active" {
         return Err(ali_error(
             400,
-            "InvalidAccessKeyId.Inactive",
+            codes::INVALID_ACCESS_KEY_ID_INACTIVE,
             "Specified access key is disabled.",
         ));
     }
@@ -159,21 +160,21 @@ fn check_ali_key(
         (Some(_), None) => {
             return Err(ali_error(
                 400,
-                "InvalidSecurityToken.Malformed",
+                codes::INVALID_SECURITY_TOKEN_MALFORMED,
                 "The security token is missing: temporary credentials must send it.",
             ));
         }
         (Some(_), Some(_)) => {
             return Err(ali_error(
                 400,
-                "InvalidSecurityToken.Malformed",
+                codes::INVALID_SECURITY_TOKEN_MALFORMED,
                 "The security token you provided is invalid.",
             ));
         }
         (None, Some(_)) => {
             return Err(ali_error(
                 400,
-                "InvalidSecurityToken.Malformed",
+                codes::INVALID_SECURITY_TOKEN_MALFORMED,
                 "The security token you provided does not belong to the access key.",
             ));
         }
@@ -183,7 +184,7 @@ fn check_ali_key(
     {
         return Err(ali_error(
             400,
-            "InvalidSecurityToken.Expired",
+            codes::INVALID_SECURITY_TOKEN_EXPIRED,
             "Specified SecurityToken is expired.",
         ));
     }
@@ -197,14 +198,14 @@ fn check_ali_time(text: &str, now: OffsetDateTime) -> Result<(), AuthError> {
     let Some(at) = parse_timestamp(text) else {
         return Err(ali_error(
             400,
-            "InvalidTimeStamp.Format",
+            codes::INVALID_TIMESTAMP_FORMAT,
             "Specified time stamp or date value is not well formatted.",
         ));
     };
     if (now - at).abs() > MAX_SKEW {
         return Err(ali_error(
             400,
-            "InvalidTimeStamp.Expired",
+            codes::INVALID_TIMESTAMP_EXPIRED,
             format!(
                 "Specified time stamp or date value is expired. The server time is {}.",
                 crate::providers::alicloud::sign::format_timestamp(now)
@@ -217,7 +218,7 @@ fn check_ali_time(text: &str, now: OffsetDateTime) -> Result<(), AuthError> {
 fn mismatch(string_to_sign: &str) -> AuthError {
     ali_error(
         400,
-        "SignatureDoesNotMatch",
+        codes::SIGNATURE_DOES_NOT_MATCH,
         format!(
             "Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"
         ),
@@ -235,7 +236,7 @@ fn check_nonce(
     } else {
         Err(ali_error(
             400,
-            "SignatureNonceUsed",
+            codes::SIGNATURE_NONCE_USED,
             "Specified signature nonce was used already.",
         ))
     }
@@ -282,7 +283,7 @@ fn verify_acs3(
     if content_sha256 != sha256_hex(&request.body) {
         return Err(ali_error(
             400,
-            "SignatureDoesNotMatch",
+            codes::SIGNATURE_DOES_NOT_MATCH,
             "The x-acs-content-sha256 header does not match the request body.",
         ));
     }
@@ -321,14 +322,14 @@ fn verify_v2(
     request: &Request,
     params: &[(String, String)],
 ) -> Result<AliCaller, AuthError> {
-    let missing = |name: &'static str, code: &'static str| {
+    let missing = |name: &'static str, code: Code| {
         param(params, name)
             .ok_or_else(|| ali_error(400, code, format!("{name} is mandatory for this action.")))
     };
-    let signature = missing("Signature", "IncompleteSignature")?;
-    let access_key_id = missing("AccessKeyId", "MissingAccessKeyId")?;
-    let timestamp = missing("Timestamp", "MissingTimestamp")?;
-    let nonce = missing("SignatureNonce", "MissingSignatureNonce")?;
+    let signature = missing("Signature", codes::INCOMPLETE_SIGNATURE)?;
+    let access_key_id = missing("AccessKeyId", codes::MISSING_ACCESS_KEY_ID)?;
+    let timestamp = missing("Timestamp", codes::MISSING_TIMESTAMP)?;
+    let nonce = missing("SignatureNonce", codes::MISSING_SIGNATURE_NONCE)?;
     if param(params, "SignatureMethod") != Some("HMAC-SHA1") {
         return Err(incomplete("SignatureMethod must be HMAC-SHA1."));
     }
@@ -386,7 +387,7 @@ impl HwLocks {
 fn hw_error(detail: impl std::fmt::Display) -> AuthError {
     AuthError {
         status: 401,
-        code: "APIGW.0301",
+        code: codes::APIGW_AUTH,
         message: format!("Incorrect IAM authentication information: {detail}"),
         locked: false,
     }

@@ -135,6 +135,10 @@ pub struct FaultConfig {
     pub server_error_rate: f64,
     pub reset_rate: f64,
     pub drop_after_apply_rate: f64,
+    /// Apply the call, then answer the cloud's gateway or server error
+    /// (Huawei APIGW.0201 502/504, Alibaba InternalError 500 /
+    /// ServiceUnavailable 503): the client cannot tell it was applied.
+    pub gateway_error_after_apply_rate: f64,
     /// How long a dropped connection is held open before it is closed
     /// (longer than the client's timeout turns the drop into a timeout).
     pub drop_after_apply_hold_ms: u64,
@@ -154,6 +158,10 @@ impl FaultConfig {
             ("server_error_rate", self.server_error_rate),
             ("reset_rate", self.reset_rate),
             ("drop_after_apply_rate", self.drop_after_apply_rate),
+            (
+                "gateway_error_after_apply_rate",
+                self.gateway_error_after_apply_rate,
+            ),
         ];
         for (name, rate) in rates {
             if !(0.0..=1.0).contains(&rate) {
@@ -162,6 +170,20 @@ impl FaultConfig {
         }
         if self.throttle_rate + self.server_error_rate + self.reset_rate > 1.0 + 1e-9 {
             return Err("throttle_rate + server_error_rate + reset_rate must not exceed 1".into());
+        }
+        if self.drop_after_apply_rate + self.gateway_error_after_apply_rate > 1.0 + 1e-9 {
+            return Err(
+                "drop_after_apply_rate + gateway_error_after_apply_rate must not exceed 1".into(),
+            );
+        }
+        for entry in &self.scripted {
+            let service = entry.api.split('.').next().unwrap_or_default();
+            if !super::codes::documented(service, &entry.code) {
+                return Err(format!(
+                    "scripted code {:?} for {} is not documented for {service} in docs/provider-errors.md; script a documented code",
+                    entry.code, entry.api
+                ));
+            }
         }
         match self.latency_ms {
             Some(Latency::Range { min, max }) if min > max => {
@@ -218,6 +240,8 @@ pub struct Decision {
     pub verdict: Verdict,
     /// Apply the call, then close the connection instead of answering.
     pub drop_after_apply: bool,
+    /// Apply the call, then answer the server error of this variant.
+    pub gateway_error_after_apply: Option<u8>,
     pub hold_ms: u64,
 }
 
@@ -227,6 +251,7 @@ impl Decision {
             delay_ms: 0,
             verdict: Verdict::Proceed,
             drop_after_apply: false,
+            gateway_error_after_apply: None,
             hold_ms: 0,
         }
     }
@@ -278,6 +303,7 @@ impl FaultEngine {
             delay_ms,
             verdict: Verdict::Proceed,
             drop_after_apply: false,
+            gateway_error_after_apply: None,
             hold_ms: self.config.drop_after_apply_hold_ms,
         };
         if let Some(index) = self.config.scripted.iter().position(|s| s.api == api) {
@@ -313,8 +339,14 @@ impl FaultEngine {
         } else {
             Verdict::Proceed
         };
-        decision.drop_after_apply =
-            decision.verdict == Verdict::Proceed && draws[3] < c.drop_after_apply_rate;
+        // One draw picks between the two after-apply faults, so adding the
+        // second kept every earlier seed's sequence.
+        let proceeds = decision.verdict == Verdict::Proceed;
+        decision.drop_after_apply = proceeds && draws[3] < c.drop_after_apply_rate;
+        decision.gateway_error_after_apply = (proceeds
+            && !decision.drop_after_apply
+            && draws[3] < c.drop_after_apply_rate + c.gateway_error_after_apply_rate)
+            .then_some(variant);
         decision
     }
 
@@ -358,6 +390,8 @@ pub struct Outcomes {
     pub server_error: u64,
     pub reset: u64,
     pub dropped_after_apply: u64,
+    /// Applied, then answered with a gateway or server error.
+    pub gateway_error_after_apply: u64,
     pub auth_failed: u64,
     /// Refused because the Huawei AK/SK was locked.
     pub locked: u64,
@@ -497,6 +531,67 @@ mod tests {
         assert_eq!(engine.decide("a.B", "k2", t0).verdict, Verdict::Proceed);
         let later = t0 + time::Duration::milliseconds(500);
         assert_eq!(engine.decide("a.B", "k1", later).verdict, Verdict::Proceed);
+    }
+
+    #[test]
+    fn gateway_errors_after_apply_share_the_drop_draw() {
+        let base = mixed(42);
+        let with_gateway = FaultConfig {
+            gateway_error_after_apply_rate: 0.3,
+            ..base.clone()
+        };
+        let before = sequence(&base, 2000);
+        let after = sequence(&with_gateway, 2000);
+        for (old, new) in before.iter().zip(&after) {
+            assert_eq!(
+                (old.delay_ms, &old.verdict, old.drop_after_apply),
+                (new.delay_ms, &new.verdict, new.drop_after_apply)
+            );
+            assert!(!(new.drop_after_apply && new.gateway_error_after_apply.is_some()));
+            if new.gateway_error_after_apply.is_some() {
+                assert_eq!(new.verdict, Verdict::Proceed);
+            }
+        }
+        let gateway = after
+            .iter()
+            .filter(|d| d.gateway_error_after_apply.is_some())
+            .count();
+        // 30% of the 50% that proceed.
+        assert!((240..360).contains(&gateway), "{gateway}");
+        assert!(
+            sequence(&base, 2000)
+                .iter()
+                .all(|d| d.gateway_error_after_apply.is_none())
+        );
+    }
+
+    #[test]
+    fn only_documented_codes_can_be_scripted() {
+        let script = |api: &str, code: &str| FaultConfig {
+            scripted: vec![Scripted {
+                api: api.into(),
+                code: code.into(),
+                status: None,
+                message: None,
+                count: 1,
+            }],
+            ..FaultConfig::default()
+        };
+        assert!(script("dcs.UpdatePassword", "DCS.4115").validate().is_ok());
+        assert!(
+            script("dcs.UpdatePassword", "APIGW.0308")
+                .validate()
+                .is_ok()
+        );
+        let refused = script("dcs.UpdatePassword", "DCS.4013")
+            .validate()
+            .unwrap_err();
+        assert!(refused.contains("not documented"), "{refused}");
+        assert!(
+            script("polardb.ModifyAccountPassword", "DCS.4115")
+                .validate()
+                .is_err()
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::auth::{self, HwCaller};
+use super::codes::{self, Code};
 use super::faults::Scripted;
 use super::http::{Handled, Reply, Request, param};
 use super::model::{DcsInstance, HwKey, World};
@@ -128,13 +129,22 @@ pub struct HwCtx {
     service: Option<HwService>,
 }
 
+/// `batch-status` pages its results (SDK `PageReq`): 5 a page unless the
+/// request says otherwise, at most 100, 0 for all.
+pub const DRS_STATUS_DEFAULT_PER_PAGE: usize = 5;
+pub const DRS_STATUS_MAX_PER_PAGE: usize = 100;
+
 impl HwCtx {
     fn reply(&self, status: u16, body: &Value) -> Reply {
         Reply::json(status, body).with_header("x-request-id", self.request_id.clone())
     }
 
     /// The API gateway's error shape.
-    pub fn gateway_error(&self, status: u16, code: &str, message: &str) -> Reply {
+    pub fn gateway_error(&self, status: u16, code: Code, message: &str) -> Reply {
+        self.gateway_error_text(status, code.as_str(), message)
+    }
+
+    fn gateway_error_text(&self, status: u16, code: &str, message: &str) -> Reply {
         self.reply(
             status,
             &json!({"error_msg": message, "error_code": code, "request_id": self.request_id}),
@@ -142,15 +152,27 @@ impl HwCtx {
     }
 
     /// The service's own error shape.
-    fn error(&self, status: u16, code: &str, message: &str) -> Reply {
+    fn error(&self, status: u16, code: Code, message: &str) -> Reply {
+        self.error_text(status, code.as_str(), message)
+    }
+
+    fn error_text(&self, status: u16, code: &str, message: &str) -> Reply {
         let body = match self.service {
             Some(HwService::Dcs) => {
                 json!({"error_code": code, "error_msg": message, "error_ext_msg": null})
             }
-            Some(HwService::Iam) => json!({"error": {"code": code, "message": message}}),
             _ => json!({"error_code": code, "error_msg": message}),
         };
         self.reply(status, &body)
+    }
+
+    /// IAM's documented answer to a third access key: no code of its own.
+    fn iam_key_limit(&self) -> Reply {
+        self.reply(
+            400,
+            &json!({"error": {"message": "akSkNumExceed", "code": 400,
+                "title": "Bad Request", "error_msg": null, "error_code": null}}),
+        )
     }
 }
 
@@ -158,7 +180,7 @@ impl FaultReplies for HwCtx {
     fn throttled(&self, _retry_after_ms: u64, limit_per_minute: Option<u32>) -> Reply {
         self.gateway_error(
             429,
-            "APIGW.0308",
+            codes::APIGW_THROTTLED,
             &format!(
                 "The throttling threshold has been reached: policy user over ratelimit,limit:{},time:1 minute",
                 limit_per_minute.unwrap_or(60)
@@ -168,27 +190,29 @@ impl FaultReplies for HwCtx {
 
     fn server_error(&self, variant: u8) -> Reply {
         if variant == 0 {
-            self.gateway_error(502, "APIGW.0201", "Backend unavailable")
+            self.gateway_error(502, codes::APIGW_BACKEND, "Backend unavailable")
         } else {
-            self.gateway_error(504, "APIGW.0201", "Backend timeout")
+            self.gateway_error(504, codes::APIGW_BACKEND, "Backend timeout")
         }
     }
 
     fn scripted(&self, entry: &Scripted) -> Reply {
         let message = entry.message.as_deref().unwrap_or(&entry.code);
-        if entry.code.starts_with("APIGW.") || entry.code.starts_with("APIG.") {
-            let status = entry
-                .status
-                .unwrap_or(match &entry.code[entry.code.len() - 4..] {
-                    "0301" | "0307" => 401,
-                    "0302" => 403,
-                    "0308" => 429,
-                    "0201" => 502,
-                    _ => 400,
-                });
-            self.gateway_error(status, &entry.code, message)
+        let service = match self.service {
+            Some(HwService::Drs) => "drs",
+            Some(HwService::Dcs) => "dcs",
+            _ => "iam",
+        };
+        let status = entry
+            .status
+            .or_else(|| codes::documented_status(service, &entry.code))
+            .unwrap_or(400);
+        if entry.code == "message: akSkNumExceed" {
+            self.iam_key_limit()
+        } else if entry.code.starts_with("APIGW.") || entry.code.starts_with("APIG.") {
+            self.gateway_error_text(status, &entry.code, message)
         } else {
-            self.error(entry.status.unwrap_or(400), &entry.code, message)
+            self.error_text(status, &entry.code, message)
         }
     }
 }
@@ -201,7 +225,7 @@ pub fn handle(inner: &mut Inner, now: OffsetDateTime, request: &Request, id: u12
     let Some(api) = HwApi::route(&request.method, &request.path) else {
         return Handled::reply(ctx.gateway_error(
             404,
-            "APIGW.0101",
+            codes::APIGW_API_NOT_FOUND,
             "The API does not exist or has not been published in the environment",
         ));
     };
@@ -214,6 +238,14 @@ pub fn handle(inner: &mut Inner, now: OffsetDateTime, request: &Request, id: u12
             return Handled::reply(ctx.gateway_error(error.status, error.code, &error.message));
         }
     };
+    if api.service() == HwService::Iam && !scoped(request) {
+        // A global service: the SDK always sends one of the two, signed.
+        return Handled::reply(ctx.gateway_error(
+            401,
+            codes::APIGW_AUTH,
+            "Incorrect IAM authentication information: x-domain-id or x-project-id not found or not signed",
+        ));
+    }
     run_call(inner, now, api.name(), &caller.access, &ctx, |inner| {
         let call = Call {
             ctx: &ctx,
@@ -223,6 +255,19 @@ pub fn handle(inner: &mut Inner, now: OffsetDateTime, request: &Request, id: u12
         };
         call.dispatch(&mut inner.world, &api)
             .unwrap_or_else(|error| error)
+    })
+}
+
+/// Whether an IAM call carries a signed `X-Domain-Id` or `X-Project-Id`.
+fn scoped(request: &Request) -> bool {
+    let signed = request
+        .header("authorization")
+        .and_then(crate::providers::huaweicloud::sign::parse_authorization)
+        .map(|auth| auth.signed_headers)
+        .unwrap_or_default();
+    ["x-domain-id", "x-project-id"].iter().any(|name| {
+        request.header(name).is_some_and(|v| !v.trim().is_empty())
+            && signed.iter().any(|s| s == name)
     })
 }
 
@@ -274,7 +319,7 @@ impl Call<'_> {
         }
     }
 
-    fn body(&self, invalid_code: &str) -> Result<Value, Reply> {
+    fn body(&self, invalid_code: Code) -> Result<Value, Reply> {
         serde_json::from_slice::<Value>(&self.request.body)
             .ok()
             .filter(Value::is_object)
@@ -296,14 +341,14 @@ impl Call<'_> {
             .ok_or_else(|| {
                 self.ctx.error(
                     400,
-                    "DRS.M00007",
-                    "Invalid request parameter: jobs must be a non-empty list.",
+                    codes::DRS_PARAMETER_EMPTY,
+                    "The parameter jobs is empty.",
                 )
             })
     }
 
     fn drs_reset_password(&self, world: &mut World, project: &str) -> Answer {
-        let body = self.body("DRS.M00007")?;
+        let body = self.body(codes::DRS_INVALID_REQUEST)?;
         let items = self.drs_id_list(&body)?;
         let mut results = Vec::with_capacity(items.len());
         for item in items {
@@ -314,7 +359,7 @@ impl Call<'_> {
             let outcome = drs_change_one(world, project, job_id, end_point, password);
             let (status, code, message) = match outcome {
                 Ok(()) => ("success", Value::Null, Value::Null),
-                Err((code, message)) => ("failed", json!(code), json!(message)),
+                Err((code, message)) => ("failed", json!(code.as_str()), json!(message)),
             };
             results.push(json!({
                 "id": job_id,
@@ -329,21 +374,75 @@ impl Call<'_> {
             .reply(200, &json!({"count": results.len(), "results": results})))
     }
 
+    /// One page of job states (SDK `BatchQueryJobReqPage`): `page_req`
+    /// defaults to page 1 of 5; `per_page` 0 means all (page 0 or 1 only).
+    /// A job DRS cannot find has no status; a failed job has its status
+    /// and its error.
     fn drs_job_status(&self, world: &mut World, project: &str) -> Answer {
-        let body = self.body("DRS.M00007")?;
+        let body = self.body(codes::DRS_INVALID_REQUEST)?;
         let ids = self.drs_id_list(&body)?;
-        let results: Vec<Value> = ids
-            .iter()
+        let page = body.get("page_req");
+        let number = |name: &str, default: usize| match page.and_then(|p| p.get(name)) {
+            None | Some(Value::Null) => Some(default),
+            Some(value) => value.as_u64().and_then(|n| usize::try_from(n).ok()),
+        };
+        let (Some(cur_page), Some(per_page)) = (
+            number("cur_page", 1),
+            number("per_page", DRS_STATUS_DEFAULT_PER_PAGE),
+        ) else {
+            return Err(self.ctx.error(
+                400,
+                codes::DRS_PAGE_INVALID,
+                "The value of Page is invalid, cur_page and per_page must be whole numbers",
+            ));
+        };
+        if per_page > DRS_STATUS_MAX_PER_PAGE {
+            return Err(self.ctx.error(
+                400,
+                codes::DRS_PAGE_TOO_LARGE,
+                "The value of Page exceeds the upper limit.",
+            ));
+        }
+        let wanted: Vec<&Value> = if per_page == 0 {
+            if cur_page > 1 {
+                return Err(self.ctx.error(
+                    400,
+                    codes::DRS_PAGE_INVALID,
+                    "The value of Page is invalid, cur_page must be 0 or 1 when per_page is 0",
+                ));
+            }
+            ids.iter().collect()
+        } else {
+            let last_page = ids.len().div_ceil(per_page);
+            if cur_page > last_page {
+                return Err(self.ctx.error(
+                    400,
+                    codes::DRS_PAGE_INVALID,
+                    &format!("The value of Page is invalid, cur_page exceeds {last_page}"),
+                ));
+            }
+            ids.iter()
+                .skip(cur_page.saturating_sub(1) * per_page)
+                .take(per_page)
+                .collect()
+        };
+        let results: Vec<Value> = wanted
+            .into_iter()
             .map(|id| {
                 let id = id.as_str().unwrap_or_default();
                 match world
                     .drs_job_mut(id)
                     .filter(|job| job.project_id == project)
                 {
-                    Some(job) => json!({"id": id, "status": job.status,
-                        "error_code": null, "error_message": null}),
-                    None => json!({"id": id, "status": null,
-                        "error_code": "DRS.10000003", "error_message": "The job does not exist."}),
+                    Some(job) if job.status.ends_with("_FAILED") => json!({
+                        "id": id, "status": job.status,
+                        "error_code": codes::DRS_SERVICE_ABNORMAL.as_str(),
+                        "error_message": "service LOGMANAGER failed, cause by: Unable to connect to DBMS",
+                    }),
+                    Some(job) => json!({"id": id, "status": job.status}),
+                    None => json!({"id": id,
+                        "error_code": codes::DRS_JOB_NOT_EXIST.as_str(),
+                        "error_message": "Job does not exist, please check job ID."}),
                 }
             })
             .collect();
@@ -390,8 +489,11 @@ impl Call<'_> {
             .dcs_instance_mut(instance)
             .filter(|i| i.project_id == project)
             .ok_or_else(|| {
-                self.ctx
-                    .error(404, "DCS.4001", "The instance does not exist.")
+                self.ctx.error(
+                    400,
+                    codes::DCS_INSTANCE_NOT_FOUND,
+                    "The instance does not exist.",
+                )
             })
     }
 
@@ -401,11 +503,8 @@ impl Call<'_> {
         } else {
             Err(self.ctx.error(
                 400,
-                "DCS.4013",
-                &format!(
-                    "The instance status {} does not allow this operation.",
-                    instance.status
-                ),
+                codes::DCS_NOT_RUNNING,
+                &format!("The instance is not running (it is {}).", instance.status),
             ))
         }
     }
@@ -415,8 +514,11 @@ impl Call<'_> {
         DCS.check(password)
             .map(|()| password.to_owned())
             .map_err(|reason| {
-                self.ctx
-                    .error(400, "DCS.4016", &format!("Invalid password: {reason}."))
+                self.ctx.error(
+                    400,
+                    codes::DCS_INVALID_PASSWORD,
+                    &format!("Invalid password: {reason}."),
+                )
             })
     }
 
@@ -447,12 +549,12 @@ impl Call<'_> {
 
     fn dcs_update_password(&self, world: &mut World, project: &str, id: &str) -> Answer {
         let instance = self.running(self.dcs_instance(world, project, id)?)?;
-        let body = self.body("DCS.4016")?;
+        let body = self.body(codes::DCS_INVALID_PASSWORD)?;
         let old = str_field(&body, "old_password").unwrap_or_default();
         if instance.no_password_access {
             return Err(self.ctx.error(
                 400,
-                "DCS.4016",
+                codes::DCS_PASSWORD_FREE,
                 "The instance is password-free: reset its password instead.",
             ));
         }
@@ -460,7 +562,7 @@ impl Call<'_> {
         if new == old {
             return Err(self.ctx.error(
                 400,
-                "DCS.4016",
+                codes::DCS_INVALID_PASSWORD,
                 "Invalid password: the new password must differ from the old one.",
             ));
         }
@@ -523,7 +625,7 @@ impl Call<'_> {
 
     fn dcs_reset_password(&self, world: &mut World, project: &str, id: &str) -> Answer {
         let instance = self.running(self.dcs_instance(world, project, id)?)?;
-        let body = self.body("DCS.4016")?;
+        let body = self.body(codes::DCS_INVALID_PASSWORD)?;
         let answer = |code: &str, message: &str| {
             self.ctx.reply(
                 200,
@@ -576,11 +678,12 @@ impl Call<'_> {
     // IAM
 
     fn user_not_found(&self) -> Reply {
-        self.ctx.error(404, "1101", "The user does not exist.")
+        self.ctx
+            .error(404, codes::IAM_NOT_FOUND, "Could not find user.")
     }
 
     fn iam_create_key(&self, world: &mut World) -> Answer {
-        let body = self.body("1100")?;
+        let body = self.body(codes::IAM_INVALID_BODY)?;
         let credential = body.get("credential").cloned().unwrap_or(Value::Null);
         let user_id = str_field(&credential, "user_id").unwrap_or(&self.caller.user_id);
         let description = str_field(&credential, "description").unwrap_or_default();
@@ -588,11 +691,7 @@ impl Call<'_> {
             .hw_user_mut(user_id)
             .ok_or_else(|| self.user_not_found())?;
         if user.access_keys.len() >= 2 {
-            return Err(self.ctx.error(
-                400,
-                "1109",
-                "The number of access keys of the user has reached the limit of 2.",
-            ));
+            return Err(self.ctx.iam_key_limit());
         }
         const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
         const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -629,7 +728,7 @@ impl Call<'_> {
 
     fn key_not_found(&self) -> Reply {
         self.ctx
-            .error(404, "1110", "The access key does not exist.")
+            .error(404, codes::IAM_NOT_FOUND, "Could not find credential.")
     }
 
     fn iam_show_key(&self, world: &World, access: &str) -> Answer {
@@ -660,21 +759,30 @@ fn drs_change_one(
     job_id: &str,
     end_point: &str,
     password: &str,
-) -> Result<(), (&'static str, &'static str)> {
+) -> Result<(), (Code, &'static str)> {
     let job = world
         .drs_job_mut(job_id)
         .filter(|job| job.project_id == project)
-        .ok_or(("DRS.10000003", "The job does not exist."))?;
+        .ok_or((
+            codes::DRS_JOB_NOT_EXIST,
+            "Job does not exist, please check job ID.",
+        ))?;
     if !matches!(end_point, "so" | "ta") {
-        return Err(("DRS.M00007", "Invalid request parameter: end_point_type."));
+        return Err((
+            codes::DRS_PARAMETER_INVALID,
+            "The value of parameter end_point_type is invalid.",
+        ));
     }
     if password.is_empty() {
-        return Err(("DRS.M00007", "Invalid request parameter: db_password."));
+        return Err((
+            codes::DRS_PARAMETER_EMPTY,
+            "The parameter db_password is empty.",
+        ));
     }
     if !DRS_ACCEPTING_STATES.contains(&job.status.as_str()) {
         return Err((
-            "DRS.10000010",
-            "The job status does not allow the password to be changed.",
+            codes::DRS_JOB_STATUS,
+            "The API cannot be called in the current job status.",
         ));
     }
     let endpoint = if end_point == "so" {

@@ -14,6 +14,7 @@ pub mod admin;
 pub mod alicloud;
 pub mod auth;
 pub mod clock;
+pub mod codes;
 pub mod config;
 pub mod faults;
 pub mod http;
@@ -160,7 +161,10 @@ pub fn run_call(
         Verdict::Proceed => {
             let reply = apply(inner);
             let outcomes = &mut inner.counters.outcomes;
-            if decision.drop_after_apply {
+            if let Some(variant) = decision.gateway_error_after_apply {
+                outcomes.gateway_error_after_apply += 1;
+                Action::Reply(replies.server_error(variant))
+            } else if decision.drop_after_apply {
                 outcomes.dropped_after_apply += 1;
                 Action::Drop {
                     hold: Duration::from_millis(decision.hold_ms),
