@@ -728,7 +728,13 @@ fn polardb_password_rules_and_unknown_targets() {
         "ModifyAccountPassword",
         &[("DBClusterId", "pc-1"), ("AccountName", "app")],
     );
-    assert_ali_error(&missing, 400, "MissingNewAccountPassword");
+    let body = assert_ali_error(&missing, 400, "MissingParameter");
+    assert!(
+        body["Message"]
+            .as_str()
+            .unwrap()
+            .contains("NewAccountPassword")
+    );
     let unknown_action = rig.ali(POLARDB, "DropEverything", &[]);
     assert_ali_error(&unknown_action, 404, "InvalidAction.NotFound");
 
@@ -736,8 +742,8 @@ fn polardb_password_rules_and_unknown_targets() {
         .patch_status("polardb/pc-1/accounts/app", "Creating");
     assert_ali_error(
         &rig.polardb_modify("pc-1", "app", "Abcdef1!x"),
-        400,
-        "IncorrectAccountStatus",
+        403,
+        "IncorrectDBClusterState",
     );
 }
 
@@ -757,12 +763,19 @@ fn dts_rejects_the_same_password_and_wrong_users() {
     assert_eq!(truth["src"]["password"], "N3w P@ss*~/+=&!");
     assert_eq!(truth["dest"]["password"], "Other-Pass-1");
 
+    // The seed's documented parameter error, naming Password.
     let same = rig.dts_modify("dtsjob1", "src", "app", "N3w P@ss*~/+=&!");
-    let body = assert_ali_error(&same, 400, "InvalidParameter.Password");
+    let body = assert_ali_error(&same, 400, "InvalidParameter");
     assert_eq!(body["Success"], false);
-    assert_eq!(body["ErrCode"], "InvalidParameter.Password");
+    assert_eq!(body["ErrCode"], "InvalidParameter");
     assert_eq!(body["HttpStatusCode"], 400);
-    assert!(body["ErrMessage"].is_string() && body["DynamicMessage"].is_string());
+    assert_eq!(
+        (&body["ErrMessage"], &body["DynamicMessage"]),
+        (
+            &json!("The Value of Input Parameter %s is not valid."),
+            &json!("Password")
+        )
+    );
     // The destination still has its own password, so the same value there is new.
     assert_eq!(
         rig.dts_modify("dtsjob1", "dest", "sink", "N3w P@ss*~/+=&!")
@@ -770,13 +783,15 @@ fn dts_rejects_the_same_password_and_wrong_users() {
         200
     );
     let same_dest = rig.dts_modify("dtsjob1", "dest", "sink", "N3w P@ss*~/+=&!");
-    assert_ali_error(&same_dest, 400, "InvalidParameter.Password");
+    let body = assert_ali_error(&same_dest, 400, "InvalidParameter");
+    assert_eq!(body["DynamicMessage"], "Password");
 
-    assert_ali_error(
+    let body = assert_ali_error(
         &rig.dts_modify("dtsjob1", "src", "sink", "Another-1"),
         400,
-        "InvalidParameter.UserName",
+        "InvalidParameter",
     );
+    assert_eq!(body["DynamicMessage"], "UserName");
     let bad_endpoint = rig.dts_modify("dtsjob1", "both", "app", "Another-1");
     let body = assert_ali_error(&bad_endpoint, 400, "InvalidParameter");
     assert_eq!(body["DynamicMessage"], "Endpoint");
@@ -871,23 +886,23 @@ fn drs_only_documented_states_accept_and_results_are_per_item() {
             assert_eq!(truth["so"]["password"], "So-Old-1");
         } else {
             assert_eq!(result["status"], "failed", "{state}: {result}");
-            assert_eq!(result["error_code"], "DRS.10000010", "{state}");
+            assert_eq!(result["error_code"], "DRS.M00304", "{state}");
             assert!(result["error_msg"].is_string());
             assert_eq!(truth["ta"]["password"], "Ta-Old-1", "{state}");
             assert_eq!(truth["changes"], 0);
         }
     }
     let tail = &results[states.len()..];
-    assert_eq!(tail[0]["error_code"], "DRS.10000003");
-    assert_eq!(tail[1]["error_code"], "DRS.M00007");
-    assert_eq!(tail[2]["error_code"], "DRS.M00007");
+    assert_eq!(tail[0]["error_code"], "DRS.10000010");
+    assert_eq!(tail[1]["error_code"], "DRS.M00202");
+    assert_eq!(tail[2]["error_code"], "DRS.M00201");
     assert_eq!(tail[3]["status"], "success");
     assert_eq!(rig.emu.get("drs/drsjob1")["so"]["password"], "New-So-P@ss1");
 
     let empty = rig.drs_batch(&[]);
     assert_eq!(
         (empty.status, empty.json()["error_code"].clone()),
-        (400, json!("DRS.M00007"))
+        (400, json!("DRS.M00201"))
     );
     let status = rig.hw(
         DRS_HOST,
@@ -897,7 +912,10 @@ fn drs_only_documented_states_accept_and_results_are_per_item() {
     );
     let results = status.json()["results"].clone();
     assert_eq!(results[0]["status"], "PAUSING");
-    assert_eq!(results[1]["error_code"], "DRS.10000003");
+    assert_eq!(results[0]["error_code"], Value::Null);
+    // A job DRS cannot find has no status: a failed lookup.
+    assert_eq!(results[1]["error_code"], "DRS.10000010");
+    assert_eq!(results[1]["status"], Value::Null);
 }
 
 // --- DCS ---------------------------------------------------------------------
@@ -1027,7 +1045,7 @@ fn dcs_reset_needs_no_old_password_and_both_calls_apply_the_rules() {
             let body = response.json();
             assert_eq!(
                 (response.status, &body["error_code"]),
-                (400, &json!("DCS.4016")),
+                (400, &json!("DCS.4019")),
                 "{bad}: {body}"
             );
             assert!(body["error_msg"].is_string());
@@ -1043,7 +1061,7 @@ fn dcs_reset_needs_no_old_password_and_both_calls_apply_the_rules() {
     let same = rig.dcs_update("dcs-1", "Reset-P@ss1", "Reset-P@ss1");
     assert_eq!(
         (same.status, same.json()["error_code"].clone()),
-        (400, json!("DCS.4016"))
+        (400, json!("DCS.4019"))
     );
     let ok = rig.dcs_update("dcs-1", "Reset-P@ss1", "{Curly}<Angle>|1");
     assert_eq!(ok.json()["result"], "success");
@@ -1051,13 +1069,13 @@ fn dcs_reset_needs_no_old_password_and_both_calls_apply_the_rules() {
     let missing = rig.dcs_reset("dcs-404", json!({"new_password": "Reset-P@ss1"}));
     assert_eq!(
         (missing.status, missing.json()["error_code"].clone()),
-        (404, json!("DCS.4001"))
+        (400, json!("DCS.3022"))
     );
     rig.emu.patch_status("dcs/dcs-1", "RESTARTING");
     let stopped = rig.dcs_reset("dcs-1", json!({"new_password": "Reset-P@ss2"}));
     assert_eq!(
         (stopped.status, stopped.json()["error_code"].clone()),
-        (400, json!("DCS.4013"))
+        (400, json!("DCS.4049"))
     );
     rig.emu.patch_status("dcs/dcs-1", "RUNNING");
 
@@ -1091,8 +1109,8 @@ fn ram_keys_are_at_most_two_and_a_deleted_key_stops_at_once() {
     assert_eq!(key["Status"], "Active");
     assert_ali_error(
         &rig.ali(RAM, "CreateAccessKey", &[("UserName", user)]),
-        400,
-        "LimitExceeded.AccessKey",
+        409,
+        "LimitExceeded.User.AccessKey",
     );
     let listed = rig.ali(RAM, "ListAccessKeys", &[("UserName", user)]).json();
     let ids: Vec<&str> = listed["AccessKeys"]["AccessKey"]
@@ -1160,9 +1178,14 @@ fn iam_keys_are_at_most_two_and_a_deleted_key_stops_at_once() {
     );
     assert_eq!((access.len(), secret.len()), (20, 40));
     assert_eq!(credential["status"], "active");
+    // IAM's documented key-limit answer (iam_03_0001).
     let limit = rig.hw(IAM_HOST, "POST", base, Some(create));
     assert_eq!(limit.status, 400);
-    assert_eq!(limit.json()["error"]["code"], "1109");
+    assert_eq!(
+        limit.json(),
+        json!({"error": {"message": "akSkNumExceed", "code": 400, "title": "Bad Request",
+            "error_msg": null, "error_code": null}})
+    );
 
     let listed = rig.hw(IAM_HOST, "GET", base, None).json();
     let keys: Vec<&str> = listed["credentials"]
@@ -1184,9 +1207,92 @@ fn iam_keys_are_at_most_two_and_a_deleted_key_stops_at_once() {
     assert_apigw(&rig.send(&after), 401, "APIGW.0301");
     let gone = rig.hw(IAM_HOST, "DELETE", &format!("{base}/{access}"), None);
     assert_eq!(
-        (gone.status, gone.json()["error"]["code"].clone()),
-        (404, json!("1110"))
+        (gone.status, gone.json()["error_code"].clone()),
+        (404, json!("IAM.0004"))
     );
+}
+
+/// IAM is global: an OS-CREDENTIAL call needs a signed X-Domain-Id or
+/// X-Project-Id, as the SDK always sends.
+#[test]
+fn iam_calls_need_a_signed_scope_header() {
+    let mut rig = Rig::new();
+    let base = "/v3.0/OS-CREDENTIAL/credentials";
+    let now = rig.emu.now();
+    let unscoped = testkit::huawei(IAM_HOST, "GET", base, &[], b"", None, &hw_creds(), now);
+    assert_apigw(&rig.send(&unscoped), 401, "APIGW.0301");
+    assert_eq!(
+        rig.send(&unscoped).json()["error_msg"]
+            .as_str()
+            .map(|m| m.contains("x-domain-id")),
+        Some(true)
+    );
+    // Sent but not signed does not count.
+    let mut unsigned = unscoped.clone();
+    unsigned.headers.push(("x-domain-id".into(), "d1".into()));
+    assert_apigw(&rig.send(&unsigned), 401, "APIGW.0301");
+    let by_project = rig.hw(IAM_HOST, "GET", base, None);
+    assert_eq!(by_project.status, 200, "{}", by_project.json());
+    assert_eq!(rig.emu.get("counters")["outcomes"]["locked"], 0);
+}
+
+/// batch-status pages like the service: 5 results unless page_req says
+/// otherwise, 0 for all, at most 100.
+#[test]
+fn drs_batch_status_pages_its_results() {
+    let mut rig = Rig::new();
+    let ids: Vec<String> = (0..12).map(|n| format!("nope-{n:02}")).collect();
+    let path = format!("/v3/{P}/jobs/batch-status");
+    let mut ask = |page: Value| {
+        let mut body = json!({ "jobs": ids });
+        if !page.is_null() {
+            body["page_req"] = page;
+        }
+        rig.hw(DRS_HOST, "POST", &path, Some(body))
+    };
+    let answered = |response: &Response| -> Vec<String> {
+        response.json()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let default = ask(Value::Null);
+    assert_eq!(answered(&default), ids[..5]);
+    assert_eq!(default.json()["count"], 5);
+    let third = ask(json!({"cur_page": 3, "per_page": 5}));
+    assert_eq!(answered(&third), ids[10..]);
+    assert_eq!(answered(&ask(json!({"cur_page": 1, "per_page": 0}))), ids);
+    assert_eq!(answered(&ask(json!({"cur_page": 1, "per_page": 100}))), ids);
+    let too_big = ask(json!({"cur_page": 1, "per_page": 101}));
+    assert_eq!(
+        (too_big.status, too_big.json()["error_code"].clone()),
+        (400, json!("DRS.M00211"))
+    );
+    let past_end = ask(json!({"cur_page": 4, "per_page": 5}));
+    assert_eq!(
+        (past_end.status, past_end.json()["error_code"].clone()),
+        (400, json!("DRS.M00210"))
+    );
+}
+
+/// A failed job is reported with its status and its own error; it is no
+/// lookup failure.
+#[test]
+fn drs_batch_status_reports_a_failed_job_with_its_status_and_error() {
+    let mut rig = Rig::new();
+    rig.emu.patch_status("drs/drsjob1", "INCRE_TRANSFER_FAILED");
+    let status = rig.hw(
+        DRS_HOST,
+        "POST",
+        &format!("/v3/{P}/jobs/batch-status"),
+        Some(json!({"jobs": ["drsjob1"]})),
+    );
+    let result = status.json()["results"][0].clone();
+    assert_eq!(result["status"], "INCRE_TRANSFER_FAILED");
+    assert!(result["error_code"].as_str().unwrap().starts_with("DRS."));
+    assert!(result["error_message"].is_string());
 }
 
 // --- Faults ------------------------------------------------------------------

@@ -344,7 +344,7 @@ fn dts_modify_detail_same_password_and_job_state() {
     let dts = client.dts();
     let detail = block_on(dts.describe_dts_job_detail("dtsjob1", None)).unwrap();
     assert_eq!(detail.status, "Synchronizing");
-    assert!(detail.accepts_password_change());
+    assert!(detail.accepts_password_change(DtsEndpoint::Source));
     assert_eq!(
         detail
             .endpoint(DtsEndpoint::Source)
@@ -379,10 +379,12 @@ fn dts_modify_detail_same_password_and_job_state() {
     assert_eq!(truth["src"]["password"], new);
     assert_eq!(truth["dest"]["password"], "Dest-Pass-2");
 
-    // DTS refuses the current password: that is how a lost answer is confirmed.
+    // DTS refuses the current password (the seed's InvalidParameter naming
+    // Password): that is how a lost answer is confirmed.
     let again = block_on(dts.modify_dts_job_password(&dts_change(DtsEndpoint::Source, "app", new)))
         .unwrap_err();
-    assert!(again.is_same_password(), "{again}");
+    assert!(again.is_password_refused(), "{again}");
+    assert_eq!(again.code.as_deref(), Some("InvalidParameter"));
     assert_eq!(again.class, ErrorClass::Permanent);
     assert_quiet(&again, &[new]);
 
@@ -393,11 +395,11 @@ fn dts_modify_detail_same_password_and_job_state() {
     )))
     .unwrap_err();
     assert_eq!(wrong_user.kind, ErrorKind::InvalidParameter);
-    assert!(wrong_user.message.contains("intruder"), "{wrong_user}");
+    assert!(wrong_user.message.contains("UserName"), "{wrong_user}");
 
     emu.patch_status("dts/dtsjob1", "Modifying");
     let detail = block_on(dts.describe_dts_job_detail("dtsjob1", None)).unwrap();
-    assert!(!detail.accepts_password_change());
+    assert!(!detail.accepts_password_change(DtsEndpoint::Source));
     let (refused, calls) = calls_during(&emu, "dts.ModifyDtsJobPassword", || {
         block_on(dts.modify_dts_job_password(&dts_change(
             DtsEndpoint::Source,
@@ -440,7 +442,7 @@ fn drs_batch_with_partial_failure_and_both_failed_start_spellings() {
     assert!(by_id("drsjob4").accepts_password_change());
     let missing = by_id("missing");
     assert!(!missing.accepts_password_change());
-    assert!(missing.error.as_ref().unwrap().is_not_found());
+    assert!(missing.lookup_error.as_ref().unwrap().is_not_found());
     assert!(status.info.request_id.is_some());
 
     let changes = [
@@ -462,7 +464,7 @@ fn drs_batch_with_partial_failure_and_both_failed_start_spellings() {
     assert_eq!(outcomes, [true, true, false, false, true, true]);
     let state = batch.results[2].outcome.as_ref().unwrap_err();
     assert_eq!(state.kind, ErrorKind::InvalidState);
-    assert_eq!(state.code.as_deref(), Some("DRS.10000010"));
+    assert_eq!(state.code.as_deref(), Some("DRS.M00304"));
     assert!(state.request_id.is_some());
     let gone = batch.results[3].outcome.as_ref().unwrap_err();
     assert!(gone.is_not_found());
@@ -553,7 +555,7 @@ fn dcs_update_counts_tries_locks_and_reset_needs_no_old_password() {
 
     let refused = block_on(dcs.reset_password("dcs-2", &Secret::new("short"))).unwrap_err();
     assert_eq!(refused.kind, ErrorKind::InvalidParameter);
-    assert_eq!(refused.code.as_deref(), Some("DCS.4016"));
+    assert_eq!(refused.code.as_deref(), Some("DCS.4019"));
     let missing = block_on(dcs.show_instance("dcs-404")).unwrap_err();
     assert!(missing.is_not_found());
     let traversal = block_on(dcs.reset_password("..", &Secret::new("Reset-P@ss-5"))).unwrap_err();
@@ -760,8 +762,10 @@ fn x_acs_retry_after_is_honoured() {
     assert_eq!(outcome(&emu, "rate_limited"), 1);
 }
 
+/// A 5xx may come after the backend acted: outcome unknown, re-sent only
+/// by idempotent calls (and within the budget).
 #[test]
-fn server_errors_are_retried_and_bounded() {
+fn server_errors_are_resent_only_by_idempotent_calls_and_bounded() {
     let emu = start();
     emu.set_faults(json!({"scripted": [
         {"api": "polardb.ModifyAccountPassword", "code": "InternalError", "count": 1},
@@ -796,7 +800,7 @@ fn server_errors_are_retried_and_bounded() {
     let failed = failed.unwrap_err();
     assert_eq!(
         (failed.class, failed.kind),
-        (ErrorClass::Retryable, ErrorKind::ServerError)
+        (ErrorClass::OutcomeUnknown, ErrorKind::ServerError)
     );
     assert_eq!(failed.http_status, Some(500));
     assert_eq!(failed.code.as_deref(), Some("DCS.5000"));
@@ -820,6 +824,49 @@ fn server_errors_are_retried_and_bounded() {
         .unwrap();
     }
     assert!(outcome(&emu, "server_error") > 0);
+}
+
+/// The emulator's applied-then-gateway-error fault: each changing call
+/// that is not idempotent is sent once and reported as outcome unknown,
+/// while the change did happen.
+#[test]
+fn a_change_answered_with_a_gateway_error_after_it_applied_is_outcome_unknown() {
+    let emu = start();
+    emu.set_faults(json!({"seed": 3, "gateway_error_after_apply_rate": 1.0,
+        "apis": ["dcs.UpdatePassword", "dts.ModifyDtsJobPassword", "iam.CreatePermanentAccessKey", "ram.CreateAccessKey"]}));
+    let (updated, calls) = calls_during(&emu, "dcs.UpdatePassword", || {
+        block_on(hw(&emu).dcs().update_password(&dcs_update(
+            "dcs-1",
+            fixture::INITIAL,
+            "Applied-P@ss-504",
+        )))
+    });
+    let updated = updated.unwrap_err();
+    assert!(updated.is_outcome_unknown(), "{updated}");
+    assert!(matches!(updated.http_status, Some(502 | 504)));
+    assert_eq!(updated.code.as_deref(), Some("APIGW.0201"));
+    assert_eq!(calls, 1, "never re-sent: it would burn a DCS try");
+    assert_eq!(emu.get("dcs/dcs-1")["password"], "Applied-P@ss-504");
+
+    let (changed, calls) = calls_during(&emu, "dts.ModifyDtsJobPassword", || {
+        block_on(ali(&emu).dts().modify_dts_job_password(&dts_change(
+            DtsEndpoint::Source,
+            "app",
+            "Applied-P@ss-503",
+        )))
+    });
+    let changed = changed.unwrap_err();
+    assert!(changed.is_outcome_unknown(), "{changed}");
+    assert!(matches!(
+        changed.code.as_deref(),
+        Some("InternalError" | "ServiceUnavailable")
+    ));
+    assert_eq!(calls, 1);
+    assert_eq!(
+        emu.get("dts/dtsjob1")["src"]["password"],
+        "Applied-P@ss-503"
+    );
+    assert_eq!(outcome(&emu, "gateway_error_after_apply"), 2);
 }
 
 #[test]
@@ -918,7 +965,7 @@ fn a_change_applied_whose_answer_is_lost_is_outcome_unknown_and_not_sent_again()
         "Lost-Answer-P@ss1",
     )))
     .unwrap_err();
-    assert!(check.is_same_password());
+    assert!(check.is_password_refused());
 }
 
 #[test]
@@ -1284,8 +1331,8 @@ fn provider_messages_echoing_secrets_or_urls_are_redacted() {
         fixture::ALI_SK
     );
     emu.set_faults(json!({"scripted": [
-        {"api": "polardb.ModifyAccountPassword", "code": "InvalidParameter", "message": message},
-        {"api": "dcs.ResetPassword", "code": "DCS.4016", "message": format!("password {password} is weak")}
+        {"api": "polardb.ModifyAccountPassword", "code": "InvalidAccountPassword.Malformed", "message": message},
+        {"api": "dcs.ResetPassword", "code": "DCS.4019", "message": format!("password {password} is weak")}
     ]}));
     let error = block_on(
         ali(&emu)
@@ -1305,7 +1352,7 @@ fn provider_messages_echoing_secrets_or_urls_are_redacted() {
     )
     .unwrap_err();
     assert_quiet(&error, &[password]);
-    assert_eq!(error.code.as_deref(), Some("DCS.4016"));
+    assert_eq!(error.code.as_deref(), Some("DCS.4019"));
     let shown: Value = json!(error.to_string());
     assert!(shown.as_str().unwrap().contains("[redacted]"));
 }
