@@ -20,9 +20,11 @@
 //! Python comes from `$CLOUDROTATE_TOOLS/venv/bin/python`, by default
 //! `.tools/venv/bin/python` in the crate; without it the test fails.
 
+#[path = "support/python.rs"]
+mod python;
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use cloudrotate::providers::Credentials;
@@ -40,19 +42,6 @@ use serde_json::{Value, json};
 
 const DEFAULT_SEED: u64 = 0x5EED_C10D_2024;
 const DEFAULT_CASES_PER_SCHEME: usize = 1200;
-
-fn python() -> PathBuf {
-    let tools = std::env::var_os("CLOUDROTATE_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools"));
-    let python = tools.join("venv").join("bin").join("python");
-    assert!(
-        python.exists(),
-        "{} not found: run `make tools` first (it installs the pinned official SDKs)",
-        python.display()
-    );
-    python
-}
 
 // ---------------------------------------------------------------------------
 // The generator
@@ -1002,8 +991,8 @@ fn hw_wire_case(g: &mut Gen, id: usize) -> Case {
 // ---------------------------------------------------------------------------
 
 fn run_oracle(cases: &[Case]) -> Vec<Value> {
-    let python = python();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/sign_oracle.py");
+    let python = python::python();
+    let script = python::script("sign_oracle.py");
     let mut child = Command::new(&python)
         .arg(&script)
         .stdin(Stdio::piped())

@@ -1,12 +1,14 @@
 //! Region -> host rules of the official SDKs (`_endpoint_rule='regional'`
 //! plus the product's endpoint map), and the base URL each service uses.
+//! The maps equal the pinned SDKs' in both directions (tests/endpoint_maps.rs
+//! reads them from the installed packages).
 
 use reqwest::Url;
 
 use crate::providers::http::parse_base_url;
 use crate::providers::{ConnectionOptions, Service};
 
-/// Regions the PolarDB SDK (9.2.1) sends to the central endpoint.
+/// The regions the alibabacloud_polardb20170801 9.2.1 SDK's endpoint map sends to the central host.
 const POLARDB_CENTRAL: &[&str] = &[
     "cn-qingdao",
     "cn-beijing",
@@ -14,21 +16,42 @@ const POLARDB_CENTRAL: &[&str] = &[
     "cn-hangzhou",
     "cn-shanghai",
     "cn-heyuan",
-    "cn-zhangbei",
     "cn-hangzhou-finance",
-    "cn-shanghai-finance-1",
-    "cn-shenzhen-finance-1",
+    "ap-northeast-2-pop",
     "cn-beijing-finance-1",
     "cn-beijing-finance-pop",
     "cn-beijing-gov-1",
-    "cn-north-2-gov-1",
+    "cn-beijing-nu16-b01",
+    "cn-edge-1",
+    "cn-fujian",
+    "cn-haidian-cm12-c01",
+    "cn-hangzhou-bj-b01",
+    "cn-hangzhou-internal-prod-1",
+    "cn-hangzhou-internal-test-1",
+    "cn-hangzhou-internal-test-2",
+    "cn-hangzhou-internal-test-3",
+    "cn-hangzhou-test-306",
     "cn-hongkong-finance-pop",
-    "ap-northeast-2-pop",
-    "rus-west-1-pop",
+    "cn-huhehaote-nebula-1",
+    "cn-qingdao-nebula",
+    "cn-shanghai-et15-b01",
+    "cn-shanghai-et2-b01",
+    "cn-shanghai-inner",
+    "cn-shanghai-internal-test-1",
+    "cn-shenzhen-inner",
+    "cn-shenzhen-st4-d01",
+    "cn-shenzhen-su18-b01",
+    "cn-wuhan",
+    "cn-yushanfang",
+    "cn-zhangbei",
+    "cn-zhangbei-na61-b01",
+    "cn-zhangjiakou-na62-a01",
+    "cn-zhengzhou-nebula-1",
     "eu-west-1-oxs",
+    "rus-west-1-pop",
 ];
 
-/// Regions the DTS SDK sends to the central endpoint.
+/// The regions the alibabacloud_dts20200101 5.11.7 SDK's endpoint map sends to the central host.
 const DTS_CENTRAL: &[&str] = &[
     "cn-qingdao",
     "cn-beijing",
@@ -51,26 +74,59 @@ const DTS_CENTRAL: &[&str] = &[
     "cn-hangzhou-finance",
     "cn-shanghai-finance-1",
     "cn-shenzhen-finance-1",
-    "cn-beijing-finance-1",
     "cn-north-2-gov-1",
+    "ap-northeast-2-pop",
+    "cn-beijing-finance-1",
+    "cn-beijing-finance-pop",
+    "cn-beijing-gov-1",
+    "cn-beijing-nu16-b01",
     "cn-chengdu",
+    "cn-edge-1",
+    "cn-fujian",
+    "cn-haidian-cm12-c01",
+    "cn-hangzhou-bj-b01",
+    "cn-hangzhou-internal-prod-1",
+    "cn-hangzhou-internal-test-1",
+    "cn-hangzhou-internal-test-2",
+    "cn-hangzhou-internal-test-3",
+    "cn-hangzhou-test-306",
+    "cn-hongkong-finance-pop",
+    "cn-huhehaote-nebula-1",
+    "cn-qingdao-nebula",
+    "cn-shanghai-et15-b01",
+    "cn-shanghai-et2-b01",
+    "cn-shanghai-inner",
+    "cn-shanghai-internal-test-1",
+    "cn-shenzhen-inner",
+    "cn-shenzhen-st4-d01",
+    "cn-shenzhen-su18-b01",
     "cn-wuhan",
     "cn-wulanchabu",
-    "cn-fujian",
+    "cn-yushanfang",
+    "cn-zhangbei-na61-b01",
+    "cn-zhangjiakou-na62-a01",
+    "cn-zhengzhou-nebula-1",
+    "eu-west-1-oxs",
     "rus-west-1-pop",
 ];
 
-fn is_internal(region: &str) -> bool {
-    region.contains("-internal-") || region.ends_with("-test") || region.contains("-test-")
+/// The regions the SDK's map sends to `service`'s central host (none for
+/// services without a map).
+pub fn central_regions(service: Service) -> &'static [&'static str] {
+    match service {
+        Service::Polardb => POLARDB_CENTRAL,
+        Service::Dts => DTS_CENTRAL,
+        _ => &[],
+    }
 }
 
 /// The public host the official SDK uses for `service` in `region`.
 pub fn default_host(service: Service, region: &str) -> Option<String> {
-    let central = |list: &[&str]| list.contains(&region) || is_internal(region);
+    let central = central_regions(service).contains(&region);
     let host = match service {
-        Service::Polardb if central(POLARDB_CENTRAL) => "polardb.aliyuncs.com".to_owned(),
+        Service::Polardb if central => "polardb.aliyuncs.com".to_owned(),
         Service::Polardb => format!("polardb.{region}.aliyuncs.com"),
-        Service::Dts if central(DTS_CENTRAL) => "dts.aliyuncs.com".to_owned(),
+        Service::Dts if central => "dts.aliyuncs.com".to_owned(),
         Service::Dts => format!("dts.{region}.aliyuncs.com"),
         // RAM is a global service.
         Service::Ram => "ram.aliyuncs.com".to_owned(),
