@@ -825,3 +825,126 @@ fn adopting_a_password_with_a_dependent_propagates_it_and_does_not_rotate() {
     );
     assert_eq!(password(&mount, "dcs-adopted"), fixture::INITIAL);
 }
+
+/// Every changing call may be answered with a gateway error after it was
+/// applied (the emulator's applied-then-502/504 fault). PolarDB, DTS, DCS
+/// and DRS (seven copies on one job list, more than batch-status's default
+/// page of 5) all converge to `ok` with one password everywhere, and a DCS
+/// old-password change is never sent twice.
+#[test]
+fn changes_answered_with_a_gateway_error_after_applying_converge() {
+    let (emulator, mount) = setup();
+    let jobs: Vec<Value> = (1..=7)
+        .map(|n| {
+            json!({ "id": format!("drs-many-{n}"), "project_id": fixture::PROJECT,
+                "status": if n == 7 { "INCRE_TRANSFER_FAILED" } else { "INCRE_TRANSFER_STARTED" },
+                "so": { "password": fixture::INITIAL }, "ta": { "password": fixture::INITIAL } })
+        })
+        .collect();
+    emulator.seed(json!({ "huaweicloud": { "drs_jobs": jobs } }));
+    emulator.set_faults(json!({
+        "seed": 5, "gateway_error_after_apply_rate": 0.5,
+        "apis": ["polardb.ModifyAccountPassword", "dts.ModifyDtsJobPassword", "dcs.UpdatePassword",
+                 "dcs.ResetPassword", "drs.BatchResetPassword"]
+    }));
+    let many: Vec<String> = (1..=7).map(|n| format!("drs:hw/drs-many-{n}/so")).collect();
+    mount.write_ok(
+        "static-roles/dcs-cache",
+        json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-1",
+                "password": fixture::INITIAL, "dependents": many }),
+    );
+    mount.write_ok(
+        "static-roles/team-app",
+        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+                "username": "app", "dependents": "dts:ali/dtsjob1/src" }),
+    );
+    for _ in 0..3 {
+        for role in ["dcs-cache", "team-app"] {
+            mount.wait_until(&format!("static-roles/{role}"), "convergence", |r| {
+                r["status"] == "ok"
+            });
+        }
+        let dcs = password(&mount, "dcs-cache");
+        assert_eq!(emulator.get("dcs/dcs-1")["password"], dcs);
+        assert_eq!(emulator.get("dcs/dcs-1")["retry_times_left"], 5);
+        for n in 1..=7 {
+            assert_eq!(
+                emulator.get(&format!("drs/drs-many-{n}"))["so"]["password"],
+                dcs
+            );
+        }
+        let app = password(&mount, "team-app");
+        assert_eq!(emulator.get("polardb/pc-1/accounts/app")["password"], app);
+        assert_eq!(emulator.get("dts/dtsjob1")["src"]["password"], app);
+        for role in ["dcs-cache", "team-app"] {
+            let _ = mount.write(&format!("rotate-role/{role}"), json!({}));
+        }
+    }
+    let counters = emulator.counters();
+    assert!(
+        counters["outcomes"]["gateway_error_after_apply"]
+            .as_u64()
+            .unwrap()
+            >= 3,
+        "{counters}"
+    );
+    assert!(
+        emulator.calls("dcs.UpdatePassword") <= 4,
+        "an update answered with a gateway error is never re-sent: {counters}"
+    );
+}
+
+/// A key creation answered with a gateway error after it was applied: the
+/// key whose secret never arrived is deleted by the next attempt, which
+/// rotates cleanly; Huawei's calls carry the connection's X-Domain-Id.
+#[test]
+fn a_key_created_behind_a_gateway_error_is_cleaned_up_by_the_next_root_rotation() {
+    let (emulator, mount) = setup();
+    mount.write_ok("config/hw", json!({ "domain_id": "0a1b2c3d4e5f" }));
+    assert_eq!(mount.read("config/hw")["domain_id"], "0a1b2c3d4e5f");
+    emulator.set_faults(json!({
+        "seed": 1, "gateway_error_after_apply_rate": 1.0,
+        "apis": ["ram.CreateAccessKey", "iam.CreatePermanentAccessKey"]
+    }));
+    let keys = |cloud: &str, field: &str| -> Vec<String> {
+        emulator.get("state")[cloud]["users"][0]["access_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k[field].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for (connection, cloud, field, old) in [
+        ("ali", "alicloud", "id", fixture::ALI_AK),
+        ("hw", "huaweicloud", "access", fixture::HW_AK),
+    ] {
+        let refused = mount.write(&format!("rotate-root/{connection}"), json!({}));
+        assert!(
+            refused.is_err(),
+            "{connection}: the creation's outcome is unknown"
+        );
+        assert_eq!(
+            keys(cloud, field).len(),
+            2,
+            "{connection}: the orphan exists"
+        );
+        emulator.set_faults(json!({}));
+        let rotated = Value::Object(
+            mount
+                .write_ok(&format!("rotate-root/{connection}"), json!({}))
+                .unwrap()
+                .data,
+        );
+        let new_key = rotated["access_key"].as_str().unwrap().to_owned();
+        assert_ne!(new_key, old);
+        assert_eq!(
+            keys(cloud, field),
+            [new_key],
+            "{connection}: orphan and old key deleted"
+        );
+        emulator.set_faults(json!({
+            "seed": 1, "gateway_error_after_apply_rate": 1.0,
+            "apis": ["ram.CreateAccessKey", "iam.CreatePermanentAccessKey"]
+        }));
+    }
+}

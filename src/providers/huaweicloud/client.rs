@@ -317,10 +317,8 @@ impl HuaweiClient {
         let base = inner.bases.get(&call.service).ok_or_else(|| {
             ProviderError::config(call.service, call.action, "not a Huawei Cloud service")
         })?;
-        let (project_id, domain_id) = match (call.service, inner.domain_id.as_deref()) {
-            (Service::Iam, Some(domain)) => (None, Some(domain)),
-            _ => (Some(inner.project_id.as_str()), None),
-        };
+        let (project_id, domain_id) =
+            scope_headers(call.service, &inner.project_id, inner.domain_id.as_deref());
         inner
             .http
             .retry_policy()
@@ -348,6 +346,20 @@ impl HuaweiClient {
                 Ok((body, info))
             })
             .await
+    }
+}
+
+/// `(X-Project-Id, X-Domain-Id)` of a call: the global IAM service takes
+/// the account's domain when it is known (the SDK's global credentials),
+/// every call otherwise the project (its basic credentials).
+pub fn scope_headers<'a>(
+    service: Service,
+    project_id: &'a str,
+    domain_id: Option<&'a str>,
+) -> (Option<&'a str>, Option<&'a str>) {
+    match (service, domain_id) {
+        (Service::Iam, Some(domain)) => (None, Some(domain)),
+        _ => (Some(project_id), None),
     }
 }
 
@@ -829,6 +841,19 @@ mod tests {
         let dots = build("https://gw.example", "/v2/p/instances/../x/./y");
         assert_eq!(dots.url.path(), "/v2/p/x/y");
         signed_path(&dots);
+    }
+
+    #[test]
+    fn iam_is_scoped_by_domain_when_known_else_by_project() {
+        assert_eq!(
+            scope_headers(Service::Iam, "p", Some("d")),
+            (None, Some("d"))
+        );
+        assert_eq!(scope_headers(Service::Iam, "p", None), (Some("p"), None));
+        assert_eq!(
+            scope_headers(Service::Dcs, "p", Some("d")),
+            (Some("p"), None)
+        );
     }
 
     #[test]
