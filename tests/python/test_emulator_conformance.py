@@ -121,15 +121,15 @@ def test_dts_change_same_password_and_job_state(emu):
     assert truth["src"]["changes"] == 1 and truth["dest"]["changes"] == 0
 
     same = tea_error(lambda: modify(DTS_JOB, "N3w P@ss*~/+=&!"))
-    assert (same.status_code, same.code) == (400, "InvalidParameter.Password")
+    assert (same.status_code, same.code) == (400, "InvalidParameter")
     assert same.data["Success"] is False
-    assert same.data["ErrCode"] == "InvalidParameter.Password"
-    assert same.data["ErrMessage"] == "The new password cannot be the same as the current password."
+    assert (same.data["ErrCode"], same.data["DynamicMessage"]) == ("InvalidParameter", "Password")
+    assert same.data["ErrMessage"] == "The Value of Input Parameter %s is not valid."
 
     denied = tea_error(lambda: modify("dtsmodifying01", "Another-Passw0rd"))
     assert (denied.status_code, denied.code) == (403, "OperationDenied.JobStatus")
     wrong_user = tea_error(lambda: modify(DTS_JOB, "Another-Passw0rd", user="someone"))
-    assert wrong_user.code == "InvalidParameter.UserName"
+    assert (wrong_user.code, wrong_user.data["DynamicMessage"]) == ("InvalidParameter", "UserName")
     missing = tea_error(lambda: modify("nojob", "Another-Passw0rd"))
     assert (missing.status_code, missing.code) == (404, "Forbidden.InstanceNotFound")
     assert emu.admin("GET", f"dts/{DTS_JOB}")["changes"] == 1
@@ -239,7 +239,7 @@ def test_ram_access_keys_lifecycle(emu):
     listed = client.list_access_keys(ram_models.ListAccessKeysRequest(user_name=ALI_USER)).body
     assert {k.access_key_id for k in listed.access_keys.access_key} == {ALI_AK, STS_AK}
     limit = tea_error(lambda: client.create_access_key(ram_models.CreateAccessKeyRequest(user_name=ALI_USER)))
-    assert (limit.status_code, limit.code) == (400, "LimitExceeded.AccessKey")
+    assert (limit.status_code, limit.code) == (409, "LimitExceeded.User.AccessKey")
 
     client.delete_access_key(ram_models.DeleteAccessKeyRequest(user_name=ALI_USER, user_access_key_id=STS_AK))
     created = client.create_access_key(ram_models.CreateAccessKeyRequest(user_name=ALI_USER)).body.access_key
@@ -300,7 +300,7 @@ def test_v2_dts_change_and_same_password(emu):
     assert body["Success"] is True
     assert emu.admin("GET", f"dts/{DTS_JOB}")["dest"]["password"] == "N3w P@ss*~/+=&!"
     error = v2_error(lambda: client.do_action_with_exception(v2_request(emu, "2020-01-01", "ModifyDtsJobPassword", **params)))
-    assert (error.get_http_status(), error.get_error_code()) == (400, "InvalidParameter.Password")
+    assert (error.get_http_status(), error.get_error_code()) == (400, "InvalidParameter")
 
 
 def test_v2_wrong_secret_matches_the_sdk_string_to_sign(emu):
@@ -405,8 +405,8 @@ def test_drs_batch_change_with_per_item_results(emu):
     assert response.status_code == 200 and response.count == 3
     by_id = {r.id: r for r in response.results}
     assert by_id[DRS_JOB].status == "success" and by_id[DRS_JOB].end_point_type == "so"
-    assert (by_id[DRS_PAUSED_JOB].status, by_id[DRS_PAUSED_JOB].error_code) == ("failed", "DRS.10000010")
-    assert by_id["no-such-job"].error_code == "DRS.10000003"
+    assert (by_id[DRS_PAUSED_JOB].status, by_id[DRS_PAUSED_JOB].error_code) == ("failed", "DRS.M00304")
+    assert by_id["no-such-job"].error_code == "DRS.10000010"
     truth = emu.admin("GET", f"drs/{DRS_JOB}")
     assert truth["so"]["password"] == "N3w-P@ss!" and truth["changes"] == 1
     assert emu.admin("GET", f"drs/{DRS_PAUSED_JOB}")["changes"] == 0
@@ -417,7 +417,7 @@ def test_drs_batch_change_with_per_item_results(emu):
     assert status.results[0].status == "INCRE_TRANSFER_STARTED"
 
     empty = hw_error(lambda: drs_reset(client))
-    assert (empty.status_code, empty.error_code) == (400, "DRS.M00007")
+    assert (empty.status_code, empty.error_code) == (400, "DRS.M00201")
 
     jobs = hw_client(emu, DrsV5Client).list_jobs(drs5_models.ListJobsRequest(job_type="migration", limit=1, offset=0))
     assert jobs.total_count == 2 and len(jobs.jobs) == 1
@@ -459,9 +459,9 @@ def test_dcs_change_lock_and_reset(emu):
     assert (truth["password"], truth["changes"]) == ("Reset-P@ss4", 2)
 
     invalid = hw_error(lambda: update("Reset-P@ss4", "short"))
-    assert (invalid.status_code, invalid.error_code) == (400, "DCS.4016")
+    assert (invalid.status_code, invalid.error_code) == (400, "DCS.4019")
     missing = hw_error(lambda: client.show_instance(dcs_models.ShowInstanceRequest(instance_id="nope")))
-    assert (missing.status_code, missing.error_code) == (404, "DCS.4001")
+    assert (missing.status_code, missing.error_code) == (400, "DCS.3022")
 
     shown = client.show_instance(dcs_models.ShowInstanceRequest(instance_id=DCS_ID))
     assert (shown.status, shown.no_password_access) == ("RUNNING", "false")
@@ -470,7 +470,7 @@ def test_dcs_change_lock_and_reset(emu):
 
     emu.admin("PATCH", f"dcs/{DCS_ID}", {"status": "RESTARTING"})
     stopped = hw_error(lambda: update("Reset-P@ss4", "Other-P@ss5"))
-    assert stopped.error_code == "DCS.4013"
+    assert stopped.error_code == "DCS.4049"
 
 
 def test_iam_permanent_access_keys(emu):
@@ -487,8 +487,10 @@ def test_iam_permanent_access_keys(emu):
             )
         )
 
+    # IAM's documented key-limit answer has no code: the SDK reports the status.
     limit = hw_error(create)
-    assert (limit.status_code, limit.error_code) == (400, "1109")
+    assert (limit.status_code, limit.error_code) == (400, "400")
+    assert "akSkNumExceed" in limit.error_msg
     client.delete_permanent_access_key(iam_models.DeletePermanentAccessKeyRequest(access_key=HW_TMP_AK))
     created = create()
     assert created.status_code == 201
@@ -501,7 +503,7 @@ def test_iam_permanent_access_keys(emu):
     assert (denied.status_code, denied.error_code) == (401, "APIGW.0301")
     gone = hw_error(lambda: client.delete_permanent_access_key(
         iam_models.DeletePermanentAccessKeyRequest(access_key=created.credential.access)))
-    assert (gone.status_code, gone.error_code) == (404, "1110")
+    assert (gone.status_code, gone.error_code) == (404, "IAM.0004")
 
 
 def test_huawei_temporary_credentials_need_their_token(emu):
@@ -685,3 +687,53 @@ def test_apply_then_drop_is_a_timeout_after_the_change(emu):
     truth = emu.admin("GET", f"dcs/{DCS_ID}")
     assert (truth["password"], truth["changes"]) == ("Dropped-P@ss1", 1)
     assert emu.counters()["outcomes"]["dropped_after_apply"] == 2
+
+
+# --- Paging, scope and failures as the services define them -------------------
+
+def test_drs_batch_status_pages_like_the_service(emu):
+    client = hw_client(emu, DrsClient)
+    ids = [DRS_JOB] + [f"no-such-job-{n}" for n in range(6)]
+
+    def status(page_req=None):
+        body = drs_models.BatchQueryJobReqPage(jobs=ids, page_req=page_req)
+        return client.batch_list_job_status(drs_models.BatchListJobStatusRequest(body=body))
+
+    first = status()
+    assert first.count == 5 and [r.id for r in first.results] == ids[:5]
+    second = status(drs_models.PageReq(cur_page=2, per_page=5))
+    assert [r.id for r in second.results] == ids[5:]
+    everything = status(drs_models.PageReq(cur_page=1, per_page=100))
+    assert len(everything.results) == 7
+    found, missing = everything.results[0], everything.results[1]
+    assert (found.status, found.error_code) == ("INCRE_TRANSFER_STARTED", None)
+    assert (missing.status, missing.error_code) == (None, "DRS.10000010")
+    too_big = hw_error(lambda: status(drs_models.PageReq(cur_page=1, per_page=101)))
+    assert (too_big.status_code, too_big.error_code) == (400, "DRS.M00211")
+
+    emu.admin("PATCH", f"drs/{DRS_JOB}", {"status": "INCRE_TRANSFER_FAILED"})
+    failed = status(drs_models.PageReq(cur_page=1, per_page=1)).results[0]
+    assert failed.status == "INCRE_TRANSFER_FAILED"
+    assert failed.error_code.startswith("DRS.") and failed.error_message
+
+
+def test_iam_accepts_either_scope_header_the_sdk_sends(emu):
+    request = iam_models.ListPermanentAccessKeysRequest(user_id=HW_USER_ID)
+    by_domain = hw_client(emu, IamClient, global_service=True).list_permanent_access_keys(request)
+    by_project = hw_client(emu, IamClient).list_permanent_access_keys(request)
+    assert {c.access for c in by_domain.credentials} == {c.access for c in by_project.credentials}
+
+
+def test_a_change_answered_with_a_gateway_error_after_it_applied(emu):
+    emu.set_faults({"seed": 2, "gateway_error_after_apply_rate": 1.0, "apis": ["dcs.UpdatePassword"]})
+    client = hw_client(emu, DcsClient)
+    with pytest.raises(hw_exceptions.ServerResponseException) as raised:
+        client.update_password(
+            dcs_models.UpdatePasswordRequest(
+                instance_id=DCS_ID,
+                body=dcs_models.ModifyInstancePasswordBody(old_password="Old-P@ss1", new_password="New-P@ss2"),
+            )
+        )
+    assert raised.value.status_code in (502, 504) and raised.value.error_code == "APIGW.0201"
+    assert emu.admin("GET", f"dcs/{DCS_ID}")["password"] == "New-P@ss2"
+    assert emu.counters()["outcomes"]["gateway_error_after_apply"] == 1
