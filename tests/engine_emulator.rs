@@ -948,3 +948,27 @@ fn a_key_created_behind_a_gateway_error_is_cleaned_up_by_the_next_root_rotation(
         }));
     }
 }
+
+/// DCS.4080 (password verification failed) is a wrong old password: the
+/// rotation never offers the old password again and resets instead.
+#[test]
+fn a_dcs_password_verification_failure_switches_to_reset() {
+    let (emulator, mount) = setup();
+    emulator.set_faults(json!({
+        "scripted": [{ "api": "dcs.UpdatePassword", "code": "DCS.4080", "count": 1 }]
+    }));
+    mount.write_ok(
+        "static-roles/dcs-cache",
+        json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-1",
+                "password": fixture::INITIAL }),
+    );
+    mount.wait_until("static-roles/dcs-cache", "convergence", |r| {
+        r["status"] == "ok"
+    });
+    assert_eq!(
+        emulator.get("dcs/dcs-1")["password"],
+        password(&mount, "dcs-cache")
+    );
+    assert_eq!(emulator.calls("dcs.UpdatePassword"), 1);
+    assert_eq!(emulator.calls("dcs.ResetPassword"), 1);
+}

@@ -43,7 +43,14 @@ enum Kind {
     Dcs,
     /// A password the operator gives, copied in `dts-i` (dest) and `drs-i` (ta).
     External,
+    /// Instance `dcs-wide`, copied in the `so` side of [`WIDE_COPIES`] DRS
+    /// jobs: more than batch-status's default page of 5, one of them a
+    /// failed job (which still takes a password).
+    DcsManyCopies,
 }
+
+/// The DRS copies of the [`Kind::DcsManyCopies`] role.
+const WIDE_COPIES: usize = 7;
 
 #[derive(Clone, Debug)]
 struct RoleSpec {
@@ -67,6 +74,11 @@ fn roles(per_kind: usize) -> Vec<RoleSpec> {
             });
         }
     }
+    out.push(RoleSpec {
+        name: "dcs-wide".into(),
+        kind: Kind::DcsManyCopies,
+        index: 0,
+    });
     out
 }
 
@@ -82,15 +94,25 @@ fn seed(per_kind: usize) -> Value {
                     "dest": { "user": format!("sink-{i}"), "password": INITIAL } })
         })
         .collect();
-    let dcs: Vec<Value> = (0..per_kind)
+    let mut dcs: Vec<Value> = (0..per_kind)
         .map(|i| json!({ "id": format!("dcs-{i}"), "project_id": PROJECT, "password": INITIAL }))
         .collect();
-    let drs: Vec<Value> = (0..per_kind)
+    dcs.push(json!({ "id": "dcs-wide", "project_id": PROJECT, "password": INITIAL }));
+    let mut drs: Vec<Value> = (0..per_kind)
         .map(|i| {
             json!({ "id": format!("drs-{i}"), "project_id": PROJECT, "status": "INCRE_TRANSFER_STARTED",
                     "so": { "password": INITIAL }, "ta": { "password": INITIAL } })
         })
         .collect();
+    drs.extend((0..WIDE_COPIES).map(|n| {
+        let status = if n == WIDE_COPIES - 1 {
+            "INCRE_TRANSFER_FAILED"
+        } else {
+            "INCRE_TRANSFER_STARTED"
+        };
+        json!({ "id": format!("drs-wide-{n}"), "project_id": PROJECT, "status": status,
+                "so": { "password": INITIAL }, "ta": { "password": INITIAL } })
+    }));
     json!({
         "alicloud": {
             "users": [{ "name": "vault", "access_keys": [{ "id": ALI_AK, "secret": ALI_SK }] }],
@@ -137,6 +159,13 @@ fn role_body(role: &RoleSpec, schedule: Option<&str>, adopt: bool) -> Value {
         }
         Kind::External => json!({ "target": "external", "username": format!("sink-{i}"),
                                   "dependents": [format!("dts:ali/dts-{i}/dest"), format!("drs:hw/drs-{i}/ta")] }),
+        Kind::DcsManyCopies => {
+            let dependents: Vec<String> = (0..WIDE_COPIES)
+                .map(|n| format!("drs:hw/drs-wide-{n}/so"))
+                .collect();
+            json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-wide",
+                    "password": INITIAL, "dependents": dependents })
+        }
     };
     let object = body.as_object_mut().unwrap();
     if let (Some(period), false) = (schedule, matches!(role.kind, Kind::External)) {
@@ -221,6 +250,7 @@ fn authoritative<'a>(state: &'a Value, role: &RoleSpec) -> &'a Value {
             &format!("dcs-{i}"),
         ),
         Kind::External => &find(&state["alicloud"]["dts_jobs"], "id", &format!("dts-{i}"))["dest"],
+        Kind::DcsManyCopies => find(&state["huaweicloud"]["dcs_instances"], "id", "dcs-wide"),
     }
 }
 
@@ -233,13 +263,43 @@ fn copies<'a>(state: &'a Value, role: &RoleSpec) -> Vec<(&'static str, &'a Value
         Kind::Polardb => vec![("dts src", &dts["src"])],
         Kind::Dcs => vec![("drs so", &drs["so"])],
         Kind::External => vec![("drs ta", &drs["ta"])],
+        Kind::DcsManyCopies => (0..WIDE_COPIES)
+            .map(|n| {
+                let job = find(
+                    &state["huaweicloud"]["drs_jobs"],
+                    "id",
+                    &format!("drs-wide-{n}"),
+                );
+                ("drs-wide so", &job["so"])
+            })
+            .collect(),
     }
 }
 
+/// Whether the target and every copy of `role` hold Vault's password.
+fn every_copy_right(bao: &OpenBao, emulator: &Emulator, role: &RoleSpec) -> bool {
+    let password = bao
+        .read(&format!("database/static-creds/{}", role.name))
+        .body["data"]["password"]
+        .clone();
+    let state = emulator.get("state");
+    authoritative(&state, role)["password"] == password
+        && copies(&state, role)
+            .iter()
+            .all(|(_, copy)| copy["password"] == password)
+}
+
+/// What settling took: manual resumes of roles that gave up, and how many
+/// of those had given up although the target and every copy already held
+/// Vault's password (the engine must never leave a role so).
+struct Settled {
+    resumes: usize,
+    failed_while_right: usize,
+}
+
 /// Turns off schedules, waits until every role is `ok` (manually resuming
-/// the ones that gave up, as an operator would), and returns how many
-/// manual resumes that took.
-fn settle(bao: &OpenBao, roles: &[RoleSpec]) -> usize {
+/// the ones that gave up, as an operator would).
+fn settle(bao: &OpenBao, emulator: &Emulator, roles: &[RoleSpec]) -> Settled {
     for role in roles {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -254,7 +314,10 @@ fn settle(bao: &OpenBao, roles: &[RoleSpec]) -> usize {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-    let mut resumes = 0;
+    let mut settled = Settled {
+        resumes: 0,
+        failed_while_right: 0,
+    };
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let mut pending = Vec::new();
@@ -265,15 +328,22 @@ fn settle(bao: &OpenBao, roles: &[RoleSpec]) -> usize {
                 .unwrap_or("unreadable")
                 .to_owned();
             if status == "failed" || status == "deferred" {
+                if status == "failed" && every_copy_right(bao, emulator, role) {
+                    println!(
+                        "{} gave up although every copy is right: {state:?}",
+                        role.name
+                    );
+                    settled.failed_while_right += 1;
+                }
                 bao.write(&format!("database/rotate-role/{}", role.name), json!({}));
-                resumes += 1;
+                settled.resumes += 1;
             }
             if status != "ok" {
                 pending.push(format!("{}={status}", role.name));
             }
         }
         if pending.is_empty() {
-            return resumes;
+            return settled;
         }
         assert!(
             Instant::now() < deadline,
@@ -389,7 +459,7 @@ fn crash_safety_under_kills_restarts_and_faults() {
     }
     emulator.set_faults(json!({
         "seed": 42, "throttle_rate": 0.2, "server_error_rate": 0.1, "drop_after_apply_rate": 0.05,
-        "drop_after_apply_hold_ms": 0
+        "drop_after_apply_hold_ms": 0, "gateway_error_after_apply_rate": 0.05
     }));
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -464,11 +534,15 @@ fn crash_safety_under_kills_restarts_and_faults() {
     let faults = emulator.counters();
     emulator.set_faults(json!({}));
 
-    let resumes = settle(&bao, &roles);
+    let settled = settle(&bao, &emulator, &roles);
     let failed_outcomes = verify(&bao, &emulator, &roles);
     let final_rotations = rotations_applied(&emulator, &roles);
     let locked = faults["outcomes"]["locked"].as_u64().unwrap_or(0);
     assert_eq!(locked, 0, "a DCS instance was locked");
+    assert_eq!(
+        settled.failed_while_right, 0,
+        "a role gave up although every copy held its password"
+    );
     let mut secrets = emulator.secrets();
     secrets.push(bao.token.clone());
     bao.assert_no_leaks(secrets);
@@ -478,8 +552,11 @@ fn crash_safety_under_kills_restarts_and_faults() {
         "crash safety: figures",
         &[
             (
-                "roles (polardb + dcs + external)",
-                format!("{} ({per_kind} of each)", roles.len()),
+                "roles (polardb + dcs + external + wide dcs)",
+                format!(
+                    "{} ({per_kind} of each, 1 dcs with {WIDE_COPIES} DRS copies)",
+                    roles.len()
+                ),
             ),
             (
                 "rotations applied (emulator count)",
@@ -500,15 +577,20 @@ fn crash_safety_under_kills_restarts_and_faults() {
                 format!("{:?}", statuses.lock().unwrap()),
             ),
             (
-                "throttled / 5xx / applied-then-dropped",
+                "throttled / 5xx / applied-then-dropped / applied-then-5xx",
                 format!(
-                    "{} / {} / {}",
+                    "{} / {} / {} / {}",
                     outcomes["throttled"],
                     outcomes["server_error"],
-                    outcomes["dropped_after_apply"]
+                    outcomes["dropped_after_apply"],
+                    outcomes["gateway_error_after_apply"]
                 ),
             ),
-            ("manual resumes while settling", resumes.to_string()),
+            ("manual resumes while settling", settled.resumes.to_string()),
+            (
+                "roles given up although every copy was right",
+                settled.failed_while_right.to_string(),
+            ),
             (
                 "rotations that ended failed (then resumed)",
                 failed_outcomes.to_string(),
@@ -572,7 +654,11 @@ fn high_availability_failover_during_a_rotation_storm() {
         std::thread::sleep(Duration::from_millis(100));
     }
     emulator.set_faults(json!({}));
-    let resumes = settle(bao, &roles);
+    let settled = settle(bao, &emulator, &roles);
+    assert_eq!(
+        settled.failed_while_right, 0,
+        "a role gave up although every copy held its password"
+    );
     let failed_outcomes = verify(bao, &emulator, &roles);
     let applied = rotations_applied(&emulator, &roles);
 
@@ -623,7 +709,7 @@ fn high_availability_failover_during_a_rotation_storm() {
                 format!("{:.1} s", failover.as_secs_f64()),
             ),
             ("rotations applied in all", applied.to_string()),
-            ("manual resumes while settling", resumes.to_string()),
+            ("manual resumes while settling", settled.resumes.to_string()),
             (
                 "rotations that ended failed (then resumed)",
                 failed_outcomes.to_string(),

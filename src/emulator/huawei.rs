@@ -469,12 +469,9 @@ impl Call<'_> {
                     "status": job.status, "engine_type": "mysql-to-mysql", "job_type": "migration"})
             })
             .collect();
+        // The v5 SDK model (`ListJobsResponse`): `total_count` and `jobs`.
         self.ctx
-            // The contract says `count`; the v5 SDK model reads `total_count`.
-            .reply(
-                200,
-                &json!({"count": jobs.len(), "total_count": jobs.len(), "jobs": listed}),
-            )
+            .reply(200, &json!({"total_count": jobs.len(), "jobs": listed}))
     }
 
     // DCS
