@@ -11,9 +11,10 @@
 //!
 //! Any run after a crash, a timeout or an error resumes from the record and
 //! never generates another password. Ambiguity is resolved per provider:
-//! PolarDB and DRS accept the same password again; DTS answers "same as
-//! current", which confirms the change; DCS is reset to the recorded
-//! password instead of spending old-password attempts.
+//! PolarDB and DRS accept the same password again; DTS accepts it or
+//! refuses the `Password` parameter, which (the password meeting the rules)
+//! confirms the change; DCS is reset to the recorded password instead of
+//! spending old-password attempts.
 
 use std::sync::Arc;
 
