@@ -2,8 +2,8 @@
 //! latency of a trivial read through OpenBao, against OpenBao's builtin kv
 //! (v1) on the same server with the same keep-alive client.
 
-#[path = "../tests/support/openbao.rs"]
-mod openbao;
+#[path = "../tests/support/server.rs"]
+mod server;
 #[path = "support/mod.rs"]
 mod support;
 
@@ -11,8 +11,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use openbao::{OpenBao, Options, PLUGIN_BINARY};
 use serde_json::json;
+use server::{Options, PLUGIN_BINARY, Server};
 use support::{Report, quantile};
 
 fn count(name: &str, default: usize) -> usize {
@@ -87,44 +87,46 @@ fn main() {
         "<= 10 ms",
     );
 
-    let bao = OpenBao::start_with(
+    let server = Server::start_with(
         "bench-runtime",
         Options {
             log_level: "info",
             ..Options::default()
         },
     );
-    bao.enable("database", &[]);
-    bao.write(
-        "database/config/bench",
-        json!({ "provider": "alicloud", "region": "cn-hangzhou", "access_key": "AK",
+    server.enable("database", &[]);
+    server
+        .write(
+            "database/config/bench",
+            json!({ "provider": "alicloud", "region": "cn-hangzhou", "access_key": "AK",
                 "secret_key": "SK", "verify_connection": false }),
-    )
-    .data();
-    assert!(
-        bao.write(
-            "sys/mounts/kv",
-            json!({ "type": "kv", "options": { "version": "1" } })
         )
-        .status
+        .data();
+    assert!(
+        server
+            .write(
+                "sys/mounts/kv",
+                json!({ "type": "kv", "options": { "version": "1" } })
+            )
+            .status
             < 300
     );
-    bao.write(
+    server.write(
         "kv/bench",
         json!({ "region": "cn-hangzhou", "access_key": "AK" }),
     );
 
     let client = reqwest::blocking::Client::new();
-    let plugin_url = format!("{}/v1/database/config/bench", bao.addr);
-    let kv_url = format!("{}/v1/kv/bench", bao.addr);
+    let plugin_url = format!("{}/v1/database/config/bench", server.addr);
+    let kv_url = format!("{}/v1/kv/bench", server.addr);
     let reads = count("BENCH_READS", 2000);
-    latencies(&client, &plugin_url, &bao.token, 200);
-    latencies(&client, &kv_url, &bao.token, 200);
+    latencies(&client, &plugin_url, &server.token, 200);
+    latencies(&client, &kv_url, &server.token, 200);
     // Interleaved rounds, so drift on the machine hits both alike.
     let (mut plugin, mut kv) = (Vec::new(), Vec::new());
     for _ in 0..10 {
-        plugin.extend(latencies(&client, &plugin_url, &bao.token, reads / 10));
-        kv.extend(latencies(&client, &kv_url, &bao.token, reads / 10));
+        plugin.extend(latencies(&client, &plugin_url, &server.token, reads / 10));
+        kv.extend(latencies(&client, &kv_url, &server.token, reads / 10));
     }
     let plugin_p50 = quantile(&mut plugin, 0.5);
     let kv_p50 = quantile(&mut kv, 0.5);
