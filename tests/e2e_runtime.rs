@@ -9,7 +9,7 @@ mod server;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use server::{PLUGIN_NAME, PLUGIN_VERSION, Server};
+use server::{PLUGIN_NAME, PLUGIN_VERSION, Server, sha256_hex};
 
 /// A connection that needs no cloud: verification off.
 fn connection(region: &str) -> Value {
@@ -212,21 +212,53 @@ fn reload_kill_and_restart_keep_serving_the_same_data() {
 
 #[test]
 fn plugin_logs_reach_the_server_log_at_their_level() {
+    // The harness runs the server at log level debug.
     let server = Server::start("runtime-logs");
     server.enable("database", &[]);
     server
         .write("database/config/ali", connection("cn-hangzhou"))
         .data();
-    let log = server.server_log();
-    // hclog JSON lines are re-logged under the plugin's logger at INFO,
-    // not demoted to raw DEBUG lines.
-    let line = log
-        .lines()
-        .find(|l| l.contains("mount set up"))
-        .unwrap_or_else(|| panic!("no plugin line in the server log:\n{log}"));
-    assert!(
-        line.contains("[INFO]") && line.contains("secrets.cloudrotate"),
-        "{line}"
+    // The same binary under a second name whose catalog entry asks for
+    // debug lines, as an operator chasing a problem would.
+    let catalog = server.write(
+        "sys/plugins/catalog/secret/cloudrotate-debug",
+        json!({ "sha256": sha256_hex(&server.plugin_path()), "command": PLUGIN_NAME,
+                "env": ["CLOUDROTATE_LOG_LEVEL=debug"] }),
     );
+    assert!(catalog.status < 300, "{catalog:?}");
+    server.cli_ok(&["secrets", "enable", "-path=debugged", "cloudrotate-debug"]);
+    server
+        .write("debugged/config/ali", connection("cn-hangzhou"))
+        .data();
+    let log = server.server_log();
+    let ours = |mount_type: &str| -> Vec<&str> {
+        let logger = format!("secrets.{mount_type}.");
+        log.lines().filter(|l| l.contains(&logger)).collect()
+    };
+    // hclog JSON lines are re-logged under the plugin's logger at their
+    // level, not demoted to raw DEBUG lines.
+    let plain = ours(PLUGIN_NAME);
+    let set_up = plain.iter().find(|l| l.contains("mount set up"));
+    assert!(
+        set_up.is_some_and(|l| l.contains("[INFO]")),
+        "no INFO line from the plugin:\n{log}"
+    );
+    // With no setting of ours, the host's debug level shows our debug
+    // lines, as it does a Go plugin's.
+    assert!(
+        plain
+            .iter()
+            .any(|l| l.contains("[DEBUG]") && l.contains("connected to the host's storage")),
+        "no DEBUG line from the plugin:\n{log}"
+    );
+    // Asking for debug shows ours, never HTTP/2 frames (h2 logs each
+    // frame sent and received at debug; they are trace lines now).
+    let debugged = ours("cloudrotate-debug");
+    assert!(
+        debugged.iter().any(|l| l.contains("plugin address")),
+        "{log}"
+    );
+    let frames: Vec<&&str> = debugged.iter().filter(|l| l.contains("frame=")).collect();
+    assert!(frames.is_empty(), "HTTP/2 frame traces at debug: {frames:#?}");
     assert!(!log.contains("runtime-secret-never-returned"));
 }
