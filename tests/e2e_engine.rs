@@ -425,6 +425,40 @@ fn leased_passwords_are_exclusive_renew_up_to_max_ttl_and_rotate_when_revoked() 
     assert_eq!(stack.rotations("team-report")[0]["trigger"], "lease-end");
 }
 
+/// `secrets tune` changes what the plugin's system view answers: a leased
+/// role without its own TTLs gets the tuned mount's, on the next read.
+#[test]
+fn a_tuned_mount_lends_passwords_for_its_tuned_ttls() {
+    let stack = Stack::start("engine-tune");
+    let server = &stack.server;
+    server.cli_ok(&[
+        "secrets",
+        "tune",
+        "-default-lease-ttl=20m",
+        "-max-lease-ttl=30m",
+        "database/",
+    ]);
+    server
+        .write(
+            "database/roles/team-report",
+            json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+                "username": "report" }),
+        )
+        .data();
+    let out = server.read("database/creds/team-report");
+    assert_eq!(out.body["lease_duration"], 1200, "{out:?}");
+    let lease_id = out.body["lease_id"].as_str().unwrap().to_owned();
+    let renewed = server.write(
+        "sys/leases/renew",
+        json!({ "lease_id": lease_id, "increment": "1h" }),
+    );
+    let ttl = renewed.body["lease_duration"].as_i64().unwrap();
+    assert!(
+        (1700..=1800).contains(&ttl),
+        "capped by the tuned max: {renewed:?}"
+    );
+}
+
 #[test]
 fn team_policies_decide_who_reads_and_rotates_what() {
     let stack = Stack::start("engine-policies");

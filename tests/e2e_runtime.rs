@@ -259,6 +259,9 @@ fn plugin_logs_reach_the_server_log_at_their_level() {
         "{log}"
     );
     let frames: Vec<&&str> = debugged.iter().filter(|l| l.contains("frame=")).collect();
-    assert!(frames.is_empty(), "HTTP/2 frame traces at debug: {frames:#?}");
+    assert!(
+        frames.is_empty(),
+        "HTTP/2 frame traces at debug: {frames:#?}"
+    );
     assert!(!log.contains("runtime-secret-never-returned"));
 }
