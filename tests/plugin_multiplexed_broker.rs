@@ -12,7 +12,6 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const PLUGIN: &str = env!("CARGO_BIN_EXE_vault-plugin-secrets-cloudrotate");
 /// A group the test process is not in, so the socket's group shows that
 /// the plugin set it.
 const SOCKET_GROUP: u32 = 54_321;
@@ -30,11 +29,18 @@ fn muxhost() -> PathBuf {
     muxhost
 }
 
+/// The `dist` build that `make test-vault` passes, or this build's.
+fn plugin() -> PathBuf {
+    std::env::var_os("CLOUDROTATE_PLUGIN_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vault-plugin-secrets-cloudrotate")))
+}
+
 #[test]
 #[ignore = "needs the Go programs of tests/go: run with make test-vault"]
 fn go_plugins_own_client_mounts_the_plugin_over_a_multiplexed_broker() {
     let output = Command::new(muxhost())
-        .arg(PLUGIN)
+        .arg(plugin())
         .arg(SOCKET_GROUP.to_string())
         .output()
         .unwrap();

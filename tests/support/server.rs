@@ -18,7 +18,13 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-pub const PLUGIN_BINARY: &str = env!("CARGO_BIN_EXE_vault-plugin-secrets-cloudrotate");
+/// The plugin binary the servers run: `CLOUDROTATE_PLUGIN_BIN` (the `dist`
+/// build, which `make test-vault` and `make bench` pass), or this build's.
+pub fn plugin_binary() -> PathBuf {
+    std::env::var_os("CLOUDROTATE_PLUGIN_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vault-plugin-secrets-cloudrotate")))
+}
 /// The catalog name, and the file name inside `plugin_directory`.
 pub const PLUGIN_NAME: &str = "cloudrotate";
 pub const PLUGIN_VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
@@ -311,7 +317,9 @@ impl Server {
     }
 
     fn install_plugin(&self) {
-        std::fs::copy(PLUGIN_BINARY, self.plugin_path()).expect("copy the plugin binary");
+        let binary = plugin_binary();
+        std::fs::copy(&binary, self.plugin_path())
+            .unwrap_or_else(|e| panic!("copy {}: {e}", binary.display()));
     }
 
     fn write_config(&self) {
