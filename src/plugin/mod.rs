@@ -119,16 +119,7 @@ async fn serve(
     let (socket, listener) =
         SocketFile::bind(launch.socket_dir.as_deref(), launch.socket_group.as_deref())
             .map_err(|e| format!("cannot create the plugin socket: {e}"))?;
-    let (session, connections): (_, Pin<Box<dyn Stream<Item = std::io::Result<Io>> + Send>>) =
-        if launch.multiplex {
-            let (session, streams) = mux::accept(listener);
-            (
-                Some(session),
-                Box::pin(UnboundedReceiverStream::new(streams)),
-            )
-        } else {
-            (None, Box::pin(transport::unix_connections(listener)))
-        };
+    let (session, connections) = host_connections(listener, launch.multiplex);
 
     let broker = Arc::new(Broker::new(session));
     let mounts = Mounts::new(
@@ -193,6 +184,26 @@ async fn serve(
     let _ = tokio::time::timeout(DRAIN, server).await;
     drop(socket);
     Ok(())
+}
+
+type HostConnections = Pin<Box<dyn Stream<Item = std::io::Result<Io>> + Send>>;
+
+/// The host's connections to our gRPC server: each accepted on the socket,
+/// or, with broker multiplexing, each a stream of the one connection, whose
+/// session then also carries our connections back to the host.
+fn host_connections(
+    listener: tokio::net::UnixListener,
+    multiplex: bool,
+) -> (Option<mux::Session>, HostConnections) {
+    if multiplex {
+        let (session, streams) = mux::accept(listener);
+        (
+            Some(session),
+            Box::pin(UnboundedReceiverStream::new(streams)),
+        )
+    } else {
+        (None, Box::pin(transport::unix_connections(listener)))
+    }
 }
 
 /// The file name this process was started from, for messages that tell an
