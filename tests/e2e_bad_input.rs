@@ -15,8 +15,8 @@
 
 #[path = "support/emulator.rs"]
 mod emulator;
-#[path = "support/openbao.rs"]
-mod openbao;
+#[path = "support/server.rs"]
+mod server;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,11 +25,11 @@ use std::time::{Duration, Instant};
 use cloudrotate::engine;
 use cloudrotate::framework::{Field, FieldType, Operation};
 use emulator::{Emulator, fixture};
-use openbao::OpenBao;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use serde_json::{Value, json};
+use server::Server;
 
 const DEFAULT_CASES: u32 = 15_000;
 const MOUNT: &str = "database";
@@ -962,8 +962,8 @@ impl Client {
     }
 }
 
-fn write_ok(bao: &OpenBao, path: &str, body: Value) {
-    let reply = bao.write(&format!("{MOUNT}/{path}"), body);
+fn write_ok(server: &Server, path: &str, body: Value) {
+    let reply = server.write(&format!("{MOUNT}/{path}"), body);
     assert!(reply.status < 300, "setup write {path}: {reply:?}");
 }
 
@@ -1004,7 +1004,7 @@ fn seed() -> Value {
 /// Connections to the emulator and a few valid roles of every kind, so
 /// role writes get past "connection does not exist" and updates have
 /// something to update.
-fn set_up(bao: &OpenBao, emulator: &Emulator) {
+fn set_up(server: &Server, emulator: &Emulator) {
     let ali = |key: &str, secret: &str| {
         json!({
             "provider": "alicloud", "region": "cn-hangzhou", "access_key": key, "secret_key": secret,
@@ -1019,14 +1019,18 @@ fn set_up(bao: &OpenBao, emulator: &Emulator) {
             "allowed_roles": "*", "iam_user": user, "request_timeout": "5s",
         })
     };
-    write_ok(bao, "config/ali", ali(fixture::ALI_AK, fixture::ALI_SK));
+    write_ok(server, "config/ali", ali(fixture::ALI_AK, fixture::ALI_SK));
     write_ok(
-        bao,
+        server,
         "config/hw",
         hw(fixture::HW_USER, fixture::HW_AK, fixture::HW_SK),
     );
-    write_ok(bao, "config/cf-a", ali(fixture::ALI_AK, fixture::ALI_SK));
-    write_ok(bao, "config/cf-h", hw(HW_FUZZ_USER, HW_FUZZ_AK, HW_FUZZ_SK));
+    write_ok(server, "config/cf-a", ali(fixture::ALI_AK, fixture::ALI_SK));
+    write_ok(
+        server,
+        "config/cf-h",
+        hw(HW_FUZZ_USER, HW_FUZZ_AK, HW_FUZZ_SK),
+    );
     let roles = [
         (
             "static-roles/rot-pol",
@@ -1062,7 +1066,7 @@ fn set_up(bao: &OpenBao, emulator: &Emulator) {
         ),
     ];
     for (path, body) in roles {
-        write_ok(bao, path, body);
+        write_ok(server, path, body);
     }
 }
 
@@ -1141,10 +1145,10 @@ fn check(case: &Case, answer: &Answer) -> Result<(), String> {
 fn hostile_requests_to_every_path_get_2xx_or_4xx_with_a_message() {
     let emulator = Emulator::start();
     emulator.seed(seed());
-    let bao = OpenBao::start("bad-input");
-    bao.enable(MOUNT, &[]);
-    set_up(&bao, &emulator);
-    let pids = bao.plugin_pids();
+    let server = Server::start("bad-input");
+    server.enable(MOUNT, &[]);
+    set_up(&server, &emulator);
+    let pids = server.plugin_pids();
     assert_eq!(pids.len(), 1, "one plugin process: {pids:?}");
 
     let client = Client {
@@ -1153,8 +1157,8 @@ fn hostile_requests_to_every_path_get_2xx_or_4xx_with_a_message() {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        addr: bao.addr.clone(),
-        token: bao.token.clone(),
+        addr: server.addr.clone(),
+        token: server.token.clone(),
     };
     let cases = cases();
     let config = Config {
@@ -1237,12 +1241,16 @@ fn hostile_requests_to_every_path_get_2xx_or_4xx_with_a_message() {
         violations.join("\n")
     );
     if let Err(failure) = result {
-        panic!("{failure}\nserver log: {}", bao.log_path().display());
+        panic!("{failure}\nserver log: {}", server.log_path().display());
     }
 
     // The same process served everything, and nothing panicked in it.
-    assert_eq!(bao.plugin_pids(), pids, "the plugin process was restarted");
-    let log = bao.server_log();
+    assert_eq!(
+        server.plugin_pids(),
+        pids,
+        "the plugin process was restarted"
+    );
+    let log = server.server_log();
     let panics: Vec<&str> = log
         .lines()
         .filter(|line| line.to_ascii_lowercase().contains("panic"))
@@ -1268,7 +1276,7 @@ fn hostile_requests_to_every_path_get_2xx_or_4xx_with_a_message() {
     }
     // And it still serves the roles it was set up with.
     for role in ["rot-pol", "rot-dcs", "rot-ext"] {
-        let reply = bao.read(&format!("{MOUNT}/static-roles/{role}"));
+        let reply = server.read(&format!("{MOUNT}/static-roles/{role}"));
         assert_eq!(reply.status, 200, "{role}: {reply:?}");
     }
 }

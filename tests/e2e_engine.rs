@@ -1,18 +1,19 @@
-//! The secrets engine end to end: a real OpenBao 2.7.2 server with the
+//! The secrets engine end to end: a real server (OpenBao 2.7.2, or Vault
+//! with `CLOUDROTATE_TEST_HOST=vault`) with the
 //! release plugin mounted at `database/`, talking to the real emulator
 //! binary. Every check of a password looks at the emulator's truth (the
 //! target and each job copy) next to what Vault hands out.
 
 #[path = "support/emulator.rs"]
 mod emulator;
-#[path = "support/openbao.rs"]
-mod openbao;
+#[path = "support/server.rs"]
+mod server;
 
 use std::time::{Duration, Instant};
 
 use emulator::{Emulator, fixture};
-use openbao::OpenBao;
 use serde_json::{Value, json};
+use server::Server;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -26,7 +27,7 @@ const TUNING: &[(&str, &str)] = &[
 
 struct Stack {
     emulator: Emulator,
-    bao: OpenBao,
+    server: Server,
     /// Secrets the emulator never sees (tokens), for the leak check.
     tokens: std::cell::RefCell<Vec<String>>,
 }
@@ -35,11 +36,11 @@ impl Stack {
     fn start(name: &str) -> Self {
         let emulator = Emulator::start();
         emulator.seed(fixture::seed());
-        let bao = OpenBao::start(name);
-        bao.enable("database", TUNING);
+        let server = Server::start(name);
+        server.enable("database", TUNING);
         let stack = Self {
             emulator,
-            bao,
+            server,
             tokens: Default::default(),
         };
         stack.connections();
@@ -47,7 +48,7 @@ impl Stack {
     }
 
     fn connections(&self) {
-        self.bao
+        self.server
             .write(
                 "database/config/ali",
                 json!({
@@ -57,7 +58,7 @@ impl Stack {
                 }),
             )
             .data();
-        self.bao
+        self.server
             .write(
                 "database/config/hw",
                 json!({
@@ -70,7 +71,7 @@ impl Stack {
     }
 
     fn password(&self, role: &str) -> String {
-        self.bao
+        self.server
             .read(&format!("database/static-creds/{role}"))
             .data()["password"]
             .as_str()
@@ -86,7 +87,7 @@ impl Stack {
     fn wait_until(&self, path: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let reply = self.bao.read(path);
+            let reply = self.server.read(path);
             if reply.status == 200 && check(&reply.body["data"]) {
                 return reply.body["data"].clone();
             }
@@ -99,7 +100,7 @@ impl Stack {
     }
 
     fn rotations(&self, role: &str) -> Vec<Value> {
-        self.bao.read(&format!("database/history/{role}")).data()["rotations"]
+        self.server.read(&format!("database/history/{role}")).data()["rotations"]
             .as_array()
             .cloned()
             .unwrap_or_default()
@@ -113,9 +114,9 @@ impl Drop for Stack {
     fn drop(&mut self) {
         if !std::thread::panicking() {
             let mut secrets = self.emulator.secrets();
-            secrets.push(self.bao.token.clone());
+            secrets.push(self.server.token.clone());
             secrets.extend(self.tokens.borrow().iter().cloned());
-            self.bao.assert_no_leaks(secrets);
+            self.server.assert_no_leaks(secrets);
         }
     }
 }
@@ -127,9 +128,9 @@ fn time_of(value: &Value) -> OffsetDateTime {
 #[test]
 fn polardb_and_dcs_roles_keep_the_target_and_every_job_copy_in_step() {
     let stack = Stack::start("engine-copies");
-    let bao = &stack.bao;
+    let server = &stack.server;
     // As an operator types it: the CLI sends every value as a string.
-    bao.bao_ok(&[
+    server.cli_ok(&[
         "write",
         "database/static-roles/team-app",
         "target=polardb-account",
@@ -151,7 +152,7 @@ fn polardb_and_dcs_roles_keep_the_target_and_every_job_copy_in_step() {
         "Other-Pass-1"
     );
 
-    bao.bao_ok(&[
+    server.cli_ok(&[
         "write",
         "database/static-roles/dcs-cache",
         "target=dcs-instance",
@@ -166,10 +167,10 @@ fn polardb_and_dcs_roles_keep_the_target_and_every_job_copy_in_step() {
     assert_eq!(stack.truth("drs/drsjob1")["so"]["password"], cache);
 
     // rotate-role rotates again, everywhere; the old one becomes last_password.
-    bao.bao_ok(&["write", "-f", "database/rotate-role/team-app"]);
+    server.cli_ok(&["write", "-f", "database/rotate-role/team-app"]);
     let rotated = stack.password("team-app");
     assert_ne!(rotated, created);
-    let creds = bao.read("database/static-creds/team-app");
+    let creds = server.read("database/static-creds/team-app");
     assert_eq!(creds.data()["last_password"], created);
     assert_eq!(creds.data()["username"], "app");
     assert!(creds.data()["ttl"].as_i64().unwrap() > 86_000);
@@ -180,12 +181,12 @@ fn polardb_and_dcs_roles_keep_the_target_and_every_job_copy_in_step() {
     assert_eq!(stack.truth("dts/dtsjob1")["src"]["password"], rotated);
 
     // A role read shows the state of each copy, never a password.
-    let role = bao.read("database/static-roles/team-app");
+    let role = server.read("database/static-roles/team-app");
     assert_eq!(role.data()["status"], "ok");
     assert_eq!(role.data()["dependent_states"][0]["state"], "in_sync");
     assert!(role.data()["next_vault_rotation"].is_string());
     assert!(!role.body.to_string().contains(&rotated) && !role.body.to_string().contains(&created));
-    let history = bao.read("database/history/team-app");
+    let history = server.read("database/history/team-app");
     assert!(!history.body.to_string().contains(&rotated));
     let triggers: Vec<&str> = history.data()["rotations"]
         .as_array()
@@ -197,7 +198,7 @@ fn polardb_and_dcs_roles_keep_the_target_and_every_job_copy_in_step() {
 
     // A dry run shows every call and precheck, and changes nothing.
     let changes = stack.truth("polardb/pc-1/accounts/app")["changes"].clone();
-    let plan = bao.write("database/rotate-role/team-app", json!({ "dry_run": true }));
+    let plan = server.write("database/rotate-role/team-app", json!({ "dry_run": true }));
     let calls: Vec<&str> = plan.data()["calls"]
         .as_array()
         .unwrap()
@@ -210,22 +211,26 @@ fn polardb_and_dcs_roles_keep_the_target_and_every_job_copy_in_step() {
     assert_eq!(stack.truth("polardb/pc-1/accounts/app")["changes"], changes);
 
     // Adopting a password without the import rotation touches nothing.
-    bao.write(
-        "database/static-roles/team-report",
-        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+    server
+        .write(
+            "database/static-roles/team-report",
+            json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
                 "username": "report", "password": fixture::INITIAL, "skip_import_rotation": true }),
-    )
-    .data();
+        )
+        .data();
     assert_eq!(stack.password("team-report"), fixture::INITIAL);
     assert_eq!(stack.truth("polardb/pc-1/accounts/report")["changes"], 0);
     assert_eq!(
-        bao.list("database/static-roles").data()["keys"],
+        server.list("database/static-roles").data()["keys"],
         json!(["dcs-cache", "team-app", "team-report"])
     );
 
     // Deleting a role forgets it; the password stays where it is.
-    assert_eq!(bao.delete("database/static-roles/team-report").status, 204);
-    assert_eq!(bao.read("database/static-creds/team-report").status, 404);
+    assert_eq!(
+        server.delete("database/static-roles/team-report").status,
+        204
+    );
+    assert_eq!(server.read("database/static-creds/team-report").status, 404);
     assert_eq!(
         stack.truth("polardb/pc-1/accounts/report")["password"],
         fixture::INITIAL
@@ -236,7 +241,7 @@ fn polardb_and_dcs_roles_keep_the_target_and_every_job_copy_in_step() {
 fn a_rotation_defers_while_a_drs_job_refuses_changes_then_completes() {
     let stack = Stack::start("engine-defer");
     stack.emulator.patch_status("drs/drsjob1", "CREATING");
-    let created = stack.bao.write(
+    let created = stack.server.write(
         "database/static-roles/dcs-cache",
         json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-1",
                 "password": fixture::INITIAL, "dependents": ["drs:hw/drsjob1/so"] }),
@@ -246,7 +251,7 @@ fn a_rotation_defers_while_a_drs_job_refuses_changes_then_completes() {
         created.body["warnings"].to_string().contains("CREATING"),
         "{created:?}"
     );
-    let role = stack.bao.read("database/static-roles/dcs-cache");
+    let role = stack.server.read("database/static-roles/dcs-cache");
     assert_eq!(role.data()["status"], "deferred");
     assert!(
         role.data()["status_reason"]
@@ -301,7 +306,7 @@ fn dropped_answers_and_throttling_converge_on_one_password_without_a_dcs_lockout
             { "api": "drs.BatchResetPassword", "code": "APIGW.0308", "status": 429, "count": 2 }
         ]
     }));
-    let bao = &stack.bao;
+    let server = &stack.server;
     for (role, body) in [
         (
             "team-app",
@@ -314,7 +319,7 @@ fn dropped_answers_and_throttling_converge_on_one_password_without_a_dcs_lockout
                               "password": fixture::INITIAL, "dependents": "drs:hw/drsjob1/so" }),
         ),
     ] {
-        let reply = bao.write(&format!("database/static-roles/{role}"), body);
+        let reply = server.write(&format!("database/static-roles/{role}"), body);
         assert!(reply.status < 300, "{role}: {reply:?}");
         stack.wait_until(
             &format!("database/static-roles/{role}"),
@@ -365,14 +370,15 @@ fn dropped_answers_and_throttling_converge_on_one_password_without_a_dcs_lockout
 #[test]
 fn leased_passwords_are_exclusive_renew_up_to_max_ttl_and_rotate_when_revoked() {
     let stack = Stack::start("engine-leases");
-    let bao = &stack.bao;
-    bao.write(
-        "database/roles/team-report",
-        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+    let server = &stack.server;
+    server
+        .write(
+            "database/roles/team-report",
+            json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
                 "username": "report", "ttl": "1h", "max_ttl": "2h" }),
-    )
-    .data();
-    let out = bao.read("database/creds/team-report");
+        )
+        .data();
+    let out = server.read("database/creds/team-report");
     let handed_out = out.data()["password"].as_str().unwrap().to_owned();
     let lease_id = out.body["lease_id"].as_str().unwrap().to_owned();
     assert!(
@@ -386,7 +392,7 @@ fn leased_passwords_are_exclusive_renew_up_to_max_ttl_and_rotate_when_revoked() 
         handed_out
     );
 
-    let second = bao.read("database/creds/team-report");
+    let second = server.read("database/creds/team-report");
     assert_eq!(second.status, 409, "{second:?}");
     assert!(
         second.errors().contains("checked out until"),
@@ -395,7 +401,7 @@ fn leased_passwords_are_exclusive_renew_up_to_max_ttl_and_rotate_when_revoked() 
     );
 
     // Renew is capped by max_ttl (2 h from issue).
-    let renewed = bao.write(
+    let renewed = server.write(
         "sys/leases/renew",
         json!({ "lease_id": lease_id, "increment": "3h" }),
     );
@@ -404,7 +410,8 @@ fn leased_passwords_are_exclusive_renew_up_to_max_ttl_and_rotate_when_revoked() 
 
     // Revoking ends the check-out: the copy handed out stops working.
     assert_eq!(
-        bao.write("sys/leases/revoke", json!({ "lease_id": lease_id }))
+        server
+            .write("sys/leases/revoke", json!({ "lease_id": lease_id }))
             .status,
         204
     );
@@ -413,17 +420,51 @@ fn leased_passwords_are_exclusive_renew_up_to_max_ttl_and_rotate_when_revoked() 
         .unwrap()
         .to_owned();
     assert_ne!(live, handed_out);
-    let again = bao.read("database/creds/team-report");
+    let again = server.read("database/creds/team-report");
     assert_eq!(again.data()["password"], live.as_str());
     assert_eq!(stack.rotations("team-report")[0]["trigger"], "lease-end");
+}
+
+/// `secrets tune` changes what the plugin's system view answers: a leased
+/// role without its own TTLs gets the tuned mount's, on the next read.
+#[test]
+fn a_tuned_mount_lends_passwords_for_its_tuned_ttls() {
+    let stack = Stack::start("engine-tune");
+    let server = &stack.server;
+    server.cli_ok(&[
+        "secrets",
+        "tune",
+        "-default-lease-ttl=20m",
+        "-max-lease-ttl=30m",
+        "database/",
+    ]);
+    server
+        .write(
+            "database/roles/team-report",
+            json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+                "username": "report" }),
+        )
+        .data();
+    let out = server.read("database/creds/team-report");
+    assert_eq!(out.body["lease_duration"], 1200, "{out:?}");
+    let lease_id = out.body["lease_id"].as_str().unwrap().to_owned();
+    let renewed = server.write(
+        "sys/leases/renew",
+        json!({ "lease_id": lease_id, "increment": "1h" }),
+    );
+    let ttl = renewed.body["lease_duration"].as_i64().unwrap();
+    assert!(
+        (1700..=1800).contains(&ttl),
+        "capped by the tuned max: {renewed:?}"
+    );
 }
 
 #[test]
 fn team_policies_decide_who_reads_and_rotates_what() {
     let stack = Stack::start("engine-policies");
-    let bao = &stack.bao;
+    let server = &stack.server;
     for (role, username) in [("team-a-app", "app"), ("team-b-report", "report")] {
-        bao.write(
+        server.write(
             &format!("database/static-roles/{role}"),
             json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": username }),
         )
@@ -434,11 +475,12 @@ path "database/static-creds/team-a-*" { capabilities = ["read"] }
 path "database/rotate-role/team-a-*" { capabilities = ["update"] }
 "#;
     assert_eq!(
-        bao.write("sys/policies/acl/team-a", json!({ "policy": policy }))
+        server
+            .write("sys/policies/acl/team-a", json!({ "policy": policy }))
             .status,
         204
     );
-    let token = bao.write(
+    let token = server.write(
         "auth/token/create",
         json!({ "policies": ["team-a"], "ttl": "10m" }),
     );
@@ -448,7 +490,7 @@ path "database/rotate-role/team-a-*" { capabilities = ["update"] }
         .to_owned();
     stack.tokens.borrow_mut().push(token.clone());
     let as_a =
-        |method: reqwest::Method, path: &str| bao.call_as(&token, method, path, Some(json!({})));
+        |method: reqwest::Method, path: &str| server.call_as(&token, method, path, Some(json!({})));
 
     assert_eq!(
         as_a(reqwest::Method::GET, "database/static-creds/team-a-app").status,
@@ -487,7 +529,7 @@ fn a_server_restart_rotates_due_roles_once_and_leaves_the_others() {
         ("idle", "report", "24h".into()),
     ] {
         stack
-            .bao
+            .server
             .write(
                 &format!("database/static-roles/{role}"),
                 json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
@@ -496,13 +538,13 @@ fn a_server_restart_rotates_due_roles_once_and_leaves_the_others() {
             .data();
     }
     let due_before = stack.rotations("due").len();
-    stack.bao.stop();
+    stack.server.stop();
     // Down for longer than the period: "due" is due when the server returns.
     let down_since = Instant::now();
     while down_since.elapsed() < Duration::from_secs(period + 2) {
         std::thread::sleep(Duration::from_millis(200));
     }
-    stack.bao.start_again();
+    stack.server.start_again();
     let back = OffsetDateTime::now_utc();
     let role = stack.wait_until("database/static-roles/due", "the due rotation", |r| {
         r["last_vault_rotation"]
@@ -544,14 +586,14 @@ fn a_server_restart_rotates_due_roles_once_and_leaves_the_others() {
 #[test]
 fn a_cron_schedule_rotates_at_its_slot_inside_the_window() {
     let stack = Stack::start("engine-schedule");
-    let bao = &stack.bao;
-    bao.write(
+    let server = &stack.server;
+    server.write(
         "database/static-roles/team-app",
         json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": "app",
                 "rotation_schedule": "* * * * *", "rotation_window": "1h" }),
     )
     .data();
-    let role = bao.read("database/static-roles/team-app");
+    let role = server.read("database/static-roles/team-app");
     let next = time_of(&role.data()["next_vault_rotation"]);
     assert_eq!(
         next.second(),
@@ -586,11 +628,11 @@ fn a_cron_schedule_rotates_at_its_slot_inside_the_window() {
 #[test]
 fn rotate_root_replaces_the_access_key_and_the_external_target_propagates() {
     let stack = Stack::start("engine-root-external");
-    let bao = &stack.bao;
-    let rotated = bao.write("database/rotate-root/ali", json!({}));
+    let server = &stack.server;
+    let rotated = server.write("database/rotate-root/ali", json!({}));
     assert!(rotated.status < 300, "{rotated:?}");
     assert!(!rotated.body.to_string().contains(fixture::ALI_SK));
-    let config = bao.read("database/config/ali");
+    let config = server.read("database/config/ali");
     let new_key = config.data()["access_key"].as_str().unwrap().to_owned();
     assert_ne!(new_key, fixture::ALI_AK);
     assert!(config.data()["last_root_rotation"].is_string());
@@ -605,14 +647,15 @@ fn rotate_root_replaces_the_access_key_and_the_external_target_propagates() {
     assert_eq!(keys, [new_key.as_str()], "the old key is deleted");
 
     // The new key signs: an external target propagates through both clouds.
-    bao.write(
-        "database/static-roles/team-ext",
-        json!({ "target": "external", "username": "sink",
+    server
+        .write(
+            "database/static-roles/team-ext",
+            json!({ "target": "external", "username": "sink",
                 "dependents": ["dts:ali/dtsjob1/dest", "drs:hw/drsjob1/ta"] }),
-    )
-    .data();
+        )
+        .data();
     let given = "Given-By-Operator-9";
-    let out = bao.write(
+    let out = server.write(
         "database/rotate-role/team-ext",
         json!({ "password": given }),
     );
@@ -626,7 +669,7 @@ fn rotate_root_replaces_the_access_key_and_the_external_target_propagates() {
 #[test]
 fn bad_values_get_a_400_that_names_the_field() {
     let stack = Stack::start("engine-bad-input");
-    let bao = &stack.bao;
+    let server = &stack.server;
     let role = |extra: Value| {
         let mut body = json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": "app" });
         body.as_object_mut()
@@ -674,7 +717,7 @@ fn bad_values_get_a_400_that_names_the_field() {
         ),
     ];
     for (path, body, field) in cases {
-        let reply = bao.write(path, body.clone());
+        let reply = server.write(path, body.clone());
         assert_eq!(reply.status, 400, "{path} {body}: {reply:?}");
         assert!(
             reply.errors().contains(field),
@@ -683,15 +726,15 @@ fn bad_values_get_a_400_that_names_the_field() {
         );
     }
     // Nothing half-written stays behind.
-    assert_eq!(bao.list("database/static-roles").status, 404);
-    assert_eq!(bao.list("database/roles").status, 404);
+    assert_eq!(server.list("database/static-roles").status, 404);
+    assert_eq!(server.list("database/roles").status, 404);
 }
 
 #[test]
 fn concurrent_rotate_role_calls_never_run_two_rotations_at_once() {
     let stack = Stack::start("engine-concurrent");
     stack
-        .bao
+        .server
         .write(
             "database/static-roles/team-app",
             json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
@@ -707,7 +750,7 @@ fn concurrent_rotate_role_calls_never_run_two_rotations_at_once() {
             .map(|_| {
                 scope.spawn(|| {
                     stack
-                        .bao
+                        .server
                         .write("database/rotate-role/team-app", json!({}))
                         .status
                 })
@@ -737,7 +780,7 @@ fn concurrent_rotate_role_calls_never_run_two_rotations_at_once() {
 #[test]
 fn password_policies_are_checked_against_the_target_rules_when_the_role_is_written() {
     let stack = Stack::start("engine-password-policy");
-    let bao = &stack.bao;
+    let server = &stack.server;
     let fits = r#"
 length = 24
 rule "charset" {
@@ -760,7 +803,7 @@ rule "charset" {
 }
 "#;
     for (name, policy) in [("fits-polardb", fits), ("lowercase", lowercase_only)] {
-        let reply = bao.write(
+        let reply = server.write(
             &format!("sys/policies/password/{name}"),
             json!({ "policy": policy }),
         );
@@ -770,7 +813,7 @@ rule "charset" {
         json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
                 "username": "app", "password_policy": policy })
     };
-    let refused = bao.write("database/static-roles/team-app", role("lowercase"));
+    let refused = server.write("database/static-roles/team-app", role("lowercase"));
     assert_eq!(refused.status, 400, "{refused:?}");
     assert!(
         refused.errors().contains("password_policy")
@@ -778,7 +821,7 @@ rule "charset" {
         "{}",
         refused.errors()
     );
-    let missing = bao.write("database/static-roles/team-app", role("no-such-policy"));
+    let missing = server.write("database/static-roles/team-app", role("no-such-policy"));
     assert_eq!(missing.status, 400, "{missing:?}");
     assert!(
         missing.errors().contains("no-such-policy"),
@@ -791,7 +834,8 @@ rule "charset" {
         "nothing was rotated"
     );
 
-    bao.write("database/static-roles/team-app", role("fits-polardb"))
+    server
+        .write("database/static-roles/team-app", role("fits-polardb"))
         .data();
     let password = stack.password("team-app");
     assert_eq!(password.len(), 24, "generated by the policy");
@@ -805,7 +849,7 @@ rule "charset" {
 #[test]
 fn provider_tls_is_verified_and_a_private_ca_can_be_trusted() {
     // The emulator serves HTTPS with a certificate no public root signs.
-    let dir = openbao::test_dir("engine-tls-certs");
+    let dir = server::test_dir("engine-tls-certs");
     let key = rcgen::KeyPair::generate().unwrap();
     let params =
         rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
@@ -821,8 +865,8 @@ fn provider_tls_is_verified_and_a_private_ca_can_be_trusted() {
     );
     emulator.seed(fixture::seed());
     assert!(emulator.url.starts_with("https://"), "{}", emulator.url);
-    let bao = OpenBao::start("engine-tls");
-    bao.enable("database", TUNING);
+    let server = Server::start("engine-tls");
+    server.enable("database", TUNING);
     let connection = |extra: Value| {
         let mut body = json!({ "provider": "alicloud", "region": "cn-hangzhou", "access_key": fixture::ALI_AK,
                                "secret_key": fixture::ALI_SK, "endpoint": emulator.url, "allowed_roles": "*" });
@@ -831,7 +875,7 @@ fn provider_tls_is_verified_and_a_private_ca_can_be_trusted() {
             .extend(extra.as_object().unwrap().clone());
         body
     };
-    let untrusted = bao.write("database/config/ali", connection(json!({})));
+    let untrusted = server.write("database/config/ali", connection(json!({})));
     assert_eq!(untrusted.status, 400, "{untrusted:?}");
     assert!(
         untrusted.errors().contains("certificate"),
@@ -845,17 +889,18 @@ fn provider_tls_is_verified_and_a_private_ca_can_be_trusted() {
         "nothing reached the server"
     );
 
-    bao.write(
-        "database/config/ali",
-        connection(json!({ "ca_certificate": certificate })),
-    )
-    .data();
-    bao.write(
+    server
+        .write(
+            "database/config/ali",
+            connection(json!({ "ca_certificate": certificate })),
+        )
+        .data();
+    server.write(
         "database/static-roles/team-app",
         json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": "app" }),
     )
     .data();
-    let password = bao.read("database/static-creds/team-app").data()["password"].clone();
+    let password = server.read("database/static-creds/team-app").data()["password"].clone();
     assert_eq!(
         emulator.get("polardb/pc-1/accounts/app")["password"],
         password

@@ -1,14 +1,15 @@
-//! The plugin runtime end to end: a real OpenBao 2.7.2 server loads the
-//! release plugin binary through its catalog and serves it over the real
-//! plugin protocol. Driven with the `bao` CLI and plain HTTP.
+//! The plugin runtime end to end: a real server (OpenBao 2.7.2, or Vault
+//! with `CLOUDROTATE_TEST_HOST=vault`) loads the release plugin binary
+//! through its catalog and serves it over the real plugin protocol. Driven
+//! with the host's CLI and plain HTTP.
 
-#[path = "support/openbao.rs"]
-mod openbao;
+#[path = "support/server.rs"]
+mod server;
 
 use std::time::{Duration, Instant};
 
-use openbao::{OpenBao, PLUGIN_NAME, PLUGIN_VERSION};
 use serde_json::{Value, json};
+use server::{PLUGIN_NAME, PLUGIN_VERSION, Server, sha256_hex};
 
 /// A connection that needs no cloud: verification off.
 fn connection(region: &str) -> Value {
@@ -32,8 +33,8 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn registers_with_its_version_and_serves_stored_paths() {
-    let bao = OpenBao::start("runtime-basics");
-    let info = bao.bao_ok(&[
+    let server = Server::start("runtime-basics");
+    let info = server.cli_ok(&[
         "plugin",
         "info",
         &format!("-version={PLUGIN_VERSION}"),
@@ -45,8 +46,8 @@ fn registers_with_its_version_and_serves_stored_paths() {
     assert_eq!(info["version"], PLUGIN_VERSION, "{info}");
     assert_eq!(info["name"], PLUGIN_NAME);
 
-    bao.bao_ok(&["secrets", "enable", "-path=database", PLUGIN_NAME]);
-    let mounts = bao.read("sys/mounts");
+    server.cli_ok(&["secrets", "enable", "-path=database", PLUGIN_NAME]);
+    let mounts = server.read("sys/mounts");
     assert_eq!(mounts.data()["database/"]["type"], PLUGIN_NAME);
     assert_eq!(
         mounts.data()["database/"]["running_plugin_version"],
@@ -54,9 +55,10 @@ fn registers_with_its_version_and_serves_stored_paths() {
     );
 
     // Written through Vault storage, read, listed, deleted.
-    bao.write("database/config/ali", connection("cn-hangzhou"))
+    server
+        .write("database/config/ali", connection("cn-hangzhou"))
         .data();
-    let read = bao.read("database/config/ali");
+    let read = server.read("database/config/ali");
     assert_eq!(read.data()["region"], "cn-hangzhou");
     assert_eq!(read.data()["access_key"], "LTAI-e2e-runtime");
     assert!(read.data().get("secret_key").is_none(), "{:?}", read.body);
@@ -66,49 +68,52 @@ fn registers_with_its_version_and_serves_stored_paths() {
             .to_string()
             .contains("runtime-secret-never-returned")
     );
-    assert_eq!(bao.list("database/config").data()["keys"], json!(["ali"]));
+    assert_eq!(
+        server.list("database/config").data()["keys"],
+        json!(["ali"])
+    );
     // The CLI sends every value as a string; it is coerced like Vault does.
-    bao.bao_ok(&[
+    server.cli_ok(&[
         "write",
         "database/config/ali",
         "max_retries=5",
         "request_timeout=1m",
     ]);
-    let read = bao.read("database/config/ali");
+    let read = server.read("database/config/ali");
     assert_eq!(read.data()["max_retries"], 5);
     assert_eq!(read.data()["request_timeout"], 60);
-    assert_eq!(bao.delete("database/config/ali").status, 204);
-    assert_eq!(bao.read("database/config/ali").status, 404);
-    assert_eq!(bao.list("database/config").status, 404);
+    assert_eq!(server.delete("database/config/ali").status, 204);
+    assert_eq!(server.read("database/config/ali").status, 404);
+    assert_eq!(server.list("database/config").status, 404);
 
     // Bad input names the field; unknown paths and operations are refused.
-    let bad = bao.write(
+    let bad = server.write(
         "database/config/bad",
         json!({ "provider": "alicloud", "max_retries": "many" }),
     );
     assert_eq!(bad.status, 400, "{bad:?}");
     assert!(bad.errors().contains("max_retries"), "{}", bad.errors());
-    let typo = bao.write(
+    let typo = server.write(
         "database/config/bad",
         json!({ "provider": "alicloud", "regoin": "x" }),
     );
     assert_eq!(typo.status, 400);
     assert!(typo.errors().contains("regoin"), "{}", typo.errors());
-    assert_eq!(bao.read("database/no/such/path").status, 404);
-    assert_eq!(bao.delete("database/static-creds/x").status, 405);
+    assert_eq!(server.read("database/no/such/path").status, 404);
+    assert_eq!(server.delete("database/static-creds/x").status, 405);
 
     // Help and the OpenAPI document show our paths and their fields.
-    let help = bao.bao_ok(&["path-help", "database/"]);
+    let help = server.cli_ok(&["path-help", "database/"]);
     assert!(
         help.contains("static-roles/{name}") && help.contains("rotate-root/{name}"),
         "{help}"
     );
-    let one = bao.bao_ok(&["path-help", "database/config/x"]);
+    let one = server.cli_ok(&["path-help", "database/config/x"]);
     assert!(
         one.contains("signature_version") && one.contains("allowed_roles"),
         "{one}"
     );
-    let openapi = bao.read("sys/internal/specs/openapi");
+    let openapi = server.read("sys/internal/specs/openapi");
     assert_eq!(openapi.status, 200);
     let paths = &openapi.body["paths"];
     assert!(
@@ -121,98 +126,142 @@ fn registers_with_its_version_and_serves_stored_paths() {
 
 #[test]
 fn two_mounts_share_one_process_and_keep_their_own_data() {
-    let bao = OpenBao::start("runtime-multiplex");
-    bao.enable("team-a", &[]);
-    bao.enable("team-b", &[]);
-    bao.write("team-a/config/one", connection("cn-hangzhou"))
+    let server = Server::start("runtime-multiplex");
+    server.enable("team-a", &[]);
+    server.enable("team-b", &[]);
+    server
+        .write("team-a/config/one", connection("cn-hangzhou"))
         .data();
-    bao.write("team-b/config/two", connection("cn-shanghai"))
+    server
+        .write("team-b/config/two", connection("cn-shanghai"))
         .data();
-    assert_eq!(bao.list("team-a/config").data()["keys"], json!(["one"]));
-    assert_eq!(bao.list("team-b/config").data()["keys"], json!(["two"]));
-    assert_eq!(bao.read("team-b/config/one").status, 404);
-    assert_eq!(bao.plugin_pids().len(), 1, "one process serves both mounts");
+    assert_eq!(server.list("team-a/config").data()["keys"], json!(["one"]));
+    assert_eq!(server.list("team-b/config").data()["keys"], json!(["two"]));
+    assert_eq!(server.read("team-b/config/one").status, 404);
+    assert_eq!(
+        server.plugin_pids().len(),
+        1,
+        "one process serves both mounts"
+    );
 
     // Unmounting one leaves the other served by the same process.
-    assert_eq!(bao.delete("sys/mounts/team-a").status, 204);
+    assert_eq!(server.delete("sys/mounts/team-a").status, 204);
     assert_eq!(
-        bao.read("team-b/config/two").data()["region"],
+        server.read("team-b/config/two").data()["region"],
         "cn-shanghai"
     );
-    assert_eq!(bao.plugin_pids().len(), 1);
+    assert_eq!(server.plugin_pids().len(), 1);
     // The last unmount shuts the process down.
-    assert_eq!(bao.delete("sys/mounts/team-b").status, 204);
+    assert_eq!(server.delete("sys/mounts/team-b").status, 204);
     wait_for("the plugin process to exit", || {
-        bao.plugin_pids().is_empty()
+        server.plugin_pids().is_empty()
     });
 }
 
 #[test]
 fn reload_kill_and_restart_keep_serving_the_same_data() {
-    let mut bao = OpenBao::start("runtime-lifecycle");
-    bao.enable("database", &[]);
-    bao.write("database/config/ali", connection("cn-hangzhou"))
+    let mut server = Server::start("runtime-lifecycle");
+    server.enable("database", &[]);
+    server
+        .write("database/config/ali", connection("cn-hangzhou"))
         .data();
-    let first = bao.plugin_pids();
+    let first = server.plugin_pids();
     assert_eq!(first.len(), 1);
 
-    bao.bao_ok(&["plugin", "reload", &format!("-plugin={PLUGIN_NAME}")]);
+    server.cli_ok(&["plugin", "reload", &format!("-plugin={PLUGIN_NAME}")]);
     assert_eq!(
-        bao.read("database/config/ali").data()["region"],
+        server.read("database/config/ali").data()["region"],
         "cn-hangzhou"
     );
-    let reloaded = bao.plugin_pids();
+    let reloaded = server.plugin_pids();
     assert_eq!(reloaded.len(), 1);
     assert_ne!(reloaded, first, "reload starts a new process");
 
     // kill -9: once the host has noticed (it logs the exit), it restarts
     // the plugin and the next request succeeds.
-    assert_eq!(bao.kill_plugin(), 1);
+    assert_eq!(server.kill_plugin(), 1);
     let killed = reloaded[0];
     wait_for("the host to notice the killed plugin", || {
-        bao.server_log()
+        server
+            .server_log()
             .lines()
             .any(|l| l.contains("plugin process exited") && l.contains(&format!("id={killed}")))
     });
-    let write = bao.write("database/config/after-kill", connection("cn-beijing"));
+    let write = server.write("database/config/after-kill", connection("cn-beijing"));
     assert!(write.status < 300, "{write:?}");
     assert_eq!(
-        bao.read("database/config/after-kill").data()["region"],
+        server.read("database/config/after-kill").data()["region"],
         "cn-beijing"
     );
 
     // A server restart with file storage keeps the mount and its data.
-    bao.stop();
+    server.stop();
     wait_for("the plugin to exit with its host", || {
-        bao.plugin_pids().is_empty()
+        server.plugin_pids().is_empty()
     });
-    bao.start_again();
+    server.start_again();
     assert_eq!(
-        bao.read("database/config/ali").data()["region"],
+        server.read("database/config/ali").data()["region"],
         "cn-hangzhou"
     );
     assert_eq!(
-        bao.list("database/config").data()["keys"],
+        server.list("database/config").data()["keys"],
         json!(["after-kill", "ali"])
     );
 }
 
 #[test]
 fn plugin_logs_reach_the_server_log_at_their_level() {
-    let bao = OpenBao::start("runtime-logs");
-    bao.enable("database", &[]);
-    bao.write("database/config/ali", connection("cn-hangzhou"))
+    // The harness runs the server at log level debug.
+    let server = Server::start("runtime-logs");
+    server.enable("database", &[]);
+    server
+        .write("database/config/ali", connection("cn-hangzhou"))
         .data();
-    let log = bao.server_log();
-    // hclog JSON lines are re-logged under the plugin's logger at INFO,
-    // not demoted to raw DEBUG lines.
-    let line = log
-        .lines()
-        .find(|l| l.contains("mount set up"))
-        .unwrap_or_else(|| panic!("no plugin line in the server log:\n{log}"));
+    // The same binary under a second name whose catalog entry asks for
+    // debug lines, as an operator chasing a problem would.
+    let catalog = server.write(
+        "sys/plugins/catalog/secret/cloudrotate-debug",
+        json!({ "sha256": sha256_hex(&server.plugin_path()), "command": PLUGIN_NAME,
+                "env": ["CLOUDROTATE_LOG_LEVEL=debug"] }),
+    );
+    assert!(catalog.status < 300, "{catalog:?}");
+    server.cli_ok(&["secrets", "enable", "-path=debugged", "cloudrotate-debug"]);
+    server
+        .write("debugged/config/ali", connection("cn-hangzhou"))
+        .data();
+    let log = server.server_log();
+    let ours = |mount_type: &str| -> Vec<&str> {
+        let logger = format!("secrets.{mount_type}.");
+        log.lines().filter(|l| l.contains(&logger)).collect()
+    };
+    // hclog JSON lines are re-logged under the plugin's logger at their
+    // level, not demoted to raw DEBUG lines.
+    let plain = ours(PLUGIN_NAME);
+    let set_up = plain.iter().find(|l| l.contains("mount set up"));
     assert!(
-        line.contains("[INFO]") && line.contains("secrets.cloudrotate"),
-        "{line}"
+        set_up.is_some_and(|l| l.contains("[INFO]")),
+        "no INFO line from the plugin:\n{log}"
+    );
+    // With no setting of ours, the host's debug level shows our debug
+    // lines, as it does a Go plugin's.
+    assert!(
+        plain
+            .iter()
+            .any(|l| l.contains("[DEBUG]") && l.contains("connected to the host's storage")),
+        "no DEBUG line from the plugin:\n{log}"
+    );
+    // Asking for debug shows ours, never HTTP/2 frames (h2 logs each
+    // frame sent and received at debug; they are trace lines now).
+    let debugged = ours("cloudrotate-debug");
+    assert!(
+        debugged.iter().any(|l| l.contains("plugin address")),
+        "{log}"
+    );
+    let frames: Vec<&&str> = debugged.iter().filter(|l| l.contains("frame=")).collect();
+    assert!(
+        frames.is_empty(),
+        "HTTP/2 frame traces at debug: {frames:#?}"
     );
     assert!(!log.contains("runtime-secret-never-returned"));
 }

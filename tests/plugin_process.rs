@@ -67,8 +67,11 @@ fn refuses_to_serve_when_run_by_hand_and_says_how_to_register() {
     assert_ne!(code, 0);
     assert!(stdout.is_empty(), "{stdout}");
     assert!(stderr.contains("Vault/OpenBao"), "{stderr}");
+    // The catalog name differs from the file name: without -command the
+    // host would look for a file named "cloudrotate".
     assert!(
-        stderr.contains("plugin register") && stderr.contains("secrets enable"),
+        stderr.contains("-command=vault-plugin-secrets-cloudrotate secret cloudrotate")
+            && stderr.contains("secrets enable"),
         "{stderr}"
     );
     // The host probes unknown plugins as database plugins first.
@@ -120,6 +123,11 @@ struct Launched {
 }
 
 fn launch(host: &Identity) -> Launched {
+    launch_with(host, &[])
+}
+
+/// Launched with extra environment variables.
+fn launch_with(host: &Identity, envs: &[(&str, &str)]) -> Launched {
     let tmp = std::env::temp_dir();
     let mut child = Command::new(PLUGIN)
         .env_clear()
@@ -127,6 +135,7 @@ fn launch(host: &Identity) -> Launched {
         .env("PLUGIN_PROTOCOL_VERSIONS", "5")
         .env("PLUGIN_CLIENT_CERT", &host.pem)
         .env("TMPDIR", &tmp)
+        .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -386,4 +395,84 @@ fn exits_when_its_host_dies() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!socket.exists(), "socket removed on exit");
+}
+
+/// A `/proc/<pid>/status` field, in kB.
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+#[test]
+fn locks_its_memory_only_when_the_host_asks() {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    assert!(root, "run as root: locking all memory needs CAP_IPC_LOCK");
+    let host = identity();
+    let mut unlocked = launch(&host);
+    assert_eq!(status_kib(unlocked.child.id(), "VmLck"), 0);
+    let mut locked = launch_with(&host, &[("VAULT_PLUGIN_MLOCK_ENABLED", "true")]);
+    let pid = locked.child.id();
+    let (locked_kib, resident_kib) = (status_kib(pid, "VmLck"), status_kib(pid, "VmRSS"));
+    // All but the kernel's shared pages (vdso, vvar), which cannot be locked.
+    assert!(
+        locked_kib * 10 >= resident_kib * 9,
+        "the resident pages are locked: VmLck {locked_kib} kB, VmRSS {resident_kib} kB"
+    );
+    for plugin in [&mut unlocked, &mut locked] {
+        unsafe { libc::kill(plugin.child.id() as i32, libc::SIGTERM) };
+        assert_eq!(wait_exit(&mut plugin.child), Some(0));
+    }
+}
+
+#[test]
+fn refuses_to_serve_when_its_memory_cannot_be_locked() {
+    use std::os::unix::process::CommandExt;
+    let host = identity();
+    let mut command = Command::new(PLUGIN);
+    command
+        .env_clear()
+        .env(COOKIE_KEY, COOKIE_VALUE)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "5")
+        .env("PLUGIN_CLIENT_CERT", &host.pem)
+        .env("VAULT_PLUGIN_MLOCK_ENABLED", "true");
+    // As an unprivileged user with no memlock allowance: what a Vault
+    // service without CAP_IPC_LOCK gives its plugins.
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let none = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::setrlimit(libc::RLIMIT_MEMLOCK, &none) != 0
+                || libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(65534) != 0
+                || libc::setuid(65534) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(output.stdout.is_empty(), "no handshake");
+    let refusal: serde_json::Value = stderr
+        .lines()
+        .find_map(|line| serde_json::from_str(line).ok())
+        .unwrap_or_else(|| panic!("no log line: {stderr}"));
+    assert_eq!(refusal["@level"], "error", "{refusal}");
+    let message = refusal["@message"].as_str().unwrap();
+    assert!(
+        message.contains("mlockall: Operation not permitted")
+            && message.contains("setcap cap_ipc_lock=+ep vault-plugin-secrets-cloudrotate")
+            && message.contains("disable_mlock = true"),
+        "{message}"
+    );
 }

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each bench binary uses a different part of it
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -78,4 +79,65 @@ pub fn quantile(samples: &mut [Duration], q: f64) -> Duration {
     samples.sort_unstable();
     let rank = ((samples.len() - 1) as f64 * q).round() as usize;
     samples[rank]
+}
+
+/// A count from the environment (`BENCH_*`), or `default`.
+pub fn count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(default)
+}
+
+pub fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// A `/proc/<pid>/status` field in kB (`VmRSS`, `VmHWM`).
+pub fn proc_kib(pid: i32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("read /proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Parallel HTTP clients for bulk writes.
+pub const WRITERS: usize = 8;
+
+/// Sends every `(path, body)` write to the server at `addr` with `WRITERS`
+/// keep-alive clients in parallel; panics on the first failure or warning.
+pub fn write_all(addr: &str, token: &str, writes: Vec<(String, Value)>) {
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..WRITERS {
+            scope.spawn(|| {
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(120))
+                    .build()
+                    .unwrap();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((path, body)) = writes.get(i) else {
+                        return;
+                    };
+                    let response = client
+                        .post(format!("{addr}/v1/{path}"))
+                        .header("X-Vault-Token", token)
+                        .json(body)
+                        .send()
+                        .unwrap_or_else(|e| panic!("write {path}: {e}"));
+                    let status = response.status().as_u16();
+                    let text = response.text().unwrap_or_default();
+                    assert!(
+                        status < 300 && !text.contains("\"warnings\":["),
+                        "write {path}: {status} {text}"
+                    );
+                }
+            });
+        }
+    });
 }

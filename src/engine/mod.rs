@@ -305,7 +305,7 @@ pub fn backend(config: BackendConfig, clock: Arc<dyn Clock>) -> Framework<Engine
         paths: paths(),
         secrets: path_creds::secret_types(),
         special_paths: SpecialPaths {
-            seal_wrap_storage: vec!["config/*".into(), "role/*".into()],
+            seal_wrap_storage: vec!["config/".into(), "role/".into()],
             ..SpecialPaths::default()
         },
     }

@@ -20,11 +20,14 @@ pub enum Existence {
     Exists(bool),
 }
 
-/// Path patterns with special handling by the host (`*` suffix = prefix).
+/// Paths with special handling by the host.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SpecialPaths {
+    /// Request paths; a `*` suffix makes a prefix.
     pub root: Vec<String>,
     pub unauthenticated: Vec<String>,
+    /// Storage keys, matched as the Vault SDK documents: exact, or a
+    /// prefix when the entry ends with `/` (no `*`).
     pub local_storage: Vec<String>,
     pub seal_wrap_storage: Vec<String>,
 }

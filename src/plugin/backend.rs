@@ -61,10 +61,20 @@ impl Mounts {
     }
 
     async fn set_up(&self, id: &str, args: pb::SetupArgs) -> Result<(), String> {
-        let info = self.broker.address(args.broker_id).await?;
-        let channel = transport::dial(&info.address, self.tls.clone())
+        let (broker, broker_id) = (self.broker.clone(), args.broker_id);
+        let open = move || {
+            let broker = broker.clone();
+            async move { broker.connect(broker_id).await }
+        };
+        let channel = transport::dial(open, self.tls.clone())
             .await
-            .map_err(|err| format!("cannot reach the host's storage at {}: {err}", info.address))?;
+            .map_err(|err| {
+                format!(
+                    "cannot reach the host's storage (broker id {broker_id}): {}",
+                    error_chain(&err)
+                )
+            })?;
+        tracing::debug!(multiplex_id = %id, broker_id, "connected to the host's storage");
         let backend = (self.factory)(BackendConfig {
             config: args.config,
             backend_uuid: args.backend_uuid,
@@ -82,6 +92,18 @@ impl Mounts {
         }
         Ok(())
     }
+}
+
+/// An error and its causes, which tonic keeps out of its own message.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn multiplex_id<T>(request: &Request<T>) -> String {

@@ -16,7 +16,11 @@ pub const PROTOCOL_VERSION: u32 = 5;
 /// Why the process refuses to serve; printed on stderr as is.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
-    NotLaunchedByHost,
+    /// Started by a person; names the binary file so the printed commands
+    /// work as written from the plugin directory.
+    NotLaunchedByHost {
+        program: String,
+    },
     UnsupportedProtocol(String),
     NoHostCertificate,
 }
@@ -24,14 +28,13 @@ pub enum Refusal {
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::NotLaunchedByHost => write!(
+            Self::NotLaunchedByHost { program } => write!(
                 f,
                 "This is a Vault/OpenBao secrets engine plugin and is not meant to be run by hand.\n\
-                 Copy it into the server's plugin_directory, then register and mount it:\n\
-                 \x20 vault plugin register -sha256=$(sha256sum {bin} | cut -d' ' -f1) secret cloudrotate\n\
+                 Copy it into the server's plugin_directory, then, from that directory, register and mount it:\n\
+                 \x20 vault plugin register -sha256=$(sha256sum {program} | cut -d' ' -f1) -command={program} secret cloudrotate\n\
                  \x20 vault secrets enable -path=database cloudrotate\n\
-                 (with OpenBao, use `bao` in place of `vault`). `{bin} --version` prints its version.",
-                bin = env!("CARGO_PKG_NAME")
+                 (with OpenBao, use `bao` in place of `vault`). `./{program} --version` prints its version."
             ),
             Self::UnsupportedProtocol(offered) => write!(
                 f,
@@ -52,17 +55,27 @@ impl std::fmt::Display for Refusal {
 pub struct Launch {
     /// PEM of the host's certificate, to pin in both directions.
     pub host_certificate_pem: String,
-    /// The host asked for broker multiplexing (Vault's container runtime),
-    /// which this plugin does not support; the handshake must say so.
-    pub multiplex_grpc_requested: bool,
+    /// `PLUGIN_MULTIPLEX_GRPC` was set at all: the host reads a seventh
+    /// handshake field.
+    pub multiplex_field: bool,
+    /// ... and it was true: gRPC broker multiplexing over one connection
+    /// (Vault's containerised plugins).
+    pub multiplex: bool,
     /// Where to create the socket, when the host says.
     pub socket_dir: Option<String>,
+    /// The group (name or id) that must be able to use the socket.
+    pub socket_group: Option<String>,
+    /// `VAULT_PLUGIN_MLOCK_ENABLED=true`: keep our memory out of swap.
+    pub lock_memory: bool,
 }
 
-/// Checks the environment the way go-plugin's server does.
-pub fn check(env: impl Fn(&str) -> Option<String>) -> Result<Launch, Refusal> {
+/// Checks the environment the way go-plugin's server does; `program` is
+/// the file name this process was started from.
+pub fn check(env: impl Fn(&str) -> Option<String>, program: &str) -> Result<Launch, Refusal> {
     if env(COOKIE_KEY).as_deref() != Some(COOKIE_VALUE) {
-        return Err(Refusal::NotLaunchedByHost);
+        return Err(Refusal::NotLaunchedByHost {
+            program: program.to_owned(),
+        });
     }
     // The order of the list is random; absent means "whatever you speak".
     if let Some(offered) = env("PLUGIN_PROTOCOL_VERSIONS").filter(|v| !v.trim().is_empty()) {
@@ -76,24 +89,35 @@ pub fn check(env: impl Fn(&str) -> Option<String>) -> Result<Launch, Refusal> {
     let host_certificate_pem = env("PLUGIN_CLIENT_CERT")
         .filter(|pem| !pem.trim().is_empty())
         .ok_or(Refusal::NoHostCertificate)?;
+    let multiplex = env("PLUGIN_MULTIPLEX_GRPC").filter(|v| !v.is_empty());
     Ok(Launch {
         host_certificate_pem,
-        multiplex_grpc_requested: env("PLUGIN_MULTIPLEX_GRPC").is_some_and(|v| !v.is_empty()),
+        multiplex_field: multiplex.is_some(),
+        multiplex: multiplex.as_deref().is_some_and(go_true),
         socket_dir: env("PLUGIN_UNIX_SOCKET_DIR").filter(|d| !d.is_empty()),
+        socket_group: env("PLUGIN_UNIX_SOCKET_GROUP").filter(|g| !g.is_empty()),
+        // The SDK compares with "true" exactly.
+        lock_memory: env("VAULT_PLUGIN_MLOCK_ENABLED").as_deref() == Some("true"),
     })
 }
 
+/// Go's `strconv.ParseBool` true values, which go-plugin uses.
+fn go_true(value: &str) -> bool {
+    matches!(value, "1" | "t" | "T" | "true" | "TRUE" | "True")
+}
+
 /// `CORE|APP|NETWORK|ADDRESS|PROTOCOL|SERVERCERT[|MUXSUPPORTED]`. The
-/// certificate is unpadded standard base64 of the DER; the seventh field is
-/// only written when the host asked, because older hosts split into at most
-/// six fields.
+/// certificate is unpadded standard base64 of the DER; the seventh field
+/// (we support multiplexing) is only written when the host set
+/// `PLUGIN_MULTIPLEX_GRPC`, because older hosts split into at most six
+/// fields.
 pub fn handshake_line(socket: &str, certificate_der: &[u8], launch: &Launch) -> String {
     let mut line = format!(
         "1|{PROTOCOL_VERSION}|unix|{socket}|grpc|{}",
         STANDARD_NO_PAD.encode(certificate_der)
     );
-    if launch.multiplex_grpc_requested {
-        line.push_str("|false");
+    if launch.multiplex_field {
+        line.push_str("|true");
     }
     line.push('\n');
     line
@@ -118,11 +142,12 @@ mod tests {
 
     #[test]
     fn refuses_without_the_cookie_and_explains_how_to_register() {
-        let refusal = check(env(&[CERT])).unwrap_err();
-        assert_eq!(refusal, Refusal::NotLaunchedByHost);
+        let refusal = check(env(&[CERT]), "renamed-plugin").unwrap_err();
         let text = refusal.to_string();
         assert!(
-            text.contains("plugin register") && text.contains("secrets enable"),
+            text.contains("sha256sum renamed-plugin")
+                && text.contains("-command=renamed-plugin secret cloudrotate")
+                && text.contains("secrets enable"),
             "{text}"
         );
         // The database-plugin cookie is not ours either.
@@ -133,36 +158,80 @@ mod tests {
             ),
             CERT,
         ]);
-        assert_eq!(check(database).unwrap_err(), Refusal::NotLaunchedByHost);
+        assert!(matches!(
+            check(database, "p").unwrap_err(),
+            Refusal::NotLaunchedByHost { .. }
+        ));
     }
 
     #[test]
     fn serves_only_protocol_five_in_any_order() {
         for offered in ["5", "4,5", " 5 , 3", ""] {
-            let launch = check(env(&[COOKIE, CERT, ("PLUGIN_PROTOCOL_VERSIONS", offered)]));
+            let launch = check(
+                env(&[COOKIE, CERT, ("PLUGIN_PROTOCOL_VERSIONS", offered)]),
+                "p",
+            );
             assert!(launch.is_ok(), "{offered:?}");
         }
         for offered in ["3,4", "4,3", "6"] {
-            let refusal = check(env(&[COOKIE, CERT, ("PLUGIN_PROTOCOL_VERSIONS", offered)]));
+            let refusal = check(
+                env(&[COOKIE, CERT, ("PLUGIN_PROTOCOL_VERSIONS", offered)]),
+                "p",
+            );
             assert_eq!(
                 refusal.unwrap_err(),
                 Refusal::UnsupportedProtocol(offered.into())
             );
         }
         assert_eq!(
-            check(env(&[COOKIE])).unwrap_err(),
+            check(env(&[COOKIE]), "p").unwrap_err(),
             Refusal::NoHostCertificate
         );
     }
 
     #[test]
     fn handshake_line_is_exact() {
-        let launch = check(env(&[COOKIE, CERT])).unwrap();
+        let launch = check(env(&[COOKIE, CERT]), "p").unwrap();
+        assert!(!launch.multiplex && !launch.lock_memory);
         // 4 bytes of DER encode to 6 characters, which padded base64 would end with "==".
         let line = handshake_line("/tmp/plugin42", &[0x30, 0x82, 0x01, 0x0a], &launch);
         assert_eq!(line, "1|5|unix|/tmp/plugin42|grpc|MIIBCg\n");
-        let asked = check(env(&[COOKIE, CERT, ("PLUGIN_MULTIPLEX_GRPC", "true")])).unwrap();
+        let asked = check(env(&[COOKIE, CERT, ("PLUGIN_MULTIPLEX_GRPC", "true")]), "p").unwrap();
+        assert!(asked.multiplex);
         let line = handshake_line("/tmp/p", &[0x30], &asked);
-        assert_eq!(line, "1|5|unix|/tmp/p|grpc|MA|false\n");
+        assert_eq!(line, "1|5|unix|/tmp/p|grpc|MA|true\n");
+    }
+
+    #[test]
+    fn multiplexing_socket_group_and_mlock_are_read_as_go_plugin_and_the_sdk_do() {
+        // Set but false: the seventh field is written, nothing is multiplexed.
+        let off = check(
+            env(&[COOKIE, CERT, ("PLUGIN_MULTIPLEX_GRPC", "false")]),
+            "p",
+        )
+        .unwrap();
+        assert!(off.multiplex_field && !off.multiplex);
+        let on = check(env(&[COOKIE, CERT, ("PLUGIN_MULTIPLEX_GRPC", "1")]), "p").unwrap();
+        assert!(on.multiplex);
+        let launch = check(
+            env(&[
+                COOKIE,
+                CERT,
+                ("PLUGIN_UNIX_SOCKET_DIR", "/run/vault/plugins"),
+                ("PLUGIN_UNIX_SOCKET_GROUP", "1000"),
+                ("VAULT_PLUGIN_MLOCK_ENABLED", "true"),
+            ]),
+            "p",
+        )
+        .unwrap();
+        assert_eq!(launch.socket_dir.as_deref(), Some("/run/vault/plugins"));
+        assert_eq!(launch.socket_group.as_deref(), Some("1000"));
+        assert!(launch.lock_memory);
+        let not_exactly_true = check(
+            env(&[COOKIE, CERT, ("VAULT_PLUGIN_MLOCK_ENABLED", "TRUE")]),
+            "p",
+        )
+        .unwrap();
+        assert!(!not_exactly_true.lock_memory);
     }
 }

@@ -12,7 +12,7 @@ use time::macros::format_description;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::Layer;
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -21,17 +21,66 @@ const TIMESTAMP: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
 
 /// Where the level comes from: `CLOUDROTATE_LOG_LEVEL` (trace, debug,
-/// info, warn, error), default `info`. The host drops lines below its own
-/// level anyway.
+/// info, warn, error). Unset, every line of ours is written and the host
+/// keeps what its own `log_level` allows, as it does for Go plugins (the
+/// Go SDK logs at trace): a host at debug shows our debug lines with no
+/// setting here.
 pub const LEVEL_ENV: &str = "CLOUDROTATE_LOG_LEVEL";
 
+/// The crates whose events are ours; every other target is a library.
+const OUR_TARGETS: [&str; 2] = ["cloudrotate", "vault_plugin_secrets_cloudrotate"];
+
+/// What is written: our events down to `ours`, the libraries' (HTTP/2
+/// frames, hyper, tonic, TLS, yamux) down to `libraries`.
+#[derive(Debug, PartialEq, Eq)]
+struct Levels {
+    ours: LevelFilter,
+    libraries: LevelFilter,
+}
+
+/// The libraries' debug events are per-frame transport traces (88% of all
+/// lines at debug before they were kept back): they are written only when
+/// the setting is `trace`, and then as trace lines (`reported_level`).
+fn levels(setting: Option<&str>) -> Levels {
+    match setting.and_then(|v| v.trim().parse::<LevelFilter>().ok()) {
+        None => Levels {
+            ours: LevelFilter::TRACE,
+            libraries: LevelFilter::INFO,
+        },
+        Some(LevelFilter::TRACE) => Levels {
+            ours: LevelFilter::TRACE,
+            libraries: LevelFilter::TRACE,
+        },
+        Some(level) => Levels {
+            ours: level,
+            libraries: level.min(LevelFilter::INFO),
+        },
+    }
+}
+
+fn is_ours(target: &str) -> bool {
+    OUR_TARGETS
+        .iter()
+        .any(|ours| target == *ours || target.starts_with(&format!("{ours}::")))
+}
+
+/// A library's debug event is a transport trace: reported at trace.
+fn reported_level(target: &str, level: Level) -> Level {
+    if level > Level::INFO && !is_ours(target) {
+        Level::TRACE
+    } else {
+        level
+    }
+}
+
 pub fn init() {
-    let level = std::env::var(LEVEL_ENV)
-        .ok()
-        .and_then(|v| v.parse::<LevelFilter>().ok())
-        .unwrap_or(LevelFilter::INFO);
+    let levels = levels(std::env::var(LEVEL_ENV).ok().as_deref());
+    let filter = OUR_TARGETS.iter().fold(
+        Targets::new().with_default(levels.libraries),
+        |filter, ours| filter.with_target(*ours, levels.ours),
+    );
     let _ = tracing_subscriber::registry()
-        .with(Hclog.with_filter(level))
+        .with(Hclog.with_filter(filter))
         .try_init();
     std::panic::set_hook(Box::new(|info| {
         tracing::error!(panic = %info, "panic");
@@ -110,7 +159,9 @@ impl<S: Subscriber> Layer<S> for Hclog {
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
         let mut fields = Fields::default();
         event.record(&mut fields);
-        let bytes = line(event.metadata().level(), fields, OffsetDateTime::now_utc());
+        let metadata = event.metadata();
+        let level = reported_level(metadata.target(), *metadata.level());
+        let bytes = line(&level, fields, OffsetDateTime::now_utc());
         // One write per line, so concurrent events never interleave.
         let _ = std::io::stderr().lock().write_all(&bytes);
     }
@@ -138,5 +189,54 @@ mod tests {
         assert_eq!(entry["@message"], "mount set up");
         assert_eq!(entry["@timestamp"], "2026-12-01T21:07:53.100000Z");
         assert_eq!(entry["role"], "app");
+    }
+
+    #[test]
+    fn unset_writes_all_of_ours_and_library_debug_only_at_trace() {
+        let unset = levels(None);
+        assert_eq!(
+            unset.ours,
+            LevelFilter::TRACE,
+            "the host filters, as for Go plugins"
+        );
+        assert_eq!(unset.libraries, LevelFilter::INFO);
+        assert_eq!(levels(Some("nonsense")), unset);
+        let debug = levels(Some("debug"));
+        assert_eq!(debug.ours, LevelFilter::DEBUG);
+        assert_eq!(
+            debug.libraries,
+            LevelFilter::INFO,
+            "no HTTP/2 frames at debug"
+        );
+        let trace = levels(Some(" trace "));
+        assert_eq!(trace.libraries, LevelFilter::TRACE);
+        let warn = levels(Some("warn"));
+        assert_eq!(
+            (warn.ours, warn.libraries),
+            (LevelFilter::WARN, LevelFilter::WARN)
+        );
+    }
+
+    #[test]
+    fn library_debug_is_reported_as_trace_and_ours_keeps_its_level() {
+        assert_eq!(
+            reported_level("h2::codec::framed_write", Level::DEBUG),
+            Level::TRACE
+        );
+        assert_eq!(
+            reported_level("hyper_util::client", Level::TRACE),
+            Level::TRACE
+        );
+        assert_eq!(reported_level("tonic::transport", Level::WARN), Level::WARN);
+        assert_eq!(
+            reported_level("cloudrotate::providers::retry", Level::DEBUG),
+            Level::DEBUG
+        );
+        assert_eq!(reported_level("cloudrotate", Level::DEBUG), Level::DEBUG);
+        // A library whose name merely starts like ours is still a library.
+        assert_eq!(
+            reported_level("cloudrotate_extra", Level::DEBUG),
+            Level::TRACE
+        );
     }
 }

@@ -10,12 +10,15 @@ pub mod convert;
 mod host;
 mod launch;
 mod log;
+mod mlock;
+mod mux;
 pub mod proto;
 mod services;
 mod tls;
 mod transport;
 
 use std::io::Write;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +26,8 @@ use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, oneshot};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::transport::Server;
 
 use crate::framework::Factory;
@@ -35,7 +40,7 @@ use proto::go_plugin::grpc_stdio_server::GrpcStdioServer;
 use proto::logical::plugin_version_server::PluginVersionServer;
 use proto::multiplexing::plugin_multiplexing_server::PluginMultiplexingServer;
 use proto::pb::backend_server::BackendServer;
-use transport::SocketFile;
+use transport::{Io, SocketFile};
 
 pub use launch::{COOKIE_KEY, COOKIE_VALUE};
 
@@ -58,7 +63,8 @@ pub fn run(factory: Factory) -> ExitCode {
         println!("{} {}", env!("CARGO_PKG_NAME"), services::version());
         return ExitCode::SUCCESS;
     }
-    let launch = match launch::check(|key| std::env::var(key).ok()) {
+    let program = program_name();
+    let launch = match launch::check(|key| std::env::var(key).ok(), &program) {
         Ok(launch) => launch,
         Err(refusal) => {
             eprintln!("{refusal}");
@@ -70,6 +76,14 @@ pub fn run(factory: Factory) -> ExitCode {
     // SAFETY: plain libc call, before any other thread exists.
     unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
     log::init();
+    if launch.lock_memory {
+        // Before any key exists; MCL_FUTURE covers what comes later.
+        if let Err(err) = mlock::lock_all() {
+            tracing::error!("{}", mlock::refusal(&err, &program));
+            return ExitCode::FAILURE;
+        }
+        tracing::debug!("memory locked (mlockall)");
+    }
     // One thread: the work is I/O-bound (RPCs, provider calls), and every
     // wake-up then stays on the same core; measured ~12% faster per read
     // than the multi-thread runtime, with fewer threads to start.
@@ -102,10 +116,12 @@ async fn serve(
     let host = tls::host_certificate(&launch.host_certificate_pem)?;
     let server_tls = tls::server_config(&identity, host.clone()).map_err(|e| e.to_string())?;
     let client_tls = tls::client_config(&identity, host).map_err(|e| e.to_string())?;
-    let (socket, listener) = SocketFile::bind(launch.socket_dir.as_deref())
-        .map_err(|e| format!("cannot create the plugin socket: {e}"))?;
+    let (socket, listener) =
+        SocketFile::bind(launch.socket_dir.as_deref(), launch.socket_group.as_deref())
+            .map_err(|e| format!("cannot create the plugin socket: {e}"))?;
+    let (session, connections) = host_connections(listener, launch.multiplex);
 
-    let broker = Arc::new(Broker::default());
+    let broker = Arc::new(Broker::new(session));
     let mounts = Mounts::new(
         factory,
         broker.clone(),
@@ -133,7 +149,7 @@ async fn serve(
                 .max_encoding_message_size(MAX_MESSAGE),
         );
     let incoming = transport::incoming(
-        listener,
+        connections,
         TlsAcceptor::from(Arc::new(server_tls)),
         authenticated.clone(),
     );
@@ -153,6 +169,12 @@ async fn serve(
         .and_then(|()| stdout.flush())
         .map_err(|e| format!("cannot write the handshake: {e}"))?;
     drop(stdout);
+    tracing::debug!(
+        network = "unix",
+        address = socket_path,
+        multiplexed = launch.multiplex,
+        "plugin address"
+    );
 
     let reason = exit_reason(&shutdown, &authenticated, parent).await;
     tracing::info!(reason, "plugin stopping");
@@ -162,6 +184,38 @@ async fn serve(
     let _ = tokio::time::timeout(DRAIN, server).await;
     drop(socket);
     Ok(())
+}
+
+type HostConnections = Pin<Box<dyn Stream<Item = std::io::Result<Io>> + Send>>;
+
+/// The host's connections to our gRPC server: each accepted on the socket,
+/// or, with broker multiplexing, each a stream of the one connection, whose
+/// session then also carries our connections back to the host.
+fn host_connections(
+    listener: tokio::net::UnixListener,
+    multiplex: bool,
+) -> (Option<mux::Session>, HostConnections) {
+    if multiplex {
+        let (session, streams) = mux::accept(listener);
+        (
+            Some(session),
+            Box::pin(UnboundedReceiverStream::new(streams)),
+        )
+    } else {
+        (None, Box::pin(transport::unix_connections(listener)))
+    }
+}
+
+/// The file name this process was started from, for messages that tell an
+/// operator what to type.
+fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .as_deref()
+        .and_then(|arg| std::path::Path::new(arg).file_name())
+        .and_then(|name| name.to_str())
+        .unwrap_or(env!("CARGO_PKG_NAME"))
+        .to_owned()
 }
 
 /// Waits for the first reason to stop.

