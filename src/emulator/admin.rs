@@ -19,6 +19,15 @@ fn error(status: u16, message: impl Into<String>) -> Reply {
     Reply::json(status, &json!({ "error": message.into() }))
 }
 
+/// The admin answer when a backing server refused what a seed or reset
+/// asked of it (the emulator's log says what).
+pub fn backing_refused() -> Reply {
+    error(
+        502,
+        "a backing server refused a change (the emulator's standard error says which)",
+    )
+}
+
 fn not_found(what: &str) -> Reply {
     error(404, format!("{what} not found"))
 }
@@ -141,7 +150,14 @@ fn seed(emulator: &Emulator, request: &Request) -> Result<Reply, Reply> {
     let seed: Seed = parse(request)?;
     seed.validate().map_err(|e| error(400, e))?;
     let now = format_time(emulator.clock().now());
-    emulator.lock().world.merge(seed, &now);
+    let mut inner = emulator.lock();
+    inner.world.merge(seed, &now);
+    let ops = super::backing::reconcile_ops(&inner.world);
+    inner.world.queue_backing(super::backing::BackingChange {
+        ops,
+        undo: None,
+        on_failure: backing_refused(),
+    });
     Ok(ok(&json!({"ok": true})))
 }
 

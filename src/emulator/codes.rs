@@ -61,6 +61,11 @@ codes! {
         INVALID_DB_CLUSTER_ID_NOT_FOUND = "InvalidDBClusterId.NotFound",
         INVALID_ACCOUNT_NAME_NOT_FOUND = "InvalidAccountName.NotFound",
         INCORRECT_DB_CLUSTER_STATE = "IncorrectDBClusterState",
+        INVALID_ACCOUNT_NAME_DUPLICATE = "InvalidAccountName.Duplicate",
+        INVALID_ACCOUNT_NAME_MALFORMED = "InvalidAccountName.Malformed",
+        POLARDB_MODEL_INVALID_PARAMETER = "Emulator.InvalidParameter",
+        POLARDB_MODEL_QUOTA_EXCEEDED = "Emulator.QuotaExceeded",
+        POLARDB_MODEL_DB_NOT_FOUND = "Emulator.DBNotFound",
     }
     "dts" {
         DTS_INVALID_PARAMETER = "InvalidParameter",
@@ -93,6 +98,13 @@ codes! {
         DCS_INVALID_PASSWORD = "DCS.4019",
         DCS_NOT_RUNNING = "DCS.4049",
         DCS_PASSWORD_FREE = "DCS.4850",
+        DCS_STATE_NOT_SUPPORTED = "DCS.4026",
+        DCS_INTERNAL_ERROR = "DCS.5000",
+        DCS_MODEL_INVALID_PARAMETER = "Emulator.InvalidParameter",
+        DCS_MODEL_ACCOUNT_EXISTS = "Emulator.AccountExists",
+        DCS_MODEL_QUOTA_EXCEEDED = "Emulator.QuotaExceeded",
+        DCS_MODEL_ACCOUNT_NOT_FOUND = "Emulator.AccountNotFound",
+        DCS_MODEL_NOT_SUPPORTED = "Emulator.NotSupported",
     }
     "iam" {
         IAM_NOT_FOUND = "IAM.0004",
