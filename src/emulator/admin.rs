@@ -1,7 +1,8 @@
 //! The admin API under `/_emulator/`: unauthenticated JSON for tests (the
 //! server only listens on loopback). Seed, dump and read the true state
-//! (passwords included), change job and instance states, read counters,
-//! set faults, move the clock, reset.
+//! (passwords included), change job, instance and account states
+//! (`polardb/{cluster}/accounts/{name}`, `dcs/{id}/accounts/{name}`), read
+//! counters, set faults, move the clock, reset.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -90,6 +91,14 @@ pub fn handle(emulator: &Emulator, request: &Request, rest: &str) -> Reply {
             let mut view = serde_json::to_value(&*account).expect("serialises");
             view["cluster_id"] = json!(cluster_id);
             view["region"] = json!(region);
+            Some((&mut account.status, view))
+        }),
+        (_, ["dcs", id, "accounts", name]) => target(emulator, request, |world| {
+            let instance = world.dcs_instance_mut(id)?;
+            let instance_id = instance.id.clone();
+            let account = instance.acl_accounts.iter_mut().find(|a| a.name == *name)?;
+            let mut view = serde_json::to_value(&*account).expect("serialises");
+            view["instance_id"] = json!(instance_id);
             Some((&mut account.status, view))
         }),
         (_, ["dts", id]) => target(emulator, request, |world| {
