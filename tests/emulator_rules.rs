@@ -1816,12 +1816,12 @@ fn polardb_create_account_follows_the_naming_password_and_quota_rules() {
         [("AccountPrivilege", "ReadOnly")],
     ] {
         let response = create(&mut rig, "app_blue", "Good-Pass-1", &extra);
-        assert_ali_error(&response, 400, "Emulator.InvalidParameter");
+        assert_ali_error(&response, 400, "InvalidParameter");
     }
     assert_ali_error(
         &create(&mut rig, "app_blue", "Good-Pass-1", &[("DBName", "nodb")]),
         404,
-        "Emulator.DBNotFound",
+        "InvalidDBName.NotFound",
     );
 
     let token = [
@@ -1874,8 +1874,8 @@ fn polardb_create_account_follows_the_naming_password_and_quota_rules() {
     assert_eq!(rig.polardb_account("app_green")["AccountType"], "Super");
     assert_ali_error(
         &create(&mut rig, "app_red", "Good-Pass-1", &[]),
-        400,
-        "Emulator.QuotaExceeded",
+        403,
+        "QuotaExceeded.AccountName",
     );
 }
 
@@ -1909,14 +1909,10 @@ fn polardb_grants_revokes_and_deletes_follow_the_account_state() {
     rig.emu.advance_clock(6.0);
     assert_ali_error(
         &grant(&mut rig, "owner", "ReadOnly"),
-        400,
-        "Emulator.InvalidParameter",
+        403,
+        "OperationDenied.AccountType",
     );
-    assert_ali_error(
-        &grant(&mut rig, "reader", "Admin"),
-        400,
-        "Emulator.InvalidParameter",
-    );
+    assert_ali_error(&grant(&mut rig, "reader", "Admin"), 400, "InvalidParameter");
     assert_ali_error(
         &grant(&mut rig, "nobody", "ReadOnly"),
         404,
@@ -1967,13 +1963,13 @@ fn dcs_acl_create_follows_the_name_password_role_and_quota_rules() {
         assert_dcs_error(
             &create(&mut rig, bad, "read", "Good-Pass-1"),
             400,
-            "Emulator.InvalidParameter",
+            "DCS.4800",
         );
     }
     assert_dcs_error(
         &create(&mut rig, "reader", "admin", "Good-Pass-1"),
         400,
-        "Emulator.InvalidParameter",
+        "DCS.4800",
     );
     for bad in [
         "Good:Pass-1",
@@ -1987,7 +1983,7 @@ fn dcs_acl_create_follows_the_name_password_role_and_quota_rules() {
     assert_dcs_error(
         &create(&mut rig, "default", "read", "Good-Pass-1"),
         400,
-        "Emulator.AccountExists",
+        "DCS.4800",
     );
     assert_eq!(
         create(&mut rig, "reader", "read", "Good-Pass-1").status,
@@ -1996,7 +1992,7 @@ fn dcs_acl_create_follows_the_name_password_role_and_quota_rules() {
     assert_dcs_error(
         &create(&mut rig, "reader", "read", "Good-Pass-1"),
         400,
-        "Emulator.AccountExists",
+        "DCS.4800",
     );
     assert_eq!(
         create(&mut rig, "writer", "write", "Good-Pass-1").status,
@@ -2005,7 +2001,7 @@ fn dcs_acl_create_follows_the_name_password_role_and_quota_rules() {
     assert_dcs_error(
         &create(&mut rig, "third", "read", "Good-Pass-1"),
         400,
-        "Emulator.QuotaExceeded",
+        "DCS.4039",
     );
 
     let list = rig.acl("GET", "", None).json();
@@ -2032,7 +2028,7 @@ fn dcs_acl_create_follows_the_name_password_role_and_quota_rules() {
         &format!("/v2/{P}/instances/dcs-old/accounts"),
         None,
     );
-    assert_dcs_error(&old, 400, "Emulator.NotSupported");
+    assert_dcs_error(&old, 400, "DCS.4008");
     rig.emu.patch_status("dcs/dcs-acl", "RESTARTING");
     assert_dcs_error(
         &create(&mut rig, "late", "read", "Good-Pass-1"),
@@ -2118,7 +2114,7 @@ fn dcs_acl_password_changes_count_wrong_old_passwords_and_lock_the_account() {
         .unwrap()
         .to_owned();
     let response = rig.acl("DELETE", &format!("/{default_id}"), None);
-    assert_dcs_error(&response, 400, "Emulator.NotSupported");
+    assert_dcs_error(&response, 400, "DCS.4800");
     let response = rig.acl("DELETE", "/no-such-account", None);
-    assert_dcs_error(&response, 404, "Emulator.AccountNotFound");
+    assert_dcs_error(&response, 400, "DCS.4800");
 }

@@ -63,9 +63,10 @@ codes! {
         INCORRECT_DB_CLUSTER_STATE = "IncorrectDBClusterState",
         INVALID_ACCOUNT_NAME_DUPLICATE = "InvalidAccountName.Duplicate",
         INVALID_ACCOUNT_NAME_MALFORMED = "InvalidAccountName.Malformed",
-        POLARDB_MODEL_INVALID_PARAMETER = "Emulator.InvalidParameter",
-        POLARDB_MODEL_QUOTA_EXCEEDED = "Emulator.QuotaExceeded",
-        POLARDB_MODEL_DB_NOT_FOUND = "Emulator.DBNotFound",
+        POLARDB_INVALID_PARAMETER = "InvalidParameter",
+        POLARDB_ACCOUNT_QUOTA_EXCEEDED = "QuotaExceeded.AccountName",
+        POLARDB_DB_NAME_NOT_FOUND = "InvalidDBName.NotFound",
+        POLARDB_ACCOUNT_TYPE_DENIED = "OperationDenied.AccountType",
     }
     "dts" {
         DTS_INVALID_PARAMETER = "InvalidParameter",
@@ -100,11 +101,10 @@ codes! {
         DCS_PASSWORD_FREE = "DCS.4850",
         DCS_STATE_NOT_SUPPORTED = "DCS.4026",
         DCS_INTERNAL_ERROR = "DCS.5000",
-        DCS_MODEL_INVALID_PARAMETER = "Emulator.InvalidParameter",
-        DCS_MODEL_ACCOUNT_EXISTS = "Emulator.AccountExists",
-        DCS_MODEL_QUOTA_EXCEEDED = "Emulator.QuotaExceeded",
-        DCS_MODEL_ACCOUNT_NOT_FOUND = "Emulator.AccountNotFound",
-        DCS_MODEL_NOT_SUPPORTED = "Emulator.NotSupported",
+        DCS_INVALID_PARAMETER = "DCS.4800",
+        DCS_INVALID_BODY = "DCS.4005",
+        DCS_QUOTA_REACHED = "DCS.4039",
+        DCS_ENGINE_VERSION_NOT_SUPPORTED = "DCS.4008",
     }
     "iam" {
         IAM_NOT_FOUND = "IAM.0004",

@@ -6,7 +6,11 @@
 //! repeated DeleteAccount like the first (nothing more happens); a
 //! `Creating` or `Deleting` account refuses other changes with
 //! `IncorrectDBClusterState`; an account created without `AccountType`
-//! is `Super`, as the API reference says.
+//! is `Super`, as the API reference says. Codes from PolarDB's client
+//! error-code table: `InvalidParameter` for a parameter without a code of
+//! its own, `QuotaExceeded.AccountName` for a full cluster,
+//! `InvalidDBName.NotFound` for an unknown database and
+//! `OperationDenied.AccountType` for privileges on a privileged account.
 
 use serde_json::json;
 
@@ -34,9 +38,20 @@ fn list(value: Option<&str>) -> Vec<String> {
 }
 
 impl Call<'_> {
+    /// A parameter without a documented code of its own (`AccountType`,
+    /// `AccountDescription`, `AccountPrivilege`): the documented generic.
     fn invalid(&self, message: &str) -> Reply {
         self.ctx
-            .error(400, codes::POLARDB_MODEL_INVALID_PARAMETER, message)
+            .error(400, codes::POLARDB_INVALID_PARAMETER, message)
+    }
+
+    /// A database of `DBName` the cluster does not have.
+    fn unknown_database(&self, missing: &str) -> Reply {
+        self.ctx.error(
+            404,
+            codes::POLARDB_DB_NAME_NOT_FOUND,
+            &format!("The specified database {missing} does not exist."),
+        )
     }
 
     fn account_not_available(&self) -> Reply {
@@ -77,11 +92,7 @@ impl Call<'_> {
             )));
         }
         if let Some(missing) = databases.iter().find(|d| !cluster.databases.contains(d)) {
-            return Err(self.ctx.error(
-                404,
-                codes::POLARDB_MODEL_DB_NOT_FOUND,
-                &format!("The database {missing} does not exist."),
-            ));
+            return Err(self.unknown_database(missing));
         }
         Ok(databases
             .into_iter()
@@ -194,10 +205,10 @@ impl Call<'_> {
         }
         if cluster.accounts.len() >= cluster.account_limit {
             return Err(self.ctx.error(
-                400,
-                codes::POLARDB_MODEL_QUOTA_EXCEEDED,
+                403,
+                codes::POLARDB_ACCOUNT_QUOTA_EXCEEDED,
                 &format!(
-                    "The cluster already holds its {} accounts.",
+                    "The quota of account exceeds: the cluster already holds its {} accounts.",
                     cluster.account_limit
                 ),
             ));
@@ -277,8 +288,10 @@ impl Call<'_> {
             return Err(self.account_not_available());
         }
         if account.account_type != "Normal" {
-            return Err(self.invalid(
-                "Privileges are granted to standard accounts only: a privileged account holds them all.",
+            return Err(self.ctx.error(
+                403,
+                codes::POLARDB_ACCOUNT_TYPE_DENIED,
+                "The operation is not permitted due to type of account: privileges are granted to standard accounts only.",
             ));
         }
         Ok(account)
@@ -323,11 +336,7 @@ impl Call<'_> {
             .polardb_cluster_mut(cluster_id)
             .ok_or_else(|| self.cluster_not_found())?;
         if let Some(missing) = databases.iter().find(|d| !cluster.databases.contains(d)) {
-            return Err(self.ctx.error(
-                404,
-                codes::POLARDB_MODEL_DB_NOT_FOUND,
-                &format!("The database {missing} does not exist."),
-            ));
+            return Err(self.unknown_database(missing));
         }
         let account = self.standard_account(cluster, name)?;
         account

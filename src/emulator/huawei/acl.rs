@@ -10,7 +10,11 @@
 //! (the answer has the same `retry_times_left` / `lock_time_left` fields);
 //! create, reset, role change and delete are tasks that leave the account
 //! `CREATING`, `UPDATING` or `DELETING` for the instance's
-//! `account_settle_seconds`; the old -> new change is immediate.
+//! `account_settle_seconds`; the old -> new change is immediate. DCS's
+//! error-code appendix has no code for a taken name, an unknown account id
+//! or the `default` user: those answer its generic `DCS.4800` ("Invalid
+//! {0} in the request"), an instance below Redis 4.0 its `DCS.4008` and a
+//! full instance its generic quota code `DCS.4039`.
 
 use serde_json::{Value, json};
 
@@ -104,8 +108,10 @@ impl Call<'_> {
         self.ctx.error(status, code, message)
     }
 
+    /// `DCS.4800`, "Invalid {0} in the request": the appendix's generic
+    /// code for a parameter without a code of its own.
     fn acl_invalid(&self, message: &str) -> Reply {
-        self.acl_error(400, codes::DCS_MODEL_INVALID_PARAMETER, message)
+        self.acl_error(400, codes::DCS_INVALID_PARAMETER, message)
     }
 
     /// The `result` answer of an old -> new password change (the
@@ -194,8 +200,8 @@ impl Call<'_> {
         if !supports_acl(instance) {
             return Err(self.acl_error(
                 400,
-                codes::DCS_MODEL_NOT_SUPPORTED,
-                "ACL accounts need a Redis 4.0 or later instance.",
+                codes::DCS_ENGINE_VERSION_NOT_SUPPORTED,
+                "The selected cache engine version is not supported: ACL accounts need Redis 4.0 or later.",
             ));
         }
         if op == AclOp::List {
@@ -216,10 +222,8 @@ impl Call<'_> {
         }
         let account_id = account_id.unwrap_or_default();
         if account_id == default_account_id(&instance.id) {
-            return Err(self.acl_error(
-                400,
-                codes::DCS_MODEL_NOT_SUPPORTED,
-                "The default user's password is the instance password: change it with UpdatePassword or ResetPassword.",
+            return Err(self.acl_invalid(
+                "Invalid account_id in the request: the default user's password is the instance password; change it with UpdatePassword or ResetPassword.",
             ));
         }
         let settle = instance.account_settle_seconds;
@@ -229,11 +233,7 @@ impl Call<'_> {
             .iter()
             .position(|a| a.id == account_id)
             .ok_or_else(|| {
-                self.acl_error(
-                    404,
-                    codes::DCS_MODEL_ACCOUNT_NOT_FOUND,
-                    "The ACL account does not exist.",
-                )
+                self.acl_invalid("Invalid account_id in the request: no ACL account has that id.")
             })?;
         let account = &mut instance.acl_accounts[index];
         if op == AclOp::Delete && account.status == "DELETING" {
@@ -273,17 +273,20 @@ impl Call<'_> {
         &self,
         instance: &mut DcsInstance,
     ) -> Result<(Reply, RedisChange), Reply> {
-        let body = self.body(codes::DCS_MODEL_INVALID_PARAMETER)?;
+        let body = self.body(codes::DCS_INVALID_BODY)?;
         let name = str_field(&body, "account_name").unwrap_or_default();
-        check_acl_account_name(name)
-            .map_err(|reason| self.acl_invalid(&format!("Invalid account_name: {reason}.")))?;
+        check_acl_account_name(name).map_err(|reason| {
+            self.acl_invalid(&format!("Invalid account_name in the request: {reason}."))
+        })?;
         let role = str_field(&body, "account_role").unwrap_or_default();
         if !ACL_ROLES.contains(&role) {
-            return Err(self.acl_invalid("Invalid account_role: read or write."));
+            return Err(self.acl_invalid("Invalid account_role in the request: read or write."));
         }
         let description = str_field(&body, "description").unwrap_or_default();
         if description.chars().count() > 1024 {
-            return Err(self.acl_invalid("Invalid description: at most 1,024 characters."));
+            return Err(
+                self.acl_invalid("Invalid description in the request: at most 1,024 characters.")
+            );
         }
         let password = str_field(&body, "account_password").unwrap_or_default();
         check_acl_password(name, password).map_err(|reason| {
@@ -294,18 +297,16 @@ impl Call<'_> {
             )
         })?;
         if name == "default" || instance.acl_accounts.iter().any(|a| a.name == name) {
-            return Err(self.acl_error(
-                400,
-                codes::DCS_MODEL_ACCOUNT_EXISTS,
-                "An account of that name exists.",
+            return Err(self.acl_invalid(
+                "Invalid account_name in the request: an account of that name exists.",
             ));
         }
         if instance.acl_accounts.len() >= instance.acl_account_limit {
             return Err(self.acl_error(
                 400,
-                codes::DCS_MODEL_QUOTA_EXCEEDED,
+                codes::DCS_QUOTA_REACHED,
                 &format!(
-                    "The instance already holds its {} ACL accounts.",
+                    "The quota limit has been reached: the instance already holds its {} ACL accounts.",
                     instance.acl_account_limit
                 ),
             ));
@@ -439,10 +440,10 @@ impl Call<'_> {
         instance_id: &str,
         settle: f64,
     ) -> Result<(Reply, Option<RedisChange>), Reply> {
-        let body = self.body(codes::DCS_MODEL_INVALID_PARAMETER)?;
+        let body = self.body(codes::DCS_INVALID_BODY)?;
         let role = str_field(&body, "account_role").unwrap_or_default();
         if !ACL_ROLES.contains(&role) {
-            return Err(self.acl_invalid("Invalid account_role: read or write."));
+            return Err(self.acl_invalid("Invalid account_role in the request: read or write."));
         }
         account.role = role.to_owned();
         account.status = "UPDATING".into();

@@ -457,6 +457,9 @@ pub fn classify(status: u16, code: Option<&str>, message: &str) -> (ErrorClass, 
         "DRS.M05003" | "DRS.M05004" | "DRS.10000010" | "DRS-K02000" | "DCS.3022" | "IAM.0004" => {
             return (Permanent, ErrorKind::NotFound);
         }
+        // The appendix's generic "quota limit has been reached" (e.g. an
+        // instance's 18 ACL accounts).
+        "DCS.4039" => return (Permanent, ErrorKind::LimitExceeded),
         "DCS.4080" => {
             return (
                 ErrorClass::Lockout {
