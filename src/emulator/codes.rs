@@ -61,6 +61,12 @@ codes! {
         INVALID_DB_CLUSTER_ID_NOT_FOUND = "InvalidDBClusterId.NotFound",
         INVALID_ACCOUNT_NAME_NOT_FOUND = "InvalidAccountName.NotFound",
         INCORRECT_DB_CLUSTER_STATE = "IncorrectDBClusterState",
+        INVALID_ACCOUNT_NAME_DUPLICATE = "InvalidAccountName.Duplicate",
+        INVALID_ACCOUNT_NAME_MALFORMED = "InvalidAccountName.Malformed",
+        POLARDB_INVALID_PARAMETER = "InvalidParameter",
+        POLARDB_ACCOUNT_QUOTA_EXCEEDED = "QuotaExceeded.AccountName",
+        POLARDB_DB_NAME_NOT_FOUND = "InvalidDBName.NotFound",
+        POLARDB_ACCOUNT_TYPE_DENIED = "OperationDenied.AccountType",
     }
     "dts" {
         DTS_INVALID_PARAMETER = "InvalidParameter",
@@ -93,6 +99,12 @@ codes! {
         DCS_INVALID_PASSWORD = "DCS.4019",
         DCS_NOT_RUNNING = "DCS.4049",
         DCS_PASSWORD_FREE = "DCS.4850",
+        DCS_STATE_NOT_SUPPORTED = "DCS.4026",
+        DCS_INTERNAL_ERROR = "DCS.5000",
+        DCS_INVALID_PARAMETER = "DCS.4800",
+        DCS_INVALID_BODY = "DCS.4005",
+        DCS_QUOTA_REACHED = "DCS.4039",
+        DCS_ENGINE_VERSION_NOT_SUPPORTED = "DCS.4008",
     }
     "iam" {
         IAM_NOT_FOUND = "IAM.0004",

@@ -3,14 +3,17 @@
 //! ```text
 //! cloudrotate-emulator [--config FILE] [--listen 127.0.0.1:PORT] [--seed-file FILE]
 //!                      [--faults-file FILE] [--tls-cert PEM --tls-key PEM] [--threads N]
+//!                      [--job-login-interval-ms MS]
 //! ```
 //! The file: `{"listen": "127.0.0.1:8787", "seed_file": "seed.json", "seed": {...},
-//! "faults": {...}, "tls": {"cert": "cert.pem", "key": "key.pem"}, "threads": 1}`
+//! "faults": {...}, "tls": {"cert": "cert.pem", "key": "key.pem"}, "threads": 1,
+//! "job_login_interval_ms": 2000}`
 //! (every field optional; `seed` and `seed_file` both apply, `seed` first;
 //! relative paths are taken from the config file's folder).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -27,6 +30,8 @@ usage: cloudrotate-emulator [options]
   --tls-cert FILE     PEM certificate chain (serve HTTPS; needs --tls-key)
   --tls-key FILE      PEM private key
   --threads N         worker threads (1 = single-threaded runtime; default 2)
+  --job-login-interval-ms MS
+                      how often DTS/DRS jobs with a backed source log in (default 2000)
 The first line on stdout is `listening on http(s)://ADDR`.";
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -38,6 +43,7 @@ struct FileConfig {
     faults: Option<FaultConfig>,
     tls: Option<TlsFiles>,
     threads: Option<usize>,
+    job_login_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -53,7 +59,12 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     pub threads: usize,
     pub startup: Startup,
+    /// How often jobs whose source is a backed resource log in.
+    pub job_login_interval: Duration,
 }
+
+/// Jobs with a backed source log in this often unless told otherwise.
+pub const DEFAULT_JOB_LOGIN_INTERVAL: Duration = Duration::from_secs(2);
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path, what: &str) -> Result<T, String> {
     let text = std::fs::read_to_string(path)
@@ -95,6 +106,7 @@ impl Config {
                 "--tls-cert",
                 "--tls-key",
                 "--threads",
+                "--job-login-interval-ms",
             ]
             .contains(&n.as_str())
         }) {
@@ -162,10 +174,22 @@ impl Config {
         }
         .max(1);
 
+        let job_login_interval = match flag("--job-login-interval-ms") {
+            Some(ms) => Duration::from_millis(
+                ms.parse::<u64>()
+                    .map_err(|e| format!("invalid --job-login-interval-ms {ms}: {e}"))?,
+            ),
+            None => file
+                .job_login_interval_ms
+                .map_or(DEFAULT_JOB_LOGIN_INTERVAL, Duration::from_millis),
+        }
+        .max(Duration::from_millis(10));
+
         Ok(Some(Self {
             listen,
             tls,
             threads,
+            job_login_interval,
             startup: Startup {
                 seed: world.seed,
                 faults,
@@ -188,11 +212,16 @@ mod tests {
         assert_eq!(config.listen.to_string(), "127.0.0.1:0");
         assert_eq!(config.threads, 2);
         assert!(config.tls.is_none());
+        assert_eq!(config.job_login_interval, DEFAULT_JOB_LOGIN_INTERVAL);
         let config = Config::from_args(args(&["--listen=127.0.0.1:9000", "--threads", "1"]))
             .unwrap()
             .unwrap();
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.threads, 1);
+        let config = Config::from_args(args(&["--job-login-interval-ms", "150"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(config.job_login_interval, Duration::from_millis(150));
         assert!(Config::from_args(args(&["--help"])).unwrap().is_none());
     }
 

@@ -1,6 +1,11 @@
 //! Huawei Cloud APIs: DRS (v3 batch password change and status, v5 job
 //! list), DCS (v2 change / reset password, show and list instances) and IAM
-//! (v3.0 permanent access keys), routed by path.
+//! (v3.0 permanent access keys), routed by path. [`acl`] holds the DCS ACL
+//! accounts.
+
+mod acl;
+
+pub use acl::AclOp;
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -40,17 +45,44 @@ pub enum HwService {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HwApi {
-    DrsResetPassword { project: String },
-    DrsJobStatus { project: String },
-    DrsListJobs { project: String },
-    DcsUpdatePassword { project: String, instance: String },
-    DcsResetPassword { project: String, instance: String },
-    DcsShowInstance { project: String, instance: String },
-    DcsListInstances { project: String },
+    DrsResetPassword {
+        project: String,
+    },
+    DrsJobStatus {
+        project: String,
+    },
+    DrsListJobs {
+        project: String,
+    },
+    DcsUpdatePassword {
+        project: String,
+        instance: String,
+    },
+    DcsResetPassword {
+        project: String,
+        instance: String,
+    },
+    DcsShowInstance {
+        project: String,
+        instance: String,
+    },
+    DcsListInstances {
+        project: String,
+    },
+    DcsAcl {
+        project: String,
+        instance: String,
+        account: Option<String>,
+        op: AclOp,
+    },
     IamCreateKey,
     IamListKeys,
-    IamShowKey { access: String },
-    IamDeleteKey { access: String },
+    IamShowKey {
+        access: String,
+    },
+    IamDeleteKey {
+        access: String,
+    },
 }
 
 impl HwApi {
@@ -81,6 +113,23 @@ impl HwApi {
                 instance: owned(i),
             },
             ("GET", ["v2", p, "instances"]) => Self::DcsListInstances { project: owned(p) },
+            (method, ["v2", p, "instances", i, "accounts", rest @ ..]) => {
+                let (account, op) = match (method, rest) {
+                    ("GET", []) => (None, AclOp::List),
+                    ("POST", []) => (None, AclOp::Create),
+                    ("PUT", [a, "password", "modify"]) => (Some(owned(a)), AclOp::UpdatePassword),
+                    ("PUT", [a, "password", "reset"]) => (Some(owned(a)), AclOp::ResetPassword),
+                    ("PUT", [a, "role"]) => (Some(owned(a)), AclOp::UpdateRole),
+                    ("DELETE", [a]) => (Some(owned(a)), AclOp::Delete),
+                    _ => return None,
+                };
+                Self::DcsAcl {
+                    project: owned(p),
+                    instance: owned(i),
+                    account,
+                    op,
+                }
+            }
             ("POST", ["v3.0", "OS-CREDENTIAL", "credentials"]) => Self::IamCreateKey,
             ("GET", ["v3.0", "OS-CREDENTIAL", "credentials"]) => Self::IamListKeys,
             ("GET", ["v3.0", "OS-CREDENTIAL", "credentials", a]) => {
@@ -103,6 +152,7 @@ impl HwApi {
             Self::DcsResetPassword { .. } => "dcs.ResetPassword",
             Self::DcsShowInstance { .. } => "dcs.ShowInstance",
             Self::DcsListInstances { .. } => "dcs.ListInstances",
+            Self::DcsAcl { op, .. } => op.name(),
             Self::IamCreateKey => "iam.CreatePermanentAccessKey",
             Self::IamListKeys => "iam.ListPermanentAccessKeys",
             Self::IamShowKey { .. } => "iam.ShowPermanentAccessKey",
@@ -118,7 +168,8 @@ impl HwApi {
             Self::DcsUpdatePassword { .. }
             | Self::DcsResetPassword { .. }
             | Self::DcsShowInstance { .. }
-            | Self::DcsListInstances { .. } => HwService::Dcs,
+            | Self::DcsListInstances { .. }
+            | Self::DcsAcl { .. } => HwService::Dcs,
             _ => HwService::Iam,
         }
     }
@@ -312,6 +363,12 @@ impl Call<'_> {
                 Ok(self.ctx.reply(200, &dcs_view(found)))
             }
             HwApi::DcsListInstances { project } => Ok(self.dcs_list_instances(world, project)),
+            HwApi::DcsAcl {
+                project,
+                instance,
+                account,
+                op,
+            } => self.dcs_acl(world, project, instance, account.as_deref(), *op),
             HwApi::IamCreateKey => self.iam_create_key(world),
             HwApi::IamListKeys => self.iam_list_keys(world),
             HwApi::IamShowKey { access } => self.iam_show_key(world, access),
@@ -545,6 +602,7 @@ impl Call<'_> {
     }
 
     fn dcs_update_password(&self, world: &mut World, project: &str, id: &str) -> Answer {
+        let before = self.backed_instance(world, id);
         let instance = self.running(self.dcs_instance(world, project, id)?)?;
         let body = self.body(codes::DCS_INVALID_PASSWORD)?;
         let old = str_field(&body, "old_password").unwrap_or_default();
@@ -564,22 +622,7 @@ impl Call<'_> {
             ));
         }
         let answer = |result: &str, left: u32, lock_secs: Option<i64>, message: &str| {
-            let minutes_left = lock_secs.map_or(0, |s| (s + 59) / 60);
-            let lock_time = if lock_secs.is_some() {
-                DCS_LOCK_SECONDS / 60
-            } else {
-                0
-            };
-            self.ctx.reply(
-                200,
-                &json!({
-                    "lock_time": lock_time.to_string(),
-                    "result": result,
-                    "lock_time_left": minutes_left.to_string(),
-                    "retry_times_left": left.to_string(),
-                    "message": message,
-                }),
-            )
+            self.password_change_reply(result, left, lock_secs, message)
         };
         if let Some(left) = self.lock_left(instance) {
             return Ok(answer(
@@ -612,6 +655,8 @@ impl Call<'_> {
         instance.password = Some(new);
         instance.failed_attempts = 0;
         instance.changes += 1;
+        let password = instance.password.clone();
+        self.queue_instance_password(world, before, password.as_deref());
         Ok(answer(
             "success",
             DCS_MAX_TRIES,
@@ -621,6 +666,7 @@ impl Call<'_> {
     }
 
     fn dcs_reset_password(&self, world: &mut World, project: &str, id: &str) -> Answer {
+        let before = self.backed_instance(world, id);
         let instance = self.running(self.dcs_instance(world, project, id)?)?;
         let body = self.body(codes::DCS_INVALID_PASSWORD)?;
         let answer = |code: &str, message: &str| {
@@ -648,6 +694,8 @@ impl Call<'_> {
         // A new password ends the run of wrong old passwords.
         instance.failed_attempts = 0;
         instance.changes += 1;
+        let password = instance.password.clone();
+        self.queue_instance_password(world, before, password.as_deref());
         Ok(answer("1", "success"))
     }
 
@@ -798,8 +846,8 @@ fn dcs_view(instance: &DcsInstance) -> Value {
         "instance_id": instance.id,
         "name": if instance.name.is_empty() { &instance.id } else { &instance.name },
         "status": instance.status,
-        "engine": "Redis",
-        "engine_version": "6.0",
+        "engine": instance.engine,
+        "engine_version": instance.engine_version,
         "no_password_access": instance.no_password_access.to_string(),
     })
 }

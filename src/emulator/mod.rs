@@ -10,9 +10,11 @@
 //! is the whole behaviour as a synchronous function, so rules are tested
 //! without a socket.
 
+pub mod accounts;
 pub mod admin;
 pub mod alicloud;
 pub mod auth;
+pub mod backing;
 pub mod clock;
 pub mod codes;
 pub mod config;
@@ -56,6 +58,9 @@ pub struct Startup {
 
 pub struct Emulator {
     inner: Mutex<Inner>,
+    /// One call at a time while its changes reach the backing servers, so
+    /// the servers see changes in the order the emulator made them.
+    backing_gate: tokio::sync::Mutex<()>,
     clock: Arc<Clock>,
     startup: Startup,
     ids: AtomicU64,
@@ -66,6 +71,7 @@ impl Emulator {
     pub fn new(startup: Startup, clock: Arc<Clock>) -> Self {
         let emulator = Self {
             inner: Mutex::new(Inner::default()),
+            backing_gate: tokio::sync::Mutex::new(()),
             clock,
             startup,
             ids: AtomicU64::new(0),
@@ -98,6 +104,12 @@ impl Emulator {
             .world
             .merge(self.startup.seed.clone(), &format_time(now));
         inner.faults = FaultEngine::new(self.startup.faults.clone());
+        let ops = backing::reconcile_ops(&inner.world);
+        inner.world.queue_backing(backing::BackingChange {
+            ops,
+            undo: None,
+            on_failure: admin::backing_refused(),
+        });
         self.clock.set_offset(time::Duration::ZERO);
     }
 
@@ -115,11 +127,43 @@ impl Emulator {
         let now = self.clock.now();
         let id = self.request_id();
         let mut inner = self.lock();
+        inner.world.settle_accounts(now);
         if request.path == "/" || request.path.starts_with("/?") {
             alicloud::handle(&mut inner, now, request, id)
         } else {
             huawei::handle(&mut inner, now, request, id)
         }
+    }
+}
+
+impl Emulator {
+    /// [`Emulator::handle`], then the changes the call made to backed
+    /// resources applied to their servers: a change a server refuses puts
+    /// the resource back and turns the answer into the cloud's internal
+    /// error. One call at a time goes through here.
+    pub async fn handle_with_backing(&self, request: &Request) -> Handled {
+        let _gate = self.backing_gate.lock().await;
+        let mut handled = self.handle(request);
+        if let Err(reply) = self.apply_pending_backing().await {
+            handled.action = Action::Reply(reply);
+        }
+        handled
+    }
+
+    /// Applies the queued server changes (at start-up: the seed's); the
+    /// first refusal is undone and its answer returned.
+    pub async fn apply_pending_backing(&self) -> Result<(), Reply> {
+        let pending = std::mem::take(&mut self.lock().world.pending_backing);
+        for change in pending {
+            if let Err(message) = backing::apply(&change.ops).await {
+                eprintln!("cloudrotate-emulator: backing server: {message}");
+                if let Some(undo) = change.undo {
+                    self.lock().world.restore(undo);
+                }
+                return Err(change.on_failure);
+            }
+        }
+        Ok(())
     }
 }
 

@@ -31,6 +31,27 @@ fn incre_transfer_started() -> String {
 fn default_region() -> String {
     "cn-hangzhou".to_owned()
 }
+fn mysql() -> String {
+    "MySQL".to_owned()
+}
+fn redis() -> String {
+    "Redis".to_owned()
+}
+fn redis_six() -> String {
+    "6.0".to_owned()
+}
+fn polardb_account_limit() -> usize {
+    super::accounts::POLARDB_DEFAULT_ACCOUNT_LIMIT
+}
+fn dcs_acl_account_limit() -> usize {
+    super::accounts::DCS_ACL_ACCOUNT_LIMIT
+}
+fn settle_seconds() -> f64 {
+    super::accounts::DEFAULT_SETTLE_SECONDS
+}
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -86,6 +107,27 @@ pub struct PolarCluster {
     pub region: String,
     #[serde(default)]
     pub accounts: Vec<PolarAccount>,
+    /// `MySQL`, `PostgreSQL` or `Oracle` (DescribeDBClusters' `Engine`).
+    #[serde(default = "mysql")]
+    pub engine: String,
+    /// The cluster's databases, the only names GrantAccountPrivilege takes.
+    #[serde(default)]
+    pub databases: Vec<String>,
+    /// The most accounts the cluster holds (the emulator's model: PolarDB
+    /// says only that the number varies by engine).
+    #[serde(default = "polardb_account_limit")]
+    pub account_limit: usize,
+    /// How long a created account stays `Creating` and a deleted one
+    /// `Deleting` (the emulator's model of PolarDB's asynchronous tasks).
+    #[serde(default = "settle_seconds")]
+    pub account_settle_seconds: f64,
+    /// A real PostgreSQL server that holds the cluster's accounts as roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backing: Option<super::backing::PostgresServer>,
+    /// CreateAccount client tokens already answered (PolarDB answers a
+    /// repeated token like the first request).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_tokens: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -105,6 +147,28 @@ pub struct PolarAccount {
     /// adds exactly one.
     #[serde(default)]
     pub new_passwords: u64,
+    /// The databases the account may use and how (`DatabasePrivileges`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub privileges: Vec<PolarPrivilege>,
+    /// Unix milliseconds when a `Creating` account becomes `Available` or
+    /// a `Deleting` one disappears.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settles_at_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PolarPrivilege {
+    pub db_name: String,
+    /// `ReadWrite`, `ReadOnly`, `DMLOnly`, `DDLOnly` or `ReadIndex`.
+    pub privilege: String,
+}
+
+/// Why the emulator failed a job whose source refused its password, and
+/// the state the job goes back to once the login works again.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LoginFailure {
+    pub previous_status: String,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -116,6 +180,9 @@ pub struct DtsJob {
     pub status: String,
     pub src: DtsEndpoint,
     pub dest: DtsEndpoint,
+    /// Set while the job is failed because its source refused its login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_failure: Option<LoginFailure>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -171,11 +238,21 @@ pub struct DrsJob {
     pub name: String,
     pub so: DrsEndpoint,
     pub ta: DrsEndpoint,
+    /// Set while the job is failed because its source refused its login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_failure: Option<LoginFailure>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DrsEndpoint {
     pub password: String,
+    /// The DCS instance this endpoint is (a backed instance makes the job
+    /// log in with its copy of the password).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub instance_id: String,
+    /// The ACL user the endpoint logs in as; empty: the default user.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user: String,
     #[serde(default)]
     pub changes: u64,
     /// Changes that set a different password than the one held: applying
@@ -211,6 +288,57 @@ pub struct DcsInstance {
     /// Unix seconds until which password changes are locked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locked_until: Option<i64>,
+    /// `Redis` or `Memcached`.
+    #[serde(default = "redis")]
+    pub engine: String,
+    /// `3.0`, `4.0`, `5.0`, `6.0`, ...
+    #[serde(default = "redis_six")]
+    pub engine_version: String,
+    /// The instance's ACL accounts besides its `default` user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acl_accounts: Vec<AclAccount>,
+    /// The most ACL accounts the instance holds (18, the user guide).
+    #[serde(default = "dcs_acl_account_limit")]
+    pub acl_account_limit: usize,
+    /// How long ACL account tasks (create, role, reset, delete) take.
+    #[serde(default = "settle_seconds")]
+    pub account_settle_seconds: f64,
+    /// A real Redis server: the instance password is its `requirepass`,
+    /// ACL accounts are its ACL users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backing: Option<super::backing::RedisServer>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AclAccount {
+    #[serde(default)]
+    pub id: String,
+    pub name: String,
+    pub password: String,
+    /// `read` or `write`.
+    #[serde(default = "write_role")]
+    pub role: String,
+    #[serde(default)]
+    pub description: String,
+    /// `CREATING`, `AVAILABLE`, `UPDATING`, `DELETING`.
+    #[serde(default = "available_upper")]
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settles_at_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub changes: u64,
+    /// Consecutive wrong old passwords (UpdateAclAccountPassWord).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub failed_attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<i64>,
+}
+
+fn write_role() -> String {
+    "write".to_owned()
+}
+fn available_upper() -> String {
+    "AVAILABLE".to_owned()
 }
 
 /// An Alibaba STS `Expiration`: `yyyy-MM-ddTHH:mm:ssZ`.
@@ -259,6 +387,9 @@ pub struct World {
     /// sent, so leak tests can look for each of them in logs
     /// (`GET /_emulator/secrets`).
     pub secrets: BTreeSet<String>,
+    /// Changes the last call made to backed resources, for the server to
+    /// apply to the real servers before it answers.
+    pub pending_backing: Vec<super::backing::BackingChange>,
 }
 
 fn upsert<T>(items: &mut Vec<T>, item: T, same: impl Fn(&T, &T) -> bool) {
@@ -297,6 +428,13 @@ impl World {
         }
         for job in &seed.huaweicloud.drs_jobs {
             found.extend([job.so.password.as_str(), job.ta.password.as_str()]);
+        }
+        for instance in &seed.huaweicloud.dcs_instances {
+            found.extend(instance.acl_accounts.iter().map(|a| a.password.as_str()));
+            found.extend(instance.backing.iter().map(|b| b.admin_password.as_str()));
+        }
+        for cluster in &seed.alicloud.polardb_clusters {
+            found.extend(cluster.backing.iter().map(|b| b.admin_password.as_str()));
         }
         found.extend(
             seed.huaweicloud
@@ -340,6 +478,17 @@ impl World {
                     for account in cluster.accounts {
                         upsert(&mut existing.accounts, account, |a, b| a.name == b.name);
                     }
+                    for database in cluster.databases {
+                        if !existing.databases.contains(&database) {
+                            existing.databases.push(database);
+                        }
+                    }
+                    existing.engine = cluster.engine;
+                    existing.account_limit = cluster.account_limit;
+                    existing.account_settle_seconds = cluster.account_settle_seconds;
+                    if cluster.backing.is_some() {
+                        existing.backing = cluster.backing;
+                    }
                 }
                 None => ali.polardb_clusters.push(cluster),
             }
@@ -382,6 +531,11 @@ impl World {
             projects.push(instance.project_id.clone());
             if instance.no_password_access {
                 instance.password = None;
+            }
+            for account in &mut instance.acl_accounts {
+                if account.id.is_empty() {
+                    account.id = super::accounts::acl_account_id(&instance.id, &account.name);
+                }
             }
             upsert(&mut hw.dcs_instances, instance, |a, b| a.id == b.id);
         }

@@ -76,7 +76,7 @@ async fn respond(
             .collect(),
         body,
     };
-    let handled = emulator.handle(&request);
+    let handled = emulator.handle_with_backing(&request).await;
     if !handled.delay.is_zero() {
         tokio::time::sleep(handled.delay).await;
     }
@@ -218,6 +218,15 @@ pub fn run(config: Config) -> Result<(), String> {
     .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
         let bound = bind(config.listen, config.tls.as_ref(), config.startup).await?;
+        bound
+            .emulator
+            .apply_pending_backing()
+            .await
+            .map_err(|_| "a backing server refused the seed (see above)".to_owned())?;
+        tokio::spawn(super::backing::logins::watch(
+            bound.emulator.clone(),
+            config.job_login_interval,
+        ));
         {
             use std::io::Write as _;
             let mut stdout = io::stdout().lock();

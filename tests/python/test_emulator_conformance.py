@@ -737,3 +737,110 @@ def test_a_change_answered_with_a_gateway_error_after_it_applied(emu):
     assert raised.value.status_code in (502, 504) and raised.value.error_code == "APIGW.0201"
     assert emu.admin("GET", f"dcs/{DCS_ID}")["password"] == "New-P@ss2"
     assert emu.counters()["outcomes"]["gateway_error_after_apply"] == 1
+
+
+# --- Account lifecycles: PolarDB accounts and DCS ACL accounts ---------------
+
+
+def test_polardb_account_lifecycle_with_the_sdk(emu):
+    emu.seed({"alicloud": {"polardb_clusters": [{"id": CLUSTER, "databases": ["db1", "db2"],
+                                                 "account_settle_seconds": 5}]}})
+    client = PolarClient(tea_config(emu))
+    created = client.create_account(
+        polar_models.CreateAccountRequest(
+            dbcluster_id=CLUSTER, account_name="app_blue", account_password="Blue-Passw0rd",
+            account_type="Normal", dbname="db1,db2", account_privilege="ReadWrite,ReadOnly",
+            client_token="conformance-token-1",
+        )
+    )
+    assert created.status_code == 200 and created.body.request_id
+    account = client.describe_accounts(
+        polar_models.DescribeAccountsRequest(dbcluster_id=CLUSTER, account_name="app_blue")
+    ).body.accounts[0]
+    assert (account.account_status, account.account_type) == ("Creating", "Normal")
+    assert [(p.dbname, p.account_privilege) for p in account.database_privileges] == [
+        ("db1", "ReadWrite"), ("db2", "ReadOnly")]
+
+    duplicate = tea_error(lambda: client.create_account(polar_models.CreateAccountRequest(
+        dbcluster_id=CLUSTER, account_name="app_blue", account_password="Blue-Passw0rd")))
+    assert (duplicate.status_code, duplicate.code) == (400, "InvalidAccountName.Duplicate")
+    malformed = tea_error(lambda: client.create_account(polar_models.CreateAccountRequest(
+        dbcluster_id=CLUSTER, account_name="Root", account_password="Blue-Passw0rd")))
+    assert (malformed.status_code, malformed.code) == (400, "InvalidAccountName.Malformed")
+
+    emu.admin("PUT", "clock", {"advance_seconds": 6})
+    granted = client.grant_account_privilege(polar_models.GrantAccountPrivilegeRequest(
+        dbcluster_id=CLUSTER, account_name="app_blue", dbname="db2", account_privilege="DMLOnly"))
+    assert granted.status_code == 200
+    revoked = client.revoke_account_privilege(polar_models.RevokeAccountPrivilegeRequest(
+        dbcluster_id=CLUSTER, account_name="app_blue", dbname="db1"))
+    assert revoked.status_code == 200
+    account = client.describe_accounts(
+        polar_models.DescribeAccountsRequest(dbcluster_id=CLUSTER, account_name="app_blue")
+    ).body.accounts[0]
+    assert account.account_status == "Available"
+    assert [(p.dbname, p.account_privilege) for p in account.database_privileges] == [("db2", "DMLOnly")]
+
+    deleted = client.delete_account(polar_models.DeleteAccountRequest(dbcluster_id=CLUSTER, account_name="app_blue"))
+    assert deleted.status_code == 200
+    emu.admin("PUT", "clock", {"advance_seconds": 6})
+    gone = tea_error(lambda: client.delete_account(
+        polar_models.DeleteAccountRequest(dbcluster_id=CLUSTER, account_name="app_blue")))
+    assert (gone.status_code, gone.code) == (404, "InvalidAccountName.NotFound")
+
+
+def test_dcs_acl_accounts_with_the_sdk(emu):
+    client = hw_client(emu, DcsClient)
+    created = client.create_acl_account(dcs_models.CreateAclAccountRequest(
+        instance_id=DCS_ID,
+        body=dcs_models.CreateAclAccountRequestBody(
+            account_name="reader", account_role="read", account_password="Acl-P@ssw1", description="conformance"),
+    ))
+    assert created.status_code == 200
+
+    def accounts():
+        return {a.account_name: a for a in client.list_acl_accounts(
+            dcs_models.ListAclAccountsRequest(instance_id=DCS_ID)).accounts}
+
+    listed = accounts()
+    assert (listed["default"].account_type, listed["default"].status) == ("default", "AVAILABLE")
+    reader = listed["reader"]
+    assert (reader.account_type, reader.account_role, reader.status) == ("normal", "read", "CREATING")
+    busy = hw_error(lambda: client.update_acl_account(dcs_models.UpdateAclAccountRequest(
+        instance_id=DCS_ID, account_id=reader.account_id,
+        body=dcs_models.AclAccountRoleModifyBody(account_role="write"))))
+    assert (busy.status_code, busy.error_code) == (400, "DCS.4026")
+    emu.admin("PUT", "clock", {"advance_seconds": 2})
+
+    def modify(old, new):
+        return client.update_acl_account_pass_word(dcs_models.UpdateAclAccountPassWordRequest(
+            instance_id=DCS_ID, account_id=reader.account_id,
+            body=dcs_models.AclAccountModifyPasswordBody(old_password=old, new_password=new)))
+
+    failed = modify("Wrong-P@ss1", "Acl-P@ssw2")
+    assert (failed.result, failed.retry_times_left) == ("passwordFailed", "4")
+    ok = modify("Acl-P@ssw1", "Acl-P@ssw2")
+    assert (ok.result, ok.retry_times_left) == ("success", "5")
+    colon = hw_error(lambda: modify("Acl-P@ssw2", "Bad:P@ssw0rd"))
+    assert (colon.status_code, colon.error_code) == (400, "DCS.4019")
+
+    reset = client.reset_acl_account_pass_word(dcs_models.ResetAclAccountPassWordRequest(
+        instance_id=DCS_ID, account_id=reader.account_id,
+        body=dcs_models.AclAccountResetPasswordBody(new_password="Acl-P@ssw3")))
+    assert (reset.code, reset.message) == ("1", "success")
+    assert emu.admin("GET", f"dcs/{DCS_ID}/accounts/reader")["password"] == "Acl-P@ssw3"
+    emu.admin("PUT", "clock", {"advance_seconds": 2})
+    role = client.update_acl_account(dcs_models.UpdateAclAccountRequest(
+        instance_id=DCS_ID, account_id=reader.account_id,
+        body=dcs_models.AclAccountRoleModifyBody(account_role="write")))
+    assert role.instance_id == DCS_ID and role.job_id
+    emu.admin("PUT", "clock", {"advance_seconds": 2})
+    deleted = client.delete_acl_account(dcs_models.DeleteAclAccountRequest(
+        instance_id=DCS_ID, account_id=reader.account_id))
+    assert deleted.status_code == 200
+    assert accounts()["reader"].status == "DELETING"
+    emu.admin("PUT", "clock", {"advance_seconds": 2})
+    assert "reader" not in accounts()
+    missing = hw_error(lambda: client.delete_acl_account(dcs_models.DeleteAclAccountRequest(
+        instance_id=DCS_ID, account_id=reader.account_id)))
+    assert (missing.status_code, missing.error_code) == (400, "DCS.4800")

@@ -453,7 +453,9 @@ pub fn classify(status: u16, code: Option<&str>) -> (ErrorClass, ErrorKind) {
     if starts("Forbidden") || matches!(code, "NoPermission" | "InsufficientBalance") {
         return (Permanent, ErrorKind::PermissionDenied);
     }
-    if family("LimitExceeded") {
+    // RAM's `LimitExceeded.*`; PolarDB's `QuotaExceeded.*` (e.g.
+    // `QuotaExceeded.AccountName`, a 403 that is no permission problem).
+    if family("LimitExceeded") || family("QuotaExceeded") {
         return (Permanent, ErrorKind::LimitExceeded);
     }
     if starts("Invalid") || starts("Missing") || code.ends_with(".Malformed") {
@@ -923,6 +925,12 @@ mod tests {
             (403, "Forbidden.RAM", Permanent, ErrorKind::PermissionDenied),
             (403, "Forbidden", Permanent, ErrorKind::PermissionDenied),
             (403, "NoPermission", Permanent, ErrorKind::PermissionDenied),
+            (
+                403,
+                "QuotaExceeded.AccountName",
+                Permanent,
+                ErrorKind::LimitExceeded,
+            ),
             (
                 403,
                 "Forbidden.RiskControl",

@@ -1,5 +1,8 @@
 //! PolarDB (version 2017-08-01): change an account's password, read the
-//! accounts, check the credentials.
+//! accounts, check the credentials; [`accounts`] creates, grants and
+//! deletes them.
+
+pub mod accounts;
 
 use serde::Deserialize;
 
@@ -39,12 +42,57 @@ pub struct PolarDbAccount {
     pub account_type: Option<String>,
     #[serde(default)]
     pub account_description: Option<String>,
+    /// `UnLock` or `Lock`.
+    #[serde(default)]
+    pub account_lock_state: Option<String>,
+    /// The databases the account may use and how (SDK
+    /// `_describe_accounts_response_body.py`: `DatabasePrivileges`, items
+    /// `DBName` and `AccountPrivilege`).
+    #[serde(default, deserialize_with = "privilege_list")]
+    pub database_privileges: Vec<DatabasePrivilege>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DatabasePrivilege {
+    #[serde(rename = "DBName")]
+    pub db_name: String,
+    pub account_privilege: String,
+}
+
+/// `DatabasePrivileges` as a plain list or, as some RDS-family answers
+/// have it, wrapped in `{"DatabasePrivilege": [...]}`; null is empty.
+fn privilege_list<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<DatabasePrivilege>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Shape {
+        List(Vec<DatabasePrivilege>),
+        Wrapped {
+            #[serde(rename = "DatabasePrivilege", default)]
+            database_privilege: Vec<DatabasePrivilege>,
+        },
+    }
+    Ok(match Option::<Shape>::deserialize(deserializer)? {
+        Some(Shape::List(list)) => list,
+        Some(Shape::Wrapped { database_privilege }) => database_privilege,
+        None => Vec::new(),
+    })
 }
 
 impl PolarDbAccount {
     /// Terraform waits for `Available` before changing a password.
     pub fn is_available(&self) -> bool {
         self.account_status.as_deref() == Some("Available")
+    }
+
+    /// The privilege the account holds on `db_name`, if any.
+    pub fn privilege_on(&self, db_name: &str) -> Option<&str> {
+        self.database_privileges
+            .iter()
+            .find(|p| p.db_name == db_name)
+            .map(|p| p.account_privilege.as_str())
     }
 }
 
@@ -232,6 +280,30 @@ mod tests {
         .unwrap();
         assert!(
             matches!(wrapped.accounts, Some(AccountList::Wrapped { ref db_account }) if !db_account[0].is_available())
+        );
+    }
+
+    #[test]
+    fn database_privileges_decode_in_every_shape() {
+        let account = |privileges: serde_json::Value| -> PolarDbAccount {
+            serde_json::from_value(serde_json::json!({
+                "AccountName": "app", "DatabasePrivileges": privileges
+            }))
+            .unwrap()
+        };
+        let listed = account(serde_json::json!([
+            {"DBName": "db1", "AccountPrivilege": "ReadWrite"},
+            {"DBName": "db2", "AccountPrivilege": "ReadOnly"}
+        ]));
+        assert_eq!(listed.privilege_on("db2"), Some("ReadOnly"));
+        assert_eq!(listed.privilege_on("db3"), None);
+        let wrapped = account(serde_json::json!({"DatabasePrivilege": [
+            {"DBName": "db1", "AccountPrivilege": "ReadWrite"}]}));
+        assert_eq!(wrapped.privilege_on("db1"), Some("ReadWrite"));
+        assert!(
+            account(serde_json::Value::Null)
+                .database_privileges
+                .is_empty()
         );
     }
 

@@ -453,10 +453,13 @@ pub fn classify(status: u16, code: Option<&str>, message: &str) -> (ErrorClass, 
             return (Permanent, ErrorKind::InvalidParameter);
         }
         "DRS.M00304" | "DCS.4049" | "DCS.4850" => return (Permanent, ErrorKind::InvalidState),
-        "DRS.M01504" | "DCS.4115" => return (Retryable, ErrorKind::Busy),
+        "DRS.M01504" | "DCS.4115" | "DCS.4026" => return (Retryable, ErrorKind::Busy),
         "DRS.M05003" | "DRS.M05004" | "DRS.10000010" | "DRS-K02000" | "DCS.3022" | "IAM.0004" => {
             return (Permanent, ErrorKind::NotFound);
         }
+        // The appendix's generic "quota limit has been reached" (e.g. an
+        // instance's 18 ACL accounts).
+        "DCS.4039" => return (Permanent, ErrorKind::LimitExceeded),
         "DCS.4080" => {
             return (
                 ErrorClass::Lockout {

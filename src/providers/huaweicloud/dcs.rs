@@ -1,7 +1,9 @@
 //! DCS (Redis) v2: change the instance password (needs the old one and
 //! counts wrong tries toward a 5-minute lock), reset it (needs no old one,
 //! never counts, idempotent in effect), read the instance, check the
-//! credentials.
+//! credentials. [`acl`] manages the instance's ACL accounts.
+
+pub mod acl;
 
 use reqwest::Method;
 use serde::Deserialize;
@@ -100,7 +102,17 @@ pub fn check_update_answer(
     info: &CallInfo,
     secrets: &[String],
 ) -> Result<UpdatePasswordResponse, ProviderError> {
-    const ACTION: &str = "UpdatePassword";
+    check_password_change_answer("UpdatePassword", body, info, secrets)
+}
+
+/// The `result` answer of an old -> new password change (the instance's
+/// UpdatePassword, an ACL account's UpdateAclAccountPassWord).
+pub(crate) fn check_password_change_answer(
+    action: &str,
+    body: &Value,
+    info: &CallInfo,
+    secrets: &[String],
+) -> Result<UpdatePasswordResponse, ProviderError> {
     let result = text(body.get("result")).unwrap_or_default();
     let message = text(body.get("message"));
     let shown = message.as_deref().unwrap_or(result.as_str());
@@ -114,7 +126,7 @@ pub fn check_update_answer(
             info: info.clone(),
         }),
         "passwordFailed" | "locked" => Err(failure(
-            ACTION,
+            action,
             lockout(),
             ErrorKind::PasswordLockout,
             &result,
@@ -123,7 +135,7 @@ pub fn check_update_answer(
             secrets,
         )),
         "" => Err(failure(
-            ACTION,
+            action,
             ErrorClass::Permanent,
             ErrorKind::InvalidResponse,
             "missing-result",
@@ -132,7 +144,7 @@ pub fn check_update_answer(
             secrets,
         )),
         other => Err(failure(
-            ACTION,
+            action,
             ErrorClass::Permanent,
             ErrorKind::Other,
             other,
@@ -149,7 +161,17 @@ pub fn check_reset_answer(
     info: &CallInfo,
     secrets: &[String],
 ) -> Result<ResetPasswordResponse, ProviderError> {
-    const ACTION: &str = "ResetPassword";
+    check_password_reset_answer("ResetPassword", body, info, secrets)
+}
+
+/// The `code` answer of a password reset (the instance's ResetPassword,
+/// an ACL account's ResetAclAccountPassWord).
+pub(crate) fn check_password_reset_answer(
+    action: &str,
+    body: &Value,
+    info: &CallInfo,
+    secrets: &[String],
+) -> Result<ResetPasswordResponse, ProviderError> {
     let code = text(body.get("code")).unwrap_or_default();
     let message = text(body.get("message"));
     let shown = message.as_deref().unwrap_or("reset failed");
@@ -159,7 +181,7 @@ pub fn check_reset_answer(
             info: info.clone(),
         }),
         "3" => Err(failure(
-            ACTION,
+            action,
             ErrorClass::Lockout {
                 retry_times_left: count(body.get("retry_times_left")),
                 lock_time_left_minutes: count(body.get("lock_time_left")),
@@ -171,7 +193,7 @@ pub fn check_reset_answer(
             secrets,
         )),
         "" => Err(failure(
-            ACTION,
+            action,
             ErrorClass::Permanent,
             ErrorKind::InvalidResponse,
             "missing-code",
@@ -180,7 +202,7 @@ pub fn check_reset_answer(
             secrets,
         )),
         other => Err(failure(
-            ACTION,
+            action,
             ErrorClass::Permanent,
             ErrorKind::Other,
             other,
