@@ -1,5 +1,5 @@
 //! Huawei Cloud APIs: DRS (v3 batch password change and status, v5 job
-//! list), DCS (v2 change / reset password, show and list instances) and IAM
+//! list), DCS (v2 change / reset password, show, list and update instances) and IAM
 //! (v3.0 permanent access keys), routed by path.
 
 use serde_json::{Value, json};
@@ -45,6 +45,7 @@ pub enum HwApi {
     DcsUpdatePassword { project: String, instance: String },
     DcsResetPassword { project: String, instance: String },
     DcsShowInstance { project: String, instance: String },
+    DcsUpdateInstance { project: String, instance: String },
     DcsListInstances { project: String },
     IamCreateKey,
     IamListKeys,
@@ -79,6 +80,10 @@ impl HwApi {
                 project: owned(p),
                 instance: owned(i),
             },
+            ("PUT", ["v2", p, "instances", i]) => Self::DcsUpdateInstance {
+                project: owned(p),
+                instance: owned(i),
+            },
             ("GET", ["v2", p, "instances"]) => Self::DcsListInstances { project: owned(p) },
             ("POST", ["v3.0", "OS-CREDENTIAL", "credentials"]) => Self::IamCreateKey,
             ("GET", ["v3.0", "OS-CREDENTIAL", "credentials"]) => Self::IamListKeys,
@@ -101,6 +106,7 @@ impl HwApi {
             Self::DcsUpdatePassword { .. } => "dcs.UpdatePassword",
             Self::DcsResetPassword { .. } => "dcs.ResetPassword",
             Self::DcsShowInstance { .. } => "dcs.ShowInstance",
+            Self::DcsUpdateInstance { .. } => "dcs.UpdateInstance",
             Self::DcsListInstances { .. } => "dcs.ListInstances",
             Self::IamCreateKey => "iam.CreatePermanentAccessKey",
             Self::IamListKeys => "iam.ListPermanentAccessKeys",
@@ -117,6 +123,7 @@ impl HwApi {
             Self::DcsUpdatePassword { .. }
             | Self::DcsResetPassword { .. }
             | Self::DcsShowInstance { .. }
+            | Self::DcsUpdateInstance { .. }
             | Self::DcsListInstances { .. } => HwService::Dcs,
             _ => HwService::Iam,
         }
@@ -265,6 +272,9 @@ impl Call<'_> {
             HwApi::DcsShowInstance { project, instance } => {
                 let found = self.dcs_instance(world, project, instance)?;
                 Ok(self.ctx.reply(200, &dcs_view(found)))
+            }
+            HwApi::DcsUpdateInstance { project, instance } => {
+                self.dcs_update_instance(world, project, instance)
             }
             HwApi::DcsListInstances { project } => Ok(self.dcs_list_instances(world, project)),
             HwApi::IamCreateKey => self.iam_create_key(world),
@@ -492,6 +502,7 @@ impl Call<'_> {
         }
         if instance.password.as_deref() != Some(old) {
             instance.failed_attempts += 1;
+            instance.wrong_old_passwords += 1;
             if instance.failed_attempts >= DCS_MAX_TRIES {
                 instance.failed_attempts = 0;
                 instance.locked_until = Some(self.now.unix_timestamp() + DCS_LOCK_SECONDS);
@@ -552,8 +563,22 @@ impl Call<'_> {
         Ok(answer("1", "success"))
     }
 
+    /// `ModifyInstanceBody`: only the description is emulated; the answer
+    /// is 204 without a body (SDK `update_instance_response.py` has no
+    /// fields).
+    fn dcs_update_instance(&self, world: &mut World, project: &str, id: &str) -> Answer {
+        let body = self.body("DCS.4016")?;
+        let instance = self.dcs_instance(world, project, id)?;
+        if let Some(description) = str_field(&body, "description") {
+            instance.description = description.to_owned();
+        }
+        Ok(Reply::empty(204).with_header("x-request-id", self.ctx.request_id.clone()))
+    }
+
     fn dcs_list_instances(&self, world: &World, project: &str) -> Reply {
+        // `limit` is 1-1000 (SDK `list_instances_request.py`).
         let (offset, limit) = page(self.request, 10);
+        let limit = limit.clamp(1, 1000);
         let instances: Vec<&DcsInstance> = world
             .seed
             .huaweicloud
@@ -693,6 +718,7 @@ fn dcs_view(instance: &DcsInstance) -> Value {
         "instance_id": instance.id,
         "name": if instance.name.is_empty() { &instance.id } else { &instance.name },
         "status": instance.status,
+        "description": instance.description,
         "engine": "Redis",
         "engine_version": "6.0",
         "no_password_access": instance.no_password_access.to_string(),
