@@ -204,8 +204,17 @@ fn polardb_and_dcs_roles_keep_the_target_and_every_job_copy_in_step() {
         .iter()
         .map(|c| c["action"].as_str().unwrap())
         .collect();
-    assert_eq!(calls, ["ModifyAccountPassword", "ModifyDtsJobPassword"]);
-    assert_eq!(plan.data()["prechecks"][0]["accepts_change"], true);
+    assert_eq!(
+        calls,
+        [
+            "DescribeAccounts",
+            "ModifyAccountPassword",
+            "ModifyAccountDescription",
+            "ModifyDtsJobPassword"
+        ]
+    );
+    assert_eq!(plan.data()["prechecks"][0]["marker"], "in_sync");
+    assert_eq!(plan.data()["prechecks"][1]["accepts_change"], true);
     assert_eq!(stack.password("team-app"), rotated);
     assert_eq!(stack.truth("polardb/pc-1/accounts/app")["changes"], changes);
 

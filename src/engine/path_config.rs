@@ -150,6 +150,7 @@ async fn delete(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerR
     }
     engine.storage.delete(&key(name)).await?;
     engine.forget_clients(name);
+    engine.forget_rejection(name);
     engine.schedule_root(name, None);
     Ok(None)
 }
@@ -235,6 +236,7 @@ fn apply(existing: Option<Connection>, data: &FieldData) -> Result<Connection, E
         ca_certificate: None,
         schedule: Schedule::default(),
         root: RootState::default(),
+        credentials_rejected: None,
     });
     let provided = |name| data.provided(name);
     if provided("region") {
@@ -402,8 +404,13 @@ async fn write(engine: &Arc<Engine>, request: &Request, data: &FieldData) -> Han
     connection.root.next_rotation = connection
         .schedule
         .next_after(connection.root.last_rotation.or(Some(now)), now);
+    // Writing the connection is the answer to a rejected key.
+    let was_rejected = connection.credentials_rejected.take().is_some();
     store(engine, name, &connection).await?;
     engine.schedule_root(name, connection.root.next_rotation);
+    if was_rejected || engine.credentials_rejected(name).is_some() {
+        engine.resume_after_rejection(name).await?;
+    }
     Ok(None)
 }
 
