@@ -98,8 +98,10 @@ const STATIC_HELP: &str = "\
 A static role maps a Vault role to the place its password lives (a PolarDB account, a DCS instance, or an external \
 target) and to every DTS/DRS job endpoint that keeps a copy. Vault owns the password: creating the role rotates it \
 (unless skip_import_rotation), then it rotates every rotation_period or on rotation_schedule, and each rotation \
-updates the target and every dependent in one crash-safe saga. Reads show the settings, status, last error and the \
-state of each dependent; never a password (read static-creds/:name).";
+updates the target and every dependent in one crash-safe saga. Vault marks PolarDB and DCS targets with an \
+ownership marker in their description, which tells when the target holds a password Vault did not set (status \
+drifted) and keeps a second mount from owning the same target. Reads show the settings, status, drift and drift \
+check, last error and the state of each dependent; never a password (read static-creds/:name).";
 
 const LEASED_HELP: &str = "\
 A leased role hands its password out exclusively: reading creds/:name checks it out under a lease; a second read \
