@@ -298,33 +298,49 @@ pub async fn check_all(engine: &Arc<Engine>) -> Result<(), Error> {
 }
 
 async fn check_one(engine: &Arc<Engine>, name: &str) -> Result<(), Error> {
-    // A role being rotated is checked by its rotation's own precheck.
-    let Some(_guard) = engine.locks.try_lock(&Engine::role_lock(name)) else {
-        return Ok(());
-    };
-    let Some(mut role) = engine.load_role(name).await? else {
+    let Some(role) = engine.load_role(name).await? else {
         return Ok(());
     };
     if role.state.status == Status::Drifted {
         return Ok(());
     }
+    // Read without the role's lock, so a rotate-role meanwhile is not
+    // refused as "already running"; act only if nothing changed since.
     let Some(read) = cloud::read_target(engine, &role).await else {
         return Ok(());
     };
+    let Some(_guard) = engine.locks.try_lock(&Engine::role_lock(name)) else {
+        // A rotation runs: its own precheck reads the target.
+        return Ok(());
+    };
+    let Some(mut current) = engine.load_role(name).await? else {
+        return Ok(());
+    };
+    let unchanged = |a: &Role, b: &Role| {
+        a.state.status == b.state.status
+            && a.state.generation == b.state.generation
+            && a.state.marker_generation == b.state.marker_generation
+            && a.state.in_flight.as_ref().map(|f| (&f.id, f.phase))
+                == b.state.in_flight.as_ref().map(|f| (&f.id, f.phase))
+    };
+    if !unchanged(&role, &current) {
+        return Ok(());
+    }
+    let role = &mut current;
     let target = match read {
         Ok(target) => target,
         Err(error) => {
             let why = format!("could not read the target: {error}");
-            if set_check(&mut role, engine, CheckState::Unavailable, Some(why)) {
-                engine.save_role(name, &role).await?;
+            if set_check(role, engine, CheckState::Unavailable, Some(why)) {
+                engine.save_role(name, role).await?;
             }
             return Ok(());
         }
     };
     let owner = engine.owner_id().await?;
-    let changed = match compare(marker::find(&target.description).as_ref(), &owner, &role) {
+    let changed = match compare(marker::find(&target.description).as_ref(), &owner, role) {
         Finding::Drifted(kind, detail) => {
-            return mark_drifted(engine, name, &mut role, kind, detail).await;
+            return mark_drifted(engine, name, role, kind, detail).await;
         }
         Finding::AlreadyApplied => {
             // The record resumes now; its own precheck advances it.
@@ -335,19 +351,19 @@ async fn check_one(engine: &Arc<Engine>, name: &str) -> Result<(), Error> {
         }
         Finding::MarkerBehind => {
             let generation = role.state.generation.clone().unwrap_or_default();
-            write_marker(engine, &mut role, &target.description, &generation).await?;
+            write_marker(engine, role, &target.description, &generation).await?;
             true
         }
-        Finding::InSync => set_check(&mut role, engine, CheckState::InSync, None),
+        Finding::InSync => set_check(role, engine, CheckState::InSync, None),
         Finding::Unverified => set_check(
-            &mut role,
+            role,
             engine,
             CheckState::Unverified,
             Some("the target carries no ownership marker; the next rotation writes one".into()),
         ),
     };
     if changed {
-        engine.save_role(name, &role).await?;
+        engine.save_role(name, role).await?;
     }
     Ok(())
 }
