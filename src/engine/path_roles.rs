@@ -20,6 +20,7 @@ use super::role::Trigger;
 use super::role::{Dependent, DependentStatus, Phase, Role, RoleKind, Target};
 use super::rotation::cloud;
 use super::rotation::saga::{self, Outcome, RotateRequest};
+use super::rotation::targets::TargetState;
 use super::schedule;
 use super::scheduler::Job;
 
@@ -585,9 +586,11 @@ async fn write(
             "take_over applies when creating a role; an existing role takes its target back with rotate-role (read its drift for the way out)",
         ));
     }
-    if creating {
-        check_claim(engine, &role, data.bool("take_over").unwrap_or(false)).await?;
-    }
+    let target_read = if creating {
+        check_claim(engine, &role, data.bool("take_over").unwrap_or(false)).await?
+    } else {
+        None
+    };
     if creating && skip_import && role.target != Target::External && role.state.password.is_none() {
         return Err(Error::bad_request(
             "skip_import_rotation needs password: the target's current password, or Vault would have nothing to hand out",
@@ -635,9 +638,10 @@ async fn write(
     } else {
         None
     };
-    let Some(follow_up) = follow_up else {
+    let Some(mut follow_up) = follow_up else {
         return Ok(None);
     };
+    follow_up.target = target_read;
     let trigger = follow_up.trigger;
     let outcome = saga::run(engine, name, follow_up).await?;
     Ok(warning(name, trigger, &outcome).map(|text| Response::default().warn(text)))
@@ -646,14 +650,19 @@ async fn write(
 /// Refuses a new role whose target carries another mount's ownership
 /// marker, unless `take_over`. A target whose marker cannot be read is
 /// accepted: the role's drift check says why.
-async fn check_claim(engine: &Engine, role: &Role, take_over: bool) -> Result<(), Error> {
+/// Gives the target as read, for the rotation or adoption that follows.
+async fn check_claim(
+    engine: &Engine,
+    role: &Role,
+    take_over: bool,
+) -> Result<Option<TargetState>, Error> {
     if role.target.description_rule().is_none() {
-        return Ok(());
+        return Ok(None);
     }
     // A standby forwards the write: no provider call from here.
     engine.ensure_writable().await?;
     let Some(Ok(target)) = cloud::read_target(engine, role).await else {
-        return Ok(());
+        return Ok(None);
     };
     let owner = engine.owner_id().await?;
     match marker::find(&target.description) {
@@ -661,7 +670,7 @@ async fn check_claim(engine: &Engine, role: &Role, take_over: bool) -> Result<()
             "the target is claimed by another Vault mount (owner {}; this mount is {owner}): two mounts rotating it would invalidate each other's password; delete the role in the other mount (which removes its marker), or write this role with take_over=true",
             theirs.owner
         ))),
-        _ => Ok(()),
+        _ => Ok(Some(target)),
     }
 }
 

@@ -87,9 +87,8 @@ async fn rotate_role(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Han
         engine,
         name,
         RotateRequest {
-            trigger,
             password,
-            end_checkout: None,
+            ..RotateRequest::new(trigger)
         },
     )
     .await?;

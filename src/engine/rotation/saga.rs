@@ -35,6 +35,7 @@ use super::super::role::{
 };
 use super::cloud;
 use super::drift::{self, Condition, Finding};
+use super::targets::TargetState;
 
 pub struct RotateRequest {
     pub trigger: Trigger,
@@ -44,6 +45,10 @@ pub struct RotateRequest {
     /// Lease end: the checkout being ended, cleared in the same write that
     /// records the rotation.
     pub end_checkout: Option<String>,
+    /// The target as the request that starts this rotation read it moments
+    /// ago (a role write's claim check), so the precheck does not read it
+    /// again.
+    pub target: Option<TargetState>,
 }
 
 impl RotateRequest {
@@ -52,6 +57,7 @@ impl RotateRequest {
             trigger,
             password: None,
             end_checkout: None,
+            target: None,
         }
     }
 }
@@ -106,6 +112,8 @@ pub async fn run(
         .await?
         .ok_or_else(|| Error::bad_request(format!("role {name:?} does not exist")))?;
     let now = engine.clock.now();
+    let mut request = request;
+    let read = request.target.take();
     match &role.state.in_flight {
         Some(flight) => {
             if request
@@ -149,7 +157,7 @@ pub async fn run(
             start(engine, name, &mut role, request, now).await?;
         }
     }
-    advance(engine, name, &mut role).await
+    advance(engine, name, &mut role, read).await
 }
 
 fn end_checkout(role: &mut Role, checkout: &str) {
@@ -300,10 +308,15 @@ enum Step {
     Stop(Outcome),
 }
 
-async fn advance(engine: &Arc<Engine>, name: &str, role: &mut Role) -> Result<Outcome, Error> {
+async fn advance(
+    engine: &Arc<Engine>,
+    name: &str,
+    role: &mut Role,
+    read: Option<TargetState>,
+) -> Result<Outcome, Error> {
     let flight = role.state.in_flight.as_mut().expect("a rotation in flight");
     flight.attempts += 1;
-    let description = match precheck_target(engine, name, role).await? {
+    let description = match precheck_target(engine, name, role, read).await? {
         Ok(description) => description,
         Err(outcome) => return Ok(outcome),
     };
@@ -354,9 +367,14 @@ async fn precheck_target(
     engine: &Arc<Engine>,
     name: &str,
     role: &mut Role,
+    known: Option<TargetState>,
 ) -> Result<Result<Option<String>, Outcome>, Error> {
-    let Some(read) = cloud::read_target(engine, role).await else {
-        return Ok(Ok(None));
+    let read = match known {
+        Some(target) => Ok(target),
+        None => match cloud::read_target(engine, role).await {
+            Some(read) => read,
+            None => return Ok(Ok(None)),
+        },
     };
     let target = match read {
         Ok(target) => target,
