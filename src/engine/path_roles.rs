@@ -462,6 +462,13 @@ fn apply(existing: Option<Role>, data: &FieldData, kind: RoleKind) -> Result<Rol
 
 /// Checks what needs storage or the host: connections, owners, policy.
 async fn validate(engine: &Engine, name: &str, role: &Role) -> Result<(), Error> {
+    check_connections(engine, name, role).await?;
+    validate_owners_and_policy(engine, name, role).await
+}
+
+/// Every connection the role names exists, is of the right cloud and
+/// allows the role.
+async fn check_connections(engine: &Engine, name: &str, role: &Role) -> Result<(), Error> {
     let mut uses: Vec<(&str, Provider, &'static str)> = Vec::new();
     match &role.target {
         Target::PolardbAccount { connection, .. } => {
@@ -499,6 +506,10 @@ async fn validate(engine: &Engine, name: &str, role: &Role) -> Result<(), Error>
             )));
         }
     }
+    Ok(())
+}
+
+async fn validate_owners_and_policy(engine: &Engine, name: &str, role: &Role) -> Result<(), Error> {
     if let Some((resource, owner)) = engine
         .index()
         .await?
@@ -539,6 +550,18 @@ async fn write(
     kind: RoleKind,
 ) -> HandlerResult {
     let name = data.str("name").unwrap_or_default();
+    let take_over = data.bool("take_over").unwrap_or(false);
+    // A new role's claim check reads its target before the global lock:
+    // no provider call holds every role write up, and the reads of
+    // concurrent creations are coalesced.
+    let early_claim = match (request.operation, engine.load_role(name).await?) {
+        (Operation::Create, None) => {
+            let provisional = apply(None, data, kind)?;
+            check_connections(engine, name, &provisional).await?;
+            Some(check_claim(engine, &provisional, take_over).await?)
+        }
+        _ => None,
+    };
     let roles_guard = engine.locks.lock(Engine::ROLES_LOCK).await;
     let _role_guard = engine.locks.lock(&Engine::role_lock(name)).await;
     let existing = engine.load_role(name).await?;
@@ -581,15 +604,16 @@ async fn write(
         }
         role.state.password = Some(password);
     }
-    if data.bool("take_over").unwrap_or(false) && !creating {
+    if take_over && !creating {
         return Err(Error::bad_request(
             "take_over applies when creating a role; an existing role takes its target back with rotate-role (read its drift for the way out)",
         ));
     }
-    let target_read = if creating {
-        check_claim(engine, &role, data.bool("take_over").unwrap_or(false)).await?
-    } else {
-        None
+    let target_read = match (creating, early_claim) {
+        (true, Some(read)) => read,
+        // Deleted between the first look and the lock.
+        (true, None) => check_claim(engine, &role, take_over).await?,
+        (false, _) => None,
     };
     if creating && skip_import && role.target != Target::External && role.state.password.is_none() {
         return Err(Error::bad_request(
