@@ -34,10 +34,16 @@ struct Stack {
 
 impl Stack {
     fn start(name: &str) -> Self {
+        Self::start_with(name, &[])
+    }
+
+    /// With mount options on top of `TUNING`.
+    fn start_with(name: &str, options: &[(&str, &str)]) -> Self {
         let emulator = Emulator::start();
         emulator.seed(fixture::seed());
         let server = Server::start(name);
-        server.enable("database", TUNING);
+        let options: Vec<(&str, &str)> = TUNING.iter().chain(options).copied().collect();
+        server.enable("database", &options);
         let stack = Self {
             emulator,
             server,
@@ -205,8 +211,17 @@ fn polardb_and_dcs_roles_keep_the_target_and_every_job_copy_in_step() {
         .iter()
         .map(|c| c["action"].as_str().unwrap())
         .collect();
-    assert_eq!(calls, ["ModifyAccountPassword", "ModifyDtsJobPassword"]);
-    assert_eq!(plan.data()["prechecks"][0]["accepts_change"], true);
+    assert_eq!(
+        calls,
+        [
+            "DescribeAccounts",
+            "ModifyAccountPassword",
+            "ModifyAccountDescription",
+            "ModifyDtsJobPassword"
+        ]
+    );
+    assert_eq!(plan.data()["prechecks"][0]["marker"], "in_sync");
+    assert_eq!(plan.data()["prechecks"][1]["accepts_change"], true);
     assert_eq!(stack.password("team-app"), rotated);
     assert_eq!(stack.truth("polardb/pc-1/accounts/app")["changes"], changes);
 
@@ -544,12 +559,16 @@ fn a_server_restart_rotates_due_roles_once_and_leaves_the_others() {
     while down_since.elapsed() < Duration::from_secs(period + 2) {
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The due rotation may start while start_again still waits for the
+    // node to report active: count from before the start.
+    let starting = OffsetDateTime::now_utc();
     stack.server.start_again();
     let back = OffsetDateTime::now_utc();
     let role = stack.wait_until("database/static-roles/due", "the due rotation", |r| {
-        r["last_vault_rotation"]
-            .as_str()
-            .is_some_and(|t| time_of(&Value::from(t)) >= back - time::Duration::seconds(1))
+        r["status"] == "ok"
+            && r["last_vault_rotation"]
+                .as_str()
+                .is_some_and(|t| time_of(&Value::from(t)) >= starting)
     });
     let rotated_at = time_of(&role["last_vault_rotation"]);
     assert!(
@@ -559,7 +578,7 @@ fn a_server_restart_rotates_due_roles_once_and_leaves_the_others() {
     let since_restart: Vec<Value> = stack
         .rotations("due")
         .into_iter()
-        .filter(|r| time_of(&r["started_at"]) >= back - time::Duration::seconds(1))
+        .filter(|r| time_of(&r["started_at"]) >= starting)
         .collect();
     assert_eq!(
         since_restart.len(),
@@ -606,10 +625,12 @@ fn a_cron_schedule_rotates_at_its_slot_inside_the_window() {
     let role = stack.wait_until(
         "database/static-roles/team-app",
         "the slot's rotation",
+        // Finished, not only applied: the marker step comes in between.
         |r| {
-            r["last_vault_rotation"]
-                .as_str()
-                .is_some_and(|t| time_of(&Value::from(t)) >= next)
+            r["status"] == "ok"
+                && r["last_vault_rotation"]
+                    .as_str()
+                    .is_some_and(|t| time_of(&Value::from(t)) >= next)
         },
     );
     let rotated_at = time_of(&role["last_vault_rotation"]);
@@ -906,4 +927,794 @@ fn provider_tls_is_verified_and_a_private_ca_can_be_trusted() {
         password
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A short drift check interval, so a test sees drift within seconds.
+const DRIFT_CHECK: (&str, &str) = ("drift_check_interval", "2s");
+
+/// DCS old-password attempts DCS refused on an instance, ever.
+fn wrong_attempts(stack: &Stack, instance: &str) -> u64 {
+    stack.truth(&format!("dcs/{instance}"))["wrong_old_passwords"]
+        .as_u64()
+        .expect("the emulator counts wrong old passwords")
+}
+
+/// `bao operator raft snapshot save` into the server's directory.
+fn save_snapshot(server: &Server) -> String {
+    let file = server.dir.join("before.snap").display().to_string();
+    server.cli_ok(&["operator", "raft", "snapshot", "save", &file]);
+    file
+}
+
+/// `bao operator raft snapshot restore`, then waits until the server is
+/// active and the mount answers again.
+fn restore_snapshot(server: &Server, file: &str) {
+    server.cli_ok(&["operator", "raft", "snapshot", "restore", file]);
+    server.wait_until_active();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.read("database/config/hw").status != 200 {
+        assert!(Instant::now() < deadline, "the mount did not come back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_snapshot_restore_is_reported_as_drift_and_each_way_out_repairs_it() {
+    let stack = Stack::start_with("engine-restore", &[DRIFT_CHECK]);
+    stack.emulator.seed(json!({ "huaweicloud": {
+        "dcs_instances": [{ "id": "dcs-2", "project_id": fixture::PROJECT, "password": fixture::INITIAL }],
+        "drs_jobs": [{ "id": "drsjob2", "project_id": fixture::PROJECT, "status": "INCRE_TRANSFER_STARTED",
+                       "so": { "password": fixture::INITIAL }, "ta": { "password": "Other-Pass-1" } }]
+    }}));
+    let server = &stack.server;
+    // Each kind of target, with a copy, once per way out.
+    let roles = [
+        (
+            "polar-repair",
+            json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+            "username": "app", "dependents": "dts:ali/dtsjob1/src", "rotation_period": "1h" }),
+        ),
+        (
+            "polar-adopt",
+            json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+            "username": "report", "rotation_period": "1h" }),
+        ),
+        (
+            "dcs-repair",
+            json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-1",
+            "password": fixture::INITIAL, "dependents": "drs:hw/drsjob1/so", "rotation_period": "1h" }),
+        ),
+        (
+            "dcs-adopt",
+            json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-2",
+            "password": fixture::INITIAL, "dependents": "drs:hw/drsjob2/so", "rotation_period": "1h" }),
+        ),
+    ];
+    for (name, body) in &roles {
+        server
+            .write(&format!("database/static-roles/{name}"), body.clone())
+            .data();
+    }
+    let truth_of = |name: &str| match name {
+        "polar-repair" => stack.truth("polardb/pc-1/accounts/app")["password"].clone(),
+        "polar-adopt" => stack.truth("polardb/pc-1/accounts/report")["password"].clone(),
+        "dcs-repair" => stack.truth("dcs/dcs-1")["password"].clone(),
+        _ => stack.truth("dcs/dcs-2")["password"].clone(),
+    };
+    for (name, _) in &roles {
+        stack.wait_until(
+            &format!("database/static-roles/{name}"),
+            "the marker",
+            |r| r["drift_check"]["state"] == "in_sync",
+        );
+    }
+    let file = save_snapshot(server);
+    for _ in 0..3 {
+        for (name, _) in &roles {
+            server
+                .write(&format!("database/rotate-role/{name}"), json!({}))
+                .data();
+        }
+    }
+    for (name, _) in &roles {
+        assert_eq!(truth_of(name), stack.password(name).as_str());
+    }
+    let updates_before = stack.emulator.calls("dcs.UpdatePassword");
+
+    let restored = Instant::now();
+    restore_snapshot(server, &file);
+    let back = Instant::now();
+    for (name, _) in &roles {
+        let stale = stack.password(name);
+        assert_ne!(
+            truth_of(name),
+            stale.as_str(),
+            "{name}: Vault holds the snapshot's password"
+        );
+        let role = stack.wait_until(
+            &format!("database/static-roles/{name}"),
+            "drift after the restore",
+            |r| r["status"] == "drifted",
+        );
+        assert_eq!(role["drift"]["kind"], "newer_password", "{role}");
+        assert!(
+            role["drift"]["what_to_do"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("rotate-role/{name}")),
+            "{role}"
+        );
+        assert!(
+            role["next_vault_rotation"].is_null(),
+            "automated rotation stops: {role}"
+        );
+    }
+    let detected = restored.elapsed();
+    eprintln!(
+        "drift of every role reported {:.1} s after the restore began, {:.1} s after the mount answered again",
+        detected.as_secs_f64(),
+        (detected - (back - restored)).as_secs_f64()
+    );
+    assert!(detected < Duration::from_secs(30), "{detected:?}");
+    let creds = server.read("database/static-creds/dcs-repair");
+    assert_eq!(creds.data()["status"], "drifted");
+    assert!(creds.data().get("ttl").is_none() && creds.data().get("rotation_period").is_none());
+    assert!(
+        creds.body["warnings"]
+            .to_string()
+            .contains("rotate-role/dcs-repair"),
+        "{creds:?}"
+    );
+
+    // Way out 1: a reset-based rotation. Way out 2: adopt what the target holds.
+    for name in ["polar-repair", "dcs-repair"] {
+        let repaired = server.write(&format!("database/rotate-role/{name}"), json!({}));
+        assert_eq!(repaired.data()["status"], "ok", "{name}: {repaired:?}");
+    }
+    for name in ["polar-adopt", "dcs-adopt"] {
+        let held = truth_of(name).as_str().unwrap().to_owned();
+        let adopted = server.write(
+            &format!("database/rotate-role/{name}"),
+            json!({ "password": held }),
+        );
+        assert_eq!(adopted.data()["status"], "ok", "{name}: {adopted:?}");
+        assert_eq!(stack.password(name), held);
+    }
+    for ((name, _), trigger) in roles.iter().zip(["repair", "adopt", "repair", "adopt"]) {
+        let role = server.read(&format!("database/static-roles/{name}"));
+        assert_eq!(role.data()["status"], "ok", "{name}");
+        assert!(role.data()["drift"].is_null());
+        assert_eq!(role.data()["drift_check"]["state"], "in_sync", "{name}");
+        assert!(role.data()["next_vault_rotation"].is_string());
+        let password = stack.password(name);
+        assert_eq!(truth_of(name), password.as_str(), "{name}");
+        let history = stack.rotations(name);
+        assert_eq!(history[0]["trigger"], trigger, "{name}: {history:?}");
+        assert_eq!(
+            history.last().unwrap()["trigger"],
+            "create",
+            "history kept: {history:?}"
+        );
+    }
+    assert_eq!(
+        stack.truth("dts/dtsjob1")["src"]["password"],
+        stack.password("polar-repair").as_str()
+    );
+    assert_eq!(
+        stack.truth("drs/drsjob1")["so"]["password"],
+        stack.password("dcs-repair").as_str()
+    );
+    assert_eq!(
+        stack.truth("drs/drsjob2")["so"]["password"],
+        stack.password("dcs-adopt").as_str()
+    );
+    assert_eq!(
+        stack.emulator.calls("dcs.UpdatePassword"),
+        updates_before,
+        "no old password offered after the restore"
+    );
+    for instance in ["dcs-1", "dcs-2"] {
+        assert_eq!(wrong_attempts(&stack, instance), 0, "{instance}");
+    }
+    // Back to normal: the adopted DCS role rotates with its old password.
+    server
+        .write("database/rotate-role/dcs-adopt", json!({}))
+        .data();
+    assert_eq!(
+        stack.emulator.calls("dcs.UpdatePassword"),
+        updates_before + 1
+    );
+    assert_eq!(wrong_attempts(&stack, "dcs-2"), 0);
+    assert_eq!(truth_of("dcs-adopt"), stack.password("dcs-adopt").as_str());
+}
+
+#[test]
+fn a_plugin_reload_cutting_in_flight_dcs_changes_spends_no_old_password_attempt() {
+    const ROLES: usize = 20;
+    let stack = Stack::start("engine-reload-cut");
+    let server = &stack.server;
+    let instances: Vec<String> = (0..ROLES).map(|i| format!("dcs-r{i:02}")).collect();
+    stack
+        .emulator
+        .seed(json!({ "huaweicloud": { "dcs_instances": instances.iter()
+        .map(|id| json!({ "id": id, "project_id": fixture::PROJECT, "password": fixture::INITIAL }))
+        .collect::<Vec<_>>() }}));
+    // Long enough for the slow answers below: they are cut, not timed out.
+    server
+        .write("database/config/hw", json!({ "request_timeout": "60s" }))
+        .data();
+    // DCS applies each change at once and answers 60 s later.
+    stack.emulator.set_faults(json!({
+        "latency_ms": { "fixed": 60_000 }, "apis": ["dcs.UpdatePassword"]
+    }));
+    // Scheduled rotations: OpenBao waits for requests before a reload, not
+    // for the plugin's background work, which the reload cuts.
+    for (i, instance) in instances.iter().enumerate() {
+        server.write(
+            &format!("database/static-roles/r{i:02}"),
+            json!({ "target": "dcs-instance", "connection": "hw", "instance_id": instance,
+                    "password": fixture::INITIAL, "skip_import_rotation": true, "rotation_period": "5s" }),
+        )
+        .data();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stack.emulator.calls("dcs.UpdatePassword") < ROLES as u64 {
+        assert!(Instant::now() < deadline, "the changes were not all sent");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for i in 0..ROLES {
+        let role = server.read(&format!("database/static-roles/r{i:02}"));
+        assert_eq!(
+            role.data()["rotation_in_progress"]["phase"],
+            "prepared",
+            "r{i:02}"
+        );
+    }
+    let reload = Instant::now();
+    server.cli_ok(&["plugin", "reload", "-plugin", server::PLUGIN_NAME]);
+    assert!(
+        reload.elapsed() < Duration::from_secs(30),
+        "the reload waited for the changes"
+    );
+    stack.emulator.set_faults(json!({}));
+    for i in 0..ROLES {
+        // No rotation after the resumed one, so every call can be counted.
+        server
+            .write(
+                &format!("database/static-roles/r{i:02}"),
+                json!({ "disable_automated_rotation": true }),
+            )
+            .data();
+    }
+    for (i, instance) in instances.iter().enumerate() {
+        let role = format!("r{i:02}");
+        let read = stack.wait_until(
+            &format!("database/static-roles/{role}"),
+            "the resumed rotation",
+            |r| r["status"] == "ok" && r["rotation_in_progress"].is_null(),
+        );
+        let password = stack.password(&role);
+        assert_ne!(password, fixture::INITIAL, "{role} rotated");
+        assert_eq!(
+            stack.truth(&format!("dcs/{instance}"))["password"],
+            password.as_str()
+        );
+        assert_eq!(wrong_attempts(&stack, instance), 0, "{instance}");
+        assert_eq!(
+            read["dcs_attempts_left"],
+            Value::Null,
+            "no refusal reported"
+        );
+        // The cut rotation, finished by its second attempt; the adoption.
+        let rotations = stack.rotations(&role);
+        let triggers: Vec<&str> = rotations
+            .iter()
+            .map(|r| r["trigger"].as_str().unwrap())
+            .collect();
+        assert_eq!(triggers, ["schedule", "adopt"], "{role}: {rotations:?}");
+        assert_eq!(
+            rotations[0]["outcome"], "succeeded",
+            "{role}: {rotations:?}"
+        );
+        assert_eq!(rotations[0]["attempts"], 2, "{role}: {rotations:?}");
+    }
+    assert_eq!(
+        stack.emulator.calls("dcs.UpdatePassword"),
+        ROLES as u64,
+        "an UpdatePassword whose outcome was cut is never sent again"
+    );
+    assert_eq!(stack.emulator.calls("dcs.ResetPassword"), ROLES as u64);
+}
+
+#[test]
+fn a_second_mount_cannot_silently_own_a_target_and_a_take_over_is_reported_as_drift() {
+    let stack = Stack::start_with("engine-claims", &[DRIFT_CHECK]);
+    let server = &stack.server;
+    let options: Vec<(&str, &str)> = TUNING.iter().copied().chain([DRIFT_CHECK]).collect();
+    server.enable("team-b", &options);
+    for (name, connection) in [("ali", "alicloud"), ("hw", "huaweicloud")] {
+        let mut body = server
+            .read(&format!("database/config/{name}"))
+            .data()
+            .clone();
+        body["secret_key"] = json!(if connection == "alicloud" {
+            fixture::ALI_SK
+        } else {
+            fixture::HW_SK
+        });
+        body.as_object_mut().unwrap().retain(|k, _| {
+            [
+                "provider",
+                "region",
+                "access_key",
+                "secret_key",
+                "project_id",
+                "endpoint",
+                "allowed_roles",
+            ]
+            .contains(&k.as_str())
+        });
+        body["project_id"] = json!(if connection == "huaweicloud" {
+            fixture::PROJECT
+        } else {
+            ""
+        });
+        server.write(&format!("team-b/config/{name}"), body).data();
+    }
+    let dcs = json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-1",
+                      "dependents": "drs:hw/drsjob1/so", "rotation_period": "1h" });
+    let polardb = json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+                          "username": "app", "rotation_period": "1h" });
+    server
+        .write("database/static-roles/cache", dcs.clone())
+        .data();
+    server
+        .write("database/static-roles/app", polardb.clone())
+        .data();
+    let owner_a = server.read("database/static-roles/cache").data()["mount_owner_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The second mount is refused, for either kind of target.
+    for (name, body) in [("cache", &dcs), ("app", &polardb)] {
+        let refused = server.write(&format!("team-b/static-roles/{name}"), body.clone());
+        assert_eq!(refused.status, 409, "{name}: {refused:?}");
+        let message = refused.errors();
+        assert!(
+            message.contains(&owner_a) && message.contains("take_over=true"),
+            "{message}"
+        );
+        assert_eq!(
+            server.read(&format!("team-b/static-roles/{name}")).status,
+            404
+        );
+    }
+    let changes = stack.truth("dcs/dcs-1")["changes"].clone();
+
+    // Taking over: team-b owns the instance; the first mount is told.
+    let mut take_over = dcs.clone();
+    take_over["take_over"] = json!(true);
+    server.write("team-b/static-roles/cache", take_over).data();
+    let owner_b = server.read("team-b/static-roles/cache").data()["mount_owner_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(owner_a, owner_b);
+    let held_by_b = server.read("team-b/static-creds/cache").data()["password"].clone();
+    assert_eq!(stack.truth("dcs/dcs-1")["password"], held_by_b);
+    let role = stack.wait_until("database/static-roles/cache", "claimed_elsewhere", |r| {
+        r["status"] == "drifted"
+    });
+    assert_eq!(role["drift"]["kind"], "claimed_elsewhere", "{role}");
+    assert!(
+        role["drift"]["detail"].as_str().unwrap().contains(&owner_b),
+        "{role}"
+    );
+    assert!(role["next_vault_rotation"].is_null(), "{role}");
+    assert_ne!(stack.truth("dcs/dcs-1")["changes"], changes);
+    assert_eq!(wrong_attempts(&stack, "dcs-1"), 0);
+    // The untouched PolarDB role stays in sync.
+    assert_eq!(
+        server.read("database/static-roles/app").data()["status"],
+        "ok"
+    );
+
+    // Deleting team-b's role removes its marker: the instance is free.
+    server.delete("team-b/static-roles/cache");
+    let description = stack.truth("dcs/dcs-1")["description"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!description.contains(&owner_b), "{description:?}");
+}
+
+#[test]
+fn busy_targets_defer_and_given_passwords_are_checked_before_anything_is_pushed() {
+    let stack = Stack::start("engine-busy-given");
+    let server = &stack.server;
+    server
+        .write(
+            "database/static-roles/cache",
+            json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-1",
+                "password": fixture::INITIAL, "dependents": "drs:hw/drsjob1/so" }),
+        )
+        .data();
+    server.write(
+        "database/static-roles/app",
+        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": "app" }),
+    )
+    .data();
+
+    // A restarting instance and an account being created defer, untouched.
+    for (role, truth, busy, ready) in [
+        ("cache", "dcs/dcs-1", "RESTARTING", "RUNNING"),
+        ("app", "polardb/pc-1/accounts/app", "Creating", "Available"),
+    ] {
+        let before = stack.truth(truth);
+        stack.emulator.patch_status(truth, busy);
+        let deferred = server.write(&format!("database/rotate-role/{role}"), json!({}));
+        assert_eq!(
+            deferred.data()["status"],
+            "deferred",
+            "{role}: {deferred:?}"
+        );
+        assert!(
+            deferred.data()["reason"].as_str().unwrap().contains(busy),
+            "{deferred:?}"
+        );
+        assert_eq!(
+            stack.truth(truth)["changes"],
+            before["changes"],
+            "{role}: untouched"
+        );
+        stack.emulator.patch_status(truth, ready);
+        stack.wait_until(
+            &format!("database/static-roles/{role}"),
+            "the deferred rotation",
+            |r| r["status"] == "ok",
+        );
+        assert_eq!(
+            stack.truth(truth)["password"],
+            stack.password(role).as_str()
+        );
+        let rotations = stack.rotations(role);
+        assert_eq!(rotations[0]["trigger"], "manual", "{rotations:?}");
+        assert_eq!(rotations[0]["outcome"], "succeeded", "{rotations:?}");
+    }
+    assert_eq!(
+        stack.truth("drs/drsjob1")["so"]["password"],
+        stack.password("cache").as_str()
+    );
+    // A stuck instance fails with what to check, and nothing changes.
+    stack.emulator.patch_status("dcs/dcs-1", "FROZEN");
+    let failed = server.write("database/rotate-role/cache", json!({}));
+    assert_eq!(failed.status, 502, "{failed:?}");
+    assert!(
+        failed.errors().contains("FROZEN") && failed.errors().contains("console"),
+        "{}",
+        failed.errors()
+    );
+    stack.emulator.patch_status("dcs/dcs-1", "RUNNING");
+
+    // Given passwords break no dependent's rule before anything is pushed.
+    server
+        .write(
+            "database/static-roles/ext",
+            json!({ "target": "external", "username": "sink",
+                "dependents": ["dts:ali/dtsjob1/dest", "drs:hw/drsjob1/ta"] }),
+        )
+        .data();
+    let copies = || {
+        (
+            stack.truth("dts/dtsjob1")["dest"]["changes"].clone(),
+            stack.truth("drs/drsjob1")["ta"]["changes"].clone(),
+        )
+    };
+    let untouched = copies();
+    for (given, rule) in [
+        ("short", "8-128"),
+        (
+            "Bad pw with spaces and é",
+            "printable ASCII without whitespace",
+        ),
+    ] {
+        let refused = server.write("database/rotate-role/ext", json!({ "password": given }));
+        assert_eq!(refused.status, 400, "{refused:?}");
+        let message = refused.errors();
+        assert!(
+            message.contains(rule) && message.contains("dts:ali/dtsjob1/dest"),
+            "{message}"
+        );
+        assert!(
+            !message.contains(given),
+            "the password is never quoted: {message}"
+        );
+    }
+    assert_eq!(copies(), untouched, "nothing pushed");
+    let given = "Given-By-Operator-9";
+    server
+        .write("database/rotate-role/ext", json!({ "password": given }))
+        .data();
+    assert_eq!(stack.truth("dts/dtsjob1")["dest"]["password"], given);
+    let again = server.write("database/rotate-role/ext", json!({ "password": given }));
+    assert_eq!(again.status, 400, "{again:?}");
+    assert!(
+        again.errors().contains("ModifyDtsJobPassword"),
+        "{}",
+        again.errors()
+    );
+    // An adopted password must be one the target can hold.
+    let adopt = server.write(
+        "database/rotate-role/app",
+        json!({ "password": "only-lower-case" }),
+    );
+    assert_eq!(adopt.status, 400, "{adopt:?}");
+    assert!(adopt.errors().contains("PolarDB"), "{}", adopt.errors());
+}
+
+#[test]
+fn a_restore_across_rotate_root_stops_the_connection_and_says_how_to_recover() {
+    let stack = Stack::start_with("engine-restore-root", &[DRIFT_CHECK]);
+    let server = &stack.server;
+    server
+        .write(
+            "database/static-roles/cache",
+            json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-1",
+                "password": fixture::INITIAL, "rotation_period": "1h" }),
+        )
+        .data();
+    let file = save_snapshot(server);
+    server.write("database/rotate-root/hw", json!({})).data();
+    let state = stack.truth("state");
+    let current = &state["huaweicloud"]["users"][0]["access_keys"][0];
+    assert_ne!(current["access"], fixture::HW_AK, "the old key is deleted");
+    restore_snapshot(server, &file);
+    assert_eq!(
+        server.read("database/config/hw").data()["access_key"],
+        fixture::HW_AK
+    );
+
+    // The drift check's read is the first call with the deleted key.
+    let config = stack.wait_until("database/config/hw", "the rejected key", |c| {
+        !c["credentials_rejected"].is_null()
+    });
+    let message = config["credentials_rejected"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("rotate-root") && message.contains("config/hw"),
+        "{message}"
+    );
+    let refused = server.write("database/rotate-role/cache", json!({}));
+    assert_eq!(refused.status, 502, "{refused:?}");
+    assert!(
+        refused.errors().contains("config/hw"),
+        "{}",
+        refused.errors()
+    );
+    assert!(
+        !refused.errors().contains("refused the change"),
+        "{}",
+        refused.errors()
+    );
+    let role = server.read("database/static-roles/cache");
+    assert_eq!(role.data()["status"], "failed");
+    assert!(
+        role.data()["next_vault_rotation"].is_null(),
+        "retries stop: {role:?}"
+    );
+    assert!(
+        role.data()["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("config/hw"),
+        "{role:?}"
+    );
+    // Nothing more is sent with the rejected key, whatever runs.
+    let rejected = stack.emulator.counters()["outcomes"]["auth_failed"].clone();
+    assert_eq!(rejected, 1, "one refusal, then no more calls");
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(5) {
+        assert_eq!(
+            stack.emulator.counters()["outcomes"]["auth_failed"],
+            rejected
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Writing the current key resumes the role.
+    server
+        .write(
+            "database/config/hw",
+            json!({ "access_key": current["access"], "secret_key": current["secret"] }),
+        )
+        .data();
+    assert!(server.read("database/config/hw").data()["credentials_rejected"].is_null());
+    stack.wait_until("database/static-roles/cache", "the resumed rotation", |r| {
+        r["status"] == "ok"
+    });
+    assert_eq!(
+        stack.truth("dcs/dcs-1")["password"],
+        stack.password("cache").as_str()
+    );
+    assert_eq!(wrong_attempts(&stack, "dcs-1"), 0);
+}
+
+/// `server agent` rendering templates of static-creds into files, logged in
+/// with the root token through a token file; killed on drop.
+struct Agent {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl Agent {
+    /// Renders `database/static-creds/<role>` into `<dir>/<role>.txt` for
+    /// each role, re-reading secrets without a lease every `interval`.
+    fn start(server: &Server, roles: &[&str], interval: &str) -> Self {
+        let dir = server.dir.join("agent");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("token"), &server.token).unwrap();
+        let templates: String = roles
+            .iter()
+            .map(|role| {
+                format!(
+                    "template {{\n  destination = \"{dest}\"\n  contents = \"{{{{ with secret \\\"database/static-creds/{role}\\\" }}}}{{{{ .Data.password }}}}{{{{ end }}}}\"\n}}\n",
+                    dest = dir.join(format!("{role}.txt")).display()
+                )
+            })
+            .collect();
+        let config = format!(
+            "vault {{\n  address = \"{addr}\"\n}}\nauto_auth {{\n  method \"token_file\" {{\n    config = {{\n      token_file_path = \"{token}\"\n    }}\n  }}\n}}\ntemplate_config {{\n  static_secret_render_interval = \"{interval}\"\n}}\n{templates}",
+            addr = server.addr,
+            token = dir.join("token").display(),
+        );
+        std::fs::write(dir.join("agent.hcl"), config).unwrap();
+        let log = std::fs::File::create(dir.join("agent.log")).unwrap();
+        let child = std::process::Command::new(server.host().binary())
+            .args(["agent", "-config"])
+            .arg(dir.join("agent.hcl"))
+            .env_remove("VAULT_ADDR")
+            .env_remove("BAO_ADDR")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start the agent");
+        Self { child, dir }
+    }
+
+    /// What the agent rendered for `role` (empty before the first render).
+    fn rendered(&self, role: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{role}.txt"))).unwrap_or_default()
+    }
+
+    /// Polls until the file of `role` holds `password` (bounded).
+    fn wait_for(&self, role: &str, password: &str, within: Duration) -> Duration {
+        let started = Instant::now();
+        while self.rendered(role) != password {
+            assert!(
+                started.elapsed() < within,
+                "the agent did not render {role}'s password within {within:?}:\n{}",
+                std::fs::read_to_string(self.dir.join("agent.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        started.elapsed()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Responses to reads of `path` in the server's audit log.
+fn audited_reads(server: &Server, path: &str) -> usize {
+    std::fs::read_to_string(server.audit_log_path())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|entry| entry["type"] == "response" && entry["request"]["path"] == path)
+        .count()
+}
+
+#[test]
+fn bao_agent_follows_rotations_as_documented_and_reads_idle_roles_once_per_render_interval() {
+    const INTERVAL: u64 = 5;
+    let stack = Stack::start("engine-agent");
+    let server = &stack.server;
+    server
+        .write(
+            "database/static-roles/scheduled",
+            json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+                "username": "app", "rotation_period": "20s" }),
+        )
+        .data();
+    server
+        .write(
+            "database/static-roles/manual",
+            json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-1",
+                "password": fixture::INITIAL, "rotation_period": "45s" }),
+        )
+        .data();
+    server
+        .write(
+            "database/static-roles/idle",
+            json!({ "target": "external", "username": "sink" }),
+        )
+        .data();
+    server
+        .write(
+            "database/rotate-role/idle",
+            json!({ "password": "Given-By-Operator-9" }),
+        )
+        .data();
+    let idle = server.read("database/static-creds/idle");
+    assert!(idle.data().get("ttl").is_none() && idle.data().get("rotation_period").is_none());
+
+    let manual_next =
+        time_of(&server.read("database/static-roles/manual").data()["next_vault_rotation"]);
+    let agent = Agent::start(
+        server,
+        &["scheduled", "manual", "idle"],
+        &format!("{INTERVAL}s"),
+    );
+    let started = Instant::now();
+    for role in ["scheduled", "manual", "idle"] {
+        agent.wait_for(role, &stack.password(role), Duration::from_secs(30));
+    }
+    let reads_at_start = audited_reads(server, "database/static-creds/idle");
+
+    // A manual rotation is picked up when the TTL the agent last saw ends,
+    // not before.
+    let before_manual = stack.password("manual");
+    server
+        .write("database/rotate-role/manual", json!({}))
+        .data();
+    let after_manual = stack.password("manual");
+    assert_ne!(after_manual, before_manual);
+    let window = Instant::now();
+    while OffsetDateTime::now_utc() < manual_next - time::Duration::seconds(2)
+        && window.elapsed() < Duration::from_secs(3)
+    {
+        assert_eq!(
+            agent.rendered("manual"),
+            before_manual,
+            "picked up before its TTL ended"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let waited = agent.wait_for("manual", &after_manual, Duration::from_secs(70));
+    let at = OffsetDateTime::now_utc();
+    assert!(
+        at >= manual_next,
+        "rendered at {at}, before the TTL ended at {manual_next}"
+    );
+
+    // A scheduled rotation is followed: rendered right after it happened.
+    let first = stack.password("scheduled");
+    let role = stack.wait_until(
+        "database/static-roles/scheduled",
+        "the scheduled rotation",
+        |r| r["last_vault_rotation"] != Value::Null && stack.password("scheduled") != first,
+    );
+    let rotated_at = time_of(&role["last_vault_rotation"]);
+    let rotated = stack.password("scheduled");
+    agent.wait_for("scheduled", &rotated, Duration::from_secs(30));
+    let lag = OffsetDateTime::now_utc() - rotated_at;
+    eprintln!(
+        "agent rendered the scheduled rotation {lag} after it; the manual one {waited:?} after it"
+    );
+    assert!(lag < time::Duration::seconds(10), "{lag}");
+
+    // The idle role: one read per render interval (the agent staggers it
+    // to 85-95% of the interval), where it read every second before.
+    let elapsed = started.elapsed().as_secs_f64();
+    let reads = audited_reads(server, "database/static-creds/idle") - reads_at_start;
+    let allowed = (elapsed / (0.85 * INTERVAL as f64)).ceil() as usize;
+    eprintln!(
+        "agent reads of a role with no next rotation: {reads} in {elapsed:.0} s ({:.1} per minute, render interval {INTERVAL} s)",
+        reads as f64 * 60.0 / elapsed
+    );
+    assert!(reads <= allowed, "{reads} reads in {elapsed:.0} s");
 }

@@ -390,9 +390,21 @@ fn dry_run_shows_the_plan_and_changes_nothing() {
         .iter()
         .map(|c| c["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["ModifyAccountPassword", "ModifyDtsJobPassword"]);
-    assert_eq!(plan["prechecks"][0]["state"], "Synchronizing");
-    assert_eq!(plan["prechecks"][0]["accepts_change"], true);
+    assert_eq!(
+        actions,
+        [
+            "DescribeAccounts",
+            "ModifyAccountPassword",
+            "ModifyAccountDescription",
+            "ModifyDtsJobPassword"
+        ]
+    );
+    let target = &plan["prechecks"][0];
+    assert_eq!(target["target"], "polardb-account");
+    assert_eq!(target["state"], "Available");
+    assert_eq!(target["marker"], "in_sync");
+    assert_eq!(plan["prechecks"][1]["state"], "Synchronizing");
+    assert_eq!(plan["prechecks"][1]["accepts_change"], true);
     assert_eq!(plan["would_defer"], false);
     assert_eq!(password(&mount, "team-app"), before);
     assert_eq!(

@@ -411,6 +411,38 @@ fn verify(server: &Server, emulator: &Emulator, roles: &[RoleSpec]) -> usize {
     failed_outcomes
 }
 
+/// Once settled, every PolarDB and DCS target carries this mount's marker
+/// for the password Vault holds (a marker write that failed under the
+/// faults is redone by the next drift check). Returns the wrong old
+/// passwords DCS refused, over all instances and all time.
+fn markers_in_sync_and_dcs_attempts_spent(
+    server: &Server,
+    emulator: &Emulator,
+    roles: &[RoleSpec],
+) -> u64 {
+    for role in roles.iter().filter(|r| !matches!(r.kind, Kind::External)) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let read = server.read(&format!("database/static-roles/{}", role.name));
+            assert_eq!(read.data()["status"], "ok", "{}: {read:?}", role.name);
+            if read.data()["drift_check"]["state"] == "in_sync" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{}: {read:?}", role.name);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    roles
+        .iter()
+        .filter(|r| matches!(r.kind, Kind::Dcs))
+        .map(|r| {
+            emulator.get(&format!("dcs/dcs-{}", r.index))["wrong_old_passwords"]
+                .as_u64()
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
 fn print_table(title: &str, rows: &[(&str, String)]) {
     println!("\n{title}");
     for (name, value) in rows {
@@ -440,6 +472,8 @@ fn crash_safety_under_kills_restarts_and_faults() {
             ("retry_cap", "2s"),
             ("defer_retry", "1s"),
             ("jitter", "200ms"),
+            // Drift checks run through the chaos too: none may be false.
+            ("drift_check_interval", "3s"),
         ],
     );
     connections(&server, &emulator);
@@ -539,6 +573,8 @@ fn crash_safety_under_kills_restarts_and_faults() {
 
     let settled = settle(&server, &emulator, &roles);
     let failed_outcomes = verify(&server, &emulator, &roles);
+    let wrong_attempts = markers_in_sync_and_dcs_attempts_spent(&server, &emulator, &roles);
+    assert_eq!(wrong_attempts, 0, "DCS old passwords refused");
     let final_rotations = rotations_applied(&emulator, &roles);
     let locked = faults["outcomes"]["locked"].as_u64().unwrap_or(0);
     assert_eq!(locked, 0, "a DCS instance was locked");
@@ -601,6 +637,10 @@ fn crash_safety_under_kills_restarts_and_faults() {
             ("roles with target != Vault != copies", "0".into()),
             ("roles stuck in rotating", "0".into()),
             ("DCS lockouts", locked.to_string()),
+            (
+                "DCS old passwords refused; roles drifted",
+                format!("{wrong_attempts}; 0"),
+            ),
             ("secrets found in logs", "0".into()),
         ],
     );

@@ -52,6 +52,7 @@ impl Service {
         match self {
             Self::PolarDb => &[
                 "ModifyAccountPassword",
+                "ModifyAccountDescription",
                 "DescribeAccounts",
                 "DescribeRegions",
                 "CreateAccount",
@@ -270,6 +271,7 @@ impl Call<'_> {
     fn dispatch(&self, world: &mut World, action: &str) -> Answer {
         match action {
             "ModifyAccountPassword" => self.modify_account_password(world),
+            "ModifyAccountDescription" => self.modify_account_description(world),
             "DescribeAccounts" => self.describe_accounts(world),
             "DescribeRegions" => Ok(self.describe_regions(world)),
             "CreateAccount" => self.create_account(world),
@@ -321,13 +323,7 @@ impl Call<'_> {
             .accounts
             .iter_mut()
             .find(|a| a.name == account_name)
-            .ok_or_else(|| {
-                self.ctx.error(
-                    404,
-                    codes::INVALID_ACCOUNT_NAME_NOT_FOUND,
-                    "The specified account name does not exist.",
-                )
-            })?;
+            .ok_or_else(|| self.account_not_found())?;
         if POLARDB.check(password).is_err() {
             return Err(self.ctx.error(
                 400,
@@ -351,6 +347,42 @@ impl Call<'_> {
         Ok(self.ctx.ok(json!({})))
     }
 
+    /// `AccountDescription`: 2-256 characters, not starting with `http://`
+    /// or `https://` (SDK `_modify_account_description_request.py`).
+    fn modify_account_description(&self, world: &mut World) -> Answer {
+        let cluster_id = self.required("DBClusterId")?;
+        let account_name = self.required("AccountName")?;
+        let description = self.required("AccountDescription")?;
+        let length = description.chars().count();
+        if !(2..=256).contains(&length)
+            || description.starts_with("http://")
+            || description.starts_with("https://")
+        {
+            return Err(self.ctx.error(
+                400,
+                codes::POLARDB_INVALID_PARAMETER,
+                "The specified parameter AccountDescription is not valid.",
+            ));
+        }
+        let account = world
+            .polardb_cluster_mut(cluster_id)
+            .ok_or_else(|| self.cluster_not_found())?
+            .accounts
+            .iter_mut()
+            .find(|a| a.name == account_name)
+            .ok_or_else(|| self.account_not_found())?;
+        account.description = description.to_owned();
+        Ok(self.ctx.ok(json!({})))
+    }
+
+    fn account_not_found(&self) -> Reply {
+        self.ctx.error(
+            404,
+            codes::INVALID_ACCOUNT_NAME_NOT_FOUND,
+            "The specified account name does not exist.",
+        )
+    }
+
     fn cluster_not_found(&self) -> Reply {
         self.ctx.error(
             404,
@@ -365,10 +397,21 @@ impl Call<'_> {
             .polardb_cluster(cluster_id)
             .ok_or_else(|| self.cluster_not_found())?;
         let wanted = self.param("AccountName");
+        // PageSize 30 (default), 50 or 100; PageNumber from 1 (SDK
+        // `_describe_accounts_request.py`).
+        let number = |name: &str, default: usize| {
+            self.param(name)
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(default)
+                .max(1)
+        };
+        let (page_size, page) = (number("PageSize", 30).min(100), number("PageNumber", 1));
         let accounts: Vec<Value> = cluster
             .accounts
             .iter()
             .filter(|a| wanted.is_none_or(|name| a.name == name))
+            .skip((page - 1) * page_size)
+            .take(page_size)
             .map(|a| {
                 json!({
                     "AccountName": a.name,
@@ -383,7 +426,11 @@ impl Call<'_> {
                 })
             })
             .collect();
-        Ok(self.ctx.ok(json!({ "Accounts": accounts })))
+        Ok(self.ctx.ok(json!({
+            "Accounts": accounts,
+            "PageNumber": page,
+            "PageRecordCount": accounts.len(),
+        })))
     }
 
     fn describe_regions(&self, world: &World) -> Reply {

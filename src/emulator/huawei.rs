@@ -1,7 +1,7 @@
 //! Huawei Cloud APIs: DRS (v3 batch password change and status, v5 job
-//! list), DCS (v2 change / reset password, show and list instances) and IAM
-//! (v3.0 permanent access keys), routed by path. [`acl`] holds the DCS ACL
-//! accounts.
+//! list), DCS (v2 change / reset password, show, list and update instances)
+//! and IAM (v3.0 permanent access keys), routed by path. [`acl`] holds the
+//! DCS ACL accounts.
 
 mod acl;
 
@@ -66,6 +66,10 @@ pub enum HwApi {
         project: String,
         instance: String,
     },
+    DcsUpdateInstance {
+        project: String,
+        instance: String,
+    },
     DcsListInstances {
         project: String,
     },
@@ -112,6 +116,10 @@ impl HwApi {
                 project: owned(p),
                 instance: owned(i),
             },
+            ("PUT", ["v2", p, "instances", i]) => Self::DcsUpdateInstance {
+                project: owned(p),
+                instance: owned(i),
+            },
             ("GET", ["v2", p, "instances"]) => Self::DcsListInstances { project: owned(p) },
             (method, ["v2", p, "instances", i, "accounts", rest @ ..]) => {
                 let (account, op) = match (method, rest) {
@@ -151,6 +159,7 @@ impl HwApi {
             Self::DcsUpdatePassword { .. } => "dcs.UpdatePassword",
             Self::DcsResetPassword { .. } => "dcs.ResetPassword",
             Self::DcsShowInstance { .. } => "dcs.ShowInstance",
+            Self::DcsUpdateInstance { .. } => "dcs.UpdateInstance",
             Self::DcsListInstances { .. } => "dcs.ListInstances",
             Self::DcsAcl { op, .. } => op.name(),
             Self::IamCreateKey => "iam.CreatePermanentAccessKey",
@@ -168,6 +177,7 @@ impl HwApi {
             Self::DcsUpdatePassword { .. }
             | Self::DcsResetPassword { .. }
             | Self::DcsShowInstance { .. }
+            | Self::DcsUpdateInstance { .. }
             | Self::DcsListInstances { .. }
             | Self::DcsAcl { .. } => HwService::Dcs,
             _ => HwService::Iam,
@@ -361,6 +371,9 @@ impl Call<'_> {
             HwApi::DcsShowInstance { project, instance } => {
                 let found = self.dcs_instance(world, project, instance)?;
                 Ok(self.ctx.reply(200, &dcs_view(found)))
+            }
+            HwApi::DcsUpdateInstance { project, instance } => {
+                self.dcs_update_instance(world, project, instance)
             }
             HwApi::DcsListInstances { project } => Ok(self.dcs_list_instances(world, project)),
             HwApi::DcsAcl {
@@ -634,6 +647,7 @@ impl Call<'_> {
         }
         if instance.password.as_deref() != Some(old) {
             instance.failed_attempts += 1;
+            instance.wrong_old_passwords += 1;
             if instance.failed_attempts >= DCS_MAX_TRIES {
                 instance.failed_attempts = 0;
                 instance.locked_until = Some(self.now.unix_timestamp() + DCS_LOCK_SECONDS);
@@ -699,8 +713,22 @@ impl Call<'_> {
         Ok(answer("1", "success"))
     }
 
+    /// `ModifyInstanceBody`: only the description is emulated; the answer
+    /// is 204 without a body (SDK `update_instance_response.py` has no
+    /// fields).
+    fn dcs_update_instance(&self, world: &mut World, project: &str, id: &str) -> Answer {
+        let body = self.body(codes::DCS_INVALID_BODY)?;
+        let instance = self.dcs_instance(world, project, id)?;
+        if let Some(description) = str_field(&body, "description") {
+            instance.description = description.to_owned();
+        }
+        Ok(Reply::empty(204).with_header("x-request-id", self.ctx.request_id.clone()))
+    }
+
     fn dcs_list_instances(&self, world: &World, project: &str) -> Reply {
+        // `limit` is 1-1000 (SDK `list_instances_request.py`).
         let (offset, limit) = page(self.request, 10);
+        let limit = limit.clamp(1, 1000);
         let instances: Vec<&DcsInstance> = world
             .seed
             .huaweicloud
@@ -846,6 +874,7 @@ fn dcs_view(instance: &DcsInstance) -> Value {
         "instance_id": instance.id,
         "name": if instance.name.is_empty() { &instance.id } else { &instance.name },
         "status": instance.status,
+        "description": instance.description,
         "engine": instance.engine,
         "engine_version": instance.engine_version,
         "no_password_access": instance.no_password_access.to_string(),

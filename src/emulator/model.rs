@@ -285,6 +285,13 @@ pub struct DcsInstance {
     /// Consecutive wrong old passwords since the last success or lock.
     #[serde(default)]
     pub failed_attempts: u32,
+    /// Every wrong old password ever offered (never reset), so tests can
+    /// prove no attempt was spent.
+    #[serde(default)]
+    pub wrong_old_passwords: u64,
+    /// The instance's description (`UpdateInstance`, `ShowInstance`).
+    #[serde(default)]
+    pub description: String,
     /// Unix seconds until which password changes are locked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locked_until: Option<i64>,

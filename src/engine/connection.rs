@@ -94,6 +94,15 @@ pub struct RootState {
     pub in_flight: Option<RootRotation>,
 }
 
+/// The cloud refused the connection's key: no call goes through it until
+/// the connection is written again.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Rejection {
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub message: String,
+}
+
 /// Stored at `config/<name>`. Deliberately not `Debug`: it holds secrets.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Connection {
@@ -128,6 +137,8 @@ pub struct Connection {
     pub schedule: Schedule,
     #[serde(default)]
     pub root: RootState,
+    #[serde(default)]
+    pub credentials_rejected: Option<Rejection>,
 }
 
 impl Connection {
@@ -166,6 +177,10 @@ impl Connection {
             "next_root_rotation": self.root.next_rotation.map(rfc3339),
             "root_rotation_in_progress": self.root.in_flight.is_some(),
             "last_root_rotation_error": self.root.last_error,
+            "credentials_rejected": self.credentials_rejected.as_ref().map(|r| json!({
+                "at": rfc3339(r.at),
+                "message": r.message,
+            })),
         });
         let mut map = out.as_object_mut().map(std::mem::take).unwrap_or_default();
         map.extend(self.schedule.describe());

@@ -20,8 +20,9 @@ pub struct Entry {
     pub updated_at: OffsetDateTime,
     pub trigger: String,
     /// `succeeded`, `failed` (gave up, or the target refused a change it
-    /// never applied), or `deferred` (a job could not take the change yet;
-    /// the same rotation continues later under the same id).
+    /// never applied), `deferred` (the target or a job could not take the
+    /// change yet; the same rotation continues later under the same id), or
+    /// `drifted` (dropped: the target holds a password Vault did not set).
     pub outcome: String,
     #[serde(default)]
     pub error_class: Option<String>,
@@ -32,6 +33,10 @@ pub struct Entry {
     #[serde(default)]
     pub dependents_updated: Vec<String>,
     pub attempts: u32,
+    /// What happened on the way an operator should know about, e.g. a DCS
+    /// refusal of the old password.
+    #[serde(default)]
+    pub events: Vec<String>,
 }
 
 impl Entry {
@@ -47,6 +52,7 @@ impl Entry {
             "request_ids": self.request_ids,
             "dependents_updated": self.dependents_updated,
             "attempts": self.attempts,
+            "events": self.events,
         })
     }
 }

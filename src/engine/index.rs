@@ -73,6 +73,10 @@ impl Index {
             .collect()
     }
 
+    pub fn all_names(&self) -> Vec<String> {
+        self.roles.keys().cloned().collect()
+    }
+
     pub fn len(&self) -> usize {
         self.roles.len()
     }

@@ -6,6 +6,7 @@ mod connection;
 mod history;
 mod index;
 mod locks;
+mod marker;
 mod password;
 mod path_config;
 mod path_creds;
@@ -21,15 +22,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 use tokio::sync::{OnceCell, watch};
 
 use crate::framework::{
     Backend, BackendConfig, BackendInfo, Error, Framework, Lifecycle, Path, SpecialPaths, Storage,
     StorageError, SystemView, get_json, put_json,
 };
+use crate::providers::ProviderError;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-use connection::Connection;
+use connection::{Connection, Rejection};
 use index::Index;
 use locks::KeyedLocks;
 use role::Role;
@@ -52,18 +55,26 @@ pub struct Engine {
     timetable: Timetable,
     index: OnceCell<Mutex<Index>>,
     clients: Mutex<HashMap<String, Arc<Clients>>>,
+    /// Connections whose access key the cloud rejected, with what to do.
+    rejected: Mutex<HashMap<String, String>>,
+    /// This mount's id in ownership markers.
+    owner: OnceCell<String>,
+    backend_uuid: String,
     runner: Mutex<Option<watch::Sender<bool>>>,
 }
 
 impl Engine {
     /// Serialises writes that change which role owns which resource.
     const ROLES_LOCK: &'static str = "roles";
+    /// Where the owner id is kept when the host gives no mount UUID.
+    const OWNER_KEY: &'static str = "owner";
 
     pub fn new(
         storage: Arc<dyn Storage>,
         system: Arc<dyn SystemView>,
         clock: Arc<dyn Clock>,
         tuning: Tuning,
+        backend_uuid: String,
     ) -> Self {
         Self {
             storage,
@@ -74,7 +85,78 @@ impl Engine {
             timetable: Timetable::default(),
             index: OnceCell::new(),
             clients: Mutex::new(HashMap::new()),
+            rejected: Mutex::new(HashMap::new()),
+            owner: OnceCell::new(),
+            backend_uuid,
             runner: Mutex::new(None),
+        }
+    }
+
+    /// This mount's owner id, the `<owner>` of its ownership markers: 16 hex
+    /// characters derived from the mount's UUID, which the host keeps in its
+    /// mount table. So it is the same after a restart, `secrets move` or a
+    /// snapshot restore (even of a snapshot taken before the first marker),
+    /// and different for every other mount, namespace and cluster. A host
+    /// that gives no UUID gets a random id kept in the mount's storage.
+    async fn owner_id(&self) -> Result<String, Error> {
+        self.owner
+            .get_or_try_init(|| async {
+                if !self.backend_uuid.is_empty() {
+                    let digest = Sha256::digest(format!("cloudrotate-owner:{}", self.backend_uuid));
+                    return Ok(hex::encode(&digest[..8]));
+                }
+                if let Some(id) = get_json::<String>(self.storage.as_ref(), Self::OWNER_KEY).await?
+                {
+                    return Ok(id);
+                }
+                self.ensure_writable().await?;
+                let id = marker::new_id();
+                put_json(self.storage.as_ref(), Self::OWNER_KEY, &id).await?;
+                Ok(id)
+            })
+            .await
+            .cloned()
+    }
+
+    /// What to do about a connection whose key the cloud rejected, if it did.
+    fn credentials_rejected(&self, connection: &str) -> Option<String> {
+        self.rejected
+            .lock()
+            .expect("rejected lock")
+            .get(connection)
+            .cloned()
+    }
+
+    /// Stops every call through `connection` after the cloud rejected its
+    /// key, and records why on the connection, until it is written again.
+    async fn reject_credentials(&self, connection: &str, error: &ProviderError) {
+        let message = format!(
+            "the cloud rejected connection {connection:?}'s access key ({}: {}); if Vault's storage was restored from a snapshot older than the last rotate-root, that key was deleted by it; write the current key to config/{connection}, which resumes the roles using it",
+            error.code.as_deref().unwrap_or("no code"),
+            error.message
+        );
+        {
+            let mut rejected = self.rejected.lock().expect("rejected lock");
+            if rejected.contains_key(connection) {
+                return;
+            }
+            rejected.insert(connection.to_owned(), message.clone());
+        }
+        tracing::warn!(connection, error = %error, "the cloud rejected the connection's access key; no more calls through it until config/<connection> is written");
+        let _guard = self.locks.lock(&Self::connection_lock(connection)).await;
+        let stored = async {
+            if let Some(mut stored) = path_config::load(self, connection).await? {
+                stored.credentials_rejected = Some(Rejection {
+                    at: self.clock.now(),
+                    message,
+                });
+                path_config::store(self, connection, &stored).await?;
+            }
+            Ok::<_, Error>(())
+        }
+        .await;
+        if let Err(err) = stored {
+            tracing::warn!(connection, error = %err, "could not record the rejected access key on the connection");
         }
     }
 
@@ -137,6 +219,12 @@ impl Engine {
         }
         for name in self.storage.list(connection::STORAGE_PREFIX).await? {
             if let Some(connection) = path_config::load(self, &name).await? {
+                if let Some(rejection) = &connection.credentials_rejected {
+                    self.rejected
+                        .lock()
+                        .expect("rejected lock")
+                        .insert(name.clone(), rejection.message.clone());
+                }
                 let due = if connection.root.in_flight.is_some() {
                     Some(now)
                 } else {
@@ -182,6 +270,35 @@ impl Engine {
             .expect("clients lock")
             .insert(name.to_owned(), clients.clone());
         Ok(clients)
+    }
+
+    fn forget_rejection(&self, connection: &str) {
+        self.rejected
+            .lock()
+            .expect("rejected lock")
+            .remove(connection);
+    }
+
+    /// After a connection with a rejected key is written again: calls go
+    /// through it again, and the roles it stopped try at once.
+    async fn resume_after_rejection(&self, connection: &str) -> Result<(), Error> {
+        self.forget_rejection(connection);
+        let now = self.clock.now();
+        for name in self.roles_using_connection(connection).await? {
+            let Some(_guard) = self.locks.try_lock(&Self::role_lock(&name)) else {
+                continue;
+            };
+            let Some(mut role) = self.load_role(&name).await? else {
+                continue;
+            };
+            if role.state.stopped_by_rejected_credentials() {
+                role.state.next_rotation = Some(now);
+                self.save_role(&name, &role).await?;
+                self.timetable
+                    .set(scheduler::Job::Role(name), role.state.next_rotation);
+            }
+        }
+        Ok(())
     }
 
     fn forget_clients(&self, connection: &str) {
@@ -300,7 +417,13 @@ pub fn info() -> BackendInfo {
 pub fn backend(config: BackendConfig, clock: Arc<dyn Clock>) -> Framework<Engine> {
     let tuning = Tuning::from_options(&config.config);
     Framework {
-        state: Arc::new(Engine::new(config.storage, config.system, clock, tuning)),
+        state: Arc::new(Engine::new(
+            config.storage,
+            config.system,
+            clock,
+            tuning,
+            config.backend_uuid,
+        )),
         info: info(),
         paths: paths(),
         secrets: path_creds::secret_types(),

@@ -35,15 +35,29 @@ pub const DCS: Rules = Rules {
     min_classes: 3,
 };
 
-/// Passwords of external targets are whatever the operator gives; they
-/// only need to be storable and sendable to the jobs that copy them.
+/// This plugin's own baseline for a password an operator gives (an external
+/// target's, or one adopted): 8-128 printable ASCII characters without
+/// whitespace. DTS and DRS jobs copy a database password, and document no
+/// rule of their own beyond that; a character a job or a shell would mangle
+/// is refused before anything is pushed.
 pub const EXTERNAL: Rules = Rules {
-    name: "external target",
-    min_len: 1,
-    max_len: 256,
+    name: "Given",
+    min_len: 8,
+    max_len: 128,
     specials: "",
     min_classes: 0,
 };
+
+/// A character of a password, named without quoting the password.
+fn shown(c: char) -> String {
+    if c.is_ascii_graphic() {
+        format!("'{c}'")
+    } else if c == ' ' {
+        "a space".to_owned()
+    } else {
+        format!("U+{:04X}", c as u32)
+    }
+}
 
 const GENERATED_LEN: usize = 24;
 const LOWER: &str = "abcdefghijklmnopqrstuvwxyz";
@@ -61,27 +75,24 @@ impl Rules {
             ));
         }
         if self.min_classes == 0 {
-            return if password.chars().any(char::is_control) {
-                Err(format!(
-                    "{} passwords must not contain control characters",
-                    self.name
-                ))
-            } else {
-                Ok(())
+            return match password.chars().find(|c| !c.is_ascii_graphic()) {
+                Some(bad) => Err(format!(
+                    "{} passwords must be printable ASCII without whitespace; found {}",
+                    self.name,
+                    shown(bad)
+                )),
+                None => Ok(()),
             };
         }
         if let Some(bad) = password
             .chars()
             .find(|c| !c.is_ascii_alphanumeric() && !self.specials.contains(*c))
         {
-            let shown = if bad.is_ascii_graphic() {
-                format!("'{bad}'")
-            } else {
-                format!("U+{:04X}", bad as u32)
-            };
             return Err(format!(
-                "{} passwords may only use letters, digits and {}; found {shown}",
-                self.name, self.specials
+                "{} passwords may only use letters, digits and {}; found {}",
+                self.name,
+                self.specials,
+                shown(bad)
             ));
         }
         let classes = [
@@ -155,7 +166,19 @@ mod tests {
         assert!(POLARDB.check("Pass~word1").unwrap_err().contains("'~'"));
         assert!(POLARDB.check("Pw!@#$%^&*()_+-=1a").is_ok());
         assert!(DCS.check("Pw%word12").is_err());
-        assert!(EXTERNAL.check("any thing").is_ok());
-        assert!(EXTERNAL.check("bad\u{7}").is_err());
+        assert!(EXTERNAL.check("Any-thing-1").is_ok());
+        assert!(EXTERNAL.check("short").unwrap_err().contains("8-128"));
+        let spaces = EXTERNAL.check("Bad pw with spaces and é").unwrap_err();
+        assert!(
+            spaces.contains("a space") && !spaces.contains("Bad pw"),
+            "{spaces}"
+        );
+        assert!(
+            EXTERNAL
+                .check("Non-ascii-é-1")
+                .unwrap_err()
+                .contains("U+00E9")
+        );
+        assert!(EXTERNAL.check("bad\u{7}-password").is_err());
     }
 }

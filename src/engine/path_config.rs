@@ -155,6 +155,7 @@ async fn delete(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerR
     }
     engine.storage.delete(&key(name)).await?;
     engine.forget_clients(name);
+    engine.forget_rejection(name);
     engine.schedule_root(name, None);
     Ok(None)
 }
@@ -241,6 +242,7 @@ fn apply(existing: Option<Connection>, data: &FieldData) -> Result<Connection, E
         ca_certificate: None,
         schedule: Schedule::default(),
         root: RootState::default(),
+        credentials_rejected: None,
     });
     let provided = |name| data.provided(name);
     if provided("region") {
@@ -424,8 +426,13 @@ async fn write(engine: &Arc<Engine>, request: &Request, data: &FieldData) -> Han
     connection.root.next_rotation = connection
         .schedule
         .next_after(connection.root.last_rotation.or(Some(now)), now);
+    // Writing the connection is the answer to a rejected key.
+    let was_rejected = connection.credentials_rejected.take().is_some();
     store(engine, name, &connection).await?;
     engine.schedule_root(name, connection.root.next_rotation);
+    if was_rejected || engine.credentials_rejected(name).is_some() {
+        engine.resume_after_rejection(name).await?;
+    }
     Ok(None)
 }
 

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
 
 use crate::framework::{
     Error, Field, FieldData, HandlerResult, LeaseGrant, Operation, Path, Request, Response,
@@ -15,7 +16,7 @@ use crate::handler;
 use super::Engine;
 use super::connection::rfc3339;
 use super::path_roles::{lease_ttls, load_kind};
-use super::role::{Checkout, RoleKind, Status, Trigger};
+use super::role::{Checkout, Role, RoleKind, Status, Target, Trigger};
 use super::rotation::saga::{self, RotateRequest};
 use super::scheduler::Job;
 
@@ -28,9 +29,12 @@ pub fn paths() -> Vec<Path<Engine>> {
             .on(Operation::Read, "Read the current password of a static role.", handler!(read_static))
             .help(
                 "The current password of a static role.",
-                "Returns username, password, last_password, last_vault_rotation, ttl (seconds until the next scheduled \
-                 rotation; 0 when none is scheduled) and the rotation settings. While a rotation is in flight this is \
-                 the password the target holds.",
+                "Returns username, password, last_password, last_vault_rotation and status. A role with a next \
+                 rotation also returns ttl (seconds until then, at least 1) and rotation_period, or rotation_schedule \
+                 and rotation_window; a role with none (drifted, external target, disable_automated_rotation) returns \
+                 none of them, so Vault Agent re-reads at its static_secret_render_interval. While a rotation is in \
+                 flight this is the password the target holds; a drifted role's answer carries a warning saying what \
+                 to do.",
             ),
         Path::new("creds/{name}")
             .fields([Field::string("name", "Name of the leased role.")])
@@ -69,26 +73,63 @@ async fn read_static(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Han
             state.status.as_str()
         )));
     };
-    let now = engine.clock.now();
-    let ttl = state
-        .next_rotation
-        .map_or(0, |next| (next - now).whole_seconds().max(0));
     let mut out: Map<String, Value> = json!({
         "username": role.username.clone().unwrap_or_default(),
         "password": password,
         "last_password": state.last_password.clone().unwrap_or_default(),
         "last_vault_rotation": state.last_vault_rotation.map(rfc3339),
-        "ttl": ttl,
         "status": state.status.as_str(),
     })
     .as_object()
     .cloned()
     .unwrap_or_default();
-    out.extend(role.schedule.describe());
-    Ok(Some(Response {
+    out.extend(agent_fields(&role, engine.clock.now()));
+    let mut response = Response {
         data: out,
         ..Response::default()
-    }))
+    };
+    if let Some(drift) = &state.drift {
+        response = response.warn(format!(
+            "role {name:?} is drifted: this password may not be the target's ({}); {}",
+            drift.detail,
+            drift.what_to_do(role.kind.path(), name)
+        ));
+    }
+    Ok(Some(response))
+}
+
+/// What tells Vault Agent (and consul-template, which it embeds) when to
+/// read again. The agent re-reads a secret without a lease `ttl + 1`
+/// seconds after a read whenever the answer holds `rotation_period` (its
+/// value is not used), and otherwise every `static_secret_render_interval`
+/// (default 5 minutes); it never looks at `rotation_schedule`. So a role
+/// with a next rotation answers `ttl`, the seconds until then (at least 1:
+/// a `ttl` of 0 made the agent read every second), with `rotation_period`
+/// for period roles, `rotation_schedule` and `rotation_window` for cron
+/// roles, as Vault's database engine does; a role with none (a drifted role,
+/// an external target, `disable_automated_rotation`) answers none of them,
+/// so the agent falls back to its render interval.
+fn agent_fields(role: &Role, now: OffsetDateTime) -> Map<String, Value> {
+    let mut out = Map::new();
+    let next = role
+        .state
+        .next_rotation
+        .filter(|_| role.state.status != Status::Drifted && role.target != Target::External);
+    let Some(next) = next else {
+        return out;
+    };
+    out.insert("ttl".into(), (next - now).whole_seconds().max(1).into());
+    let schedule = &role.schedule;
+    if let Some(period) = schedule.period {
+        out.insert("rotation_period".into(), period.as_secs().into());
+    } else if let Some(cron) = &schedule.cron {
+        out.insert("rotation_schedule".into(), cron.clone().into());
+        out.insert(
+            "rotation_window".into(),
+            schedule.window.map_or(0, |w| w.as_secs()).into(),
+        );
+    }
+    out
 }
 
 async fn check_out(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
@@ -232,4 +273,114 @@ async fn revoke(engine: &Arc<Engine>, request: &Request, _: &FieldData) -> Handl
     let outcome = saga::run(engine, &name, request).await?;
     tracing::info!(role = %name, outcome = outcome.status(), "lease ended; rotated the checked-out password");
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::engine::role::{Drift, DriftKind};
+    use crate::engine::schedule::Schedule;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-25 10:00:00 UTC);
+
+    fn role(target: Target, schedule: Schedule, next: Option<OffsetDateTime>) -> Role {
+        let mut role = Role::new(RoleKind::Static, target);
+        role.schedule = schedule;
+        role.state.next_rotation = next;
+        role
+    }
+
+    fn dcs() -> Target {
+        Target::DcsInstance {
+            connection: "hw".into(),
+            instance_id: "dcs-1".into(),
+        }
+    }
+
+    fn keys(fields: &Map<String, Value>) -> Vec<&str> {
+        let mut keys: Vec<&str> = fields.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    #[test]
+    fn a_period_role_answers_the_seconds_to_its_next_rotation() {
+        let period = Schedule {
+            period: Some(Duration::from_secs(86_400)),
+            ..Schedule::default()
+        };
+        let fields = agent_fields(
+            &role(dcs(), period.clone(), Some(NOW + time::Duration::hours(2))),
+            NOW,
+        );
+        assert_eq!(keys(&fields), ["rotation_period", "ttl"]);
+        assert_eq!(fields["ttl"], 7200);
+        assert_eq!(fields["rotation_period"], 86_400);
+        // Due now (or being retried late): never 0, which made the agent
+        // read every second.
+        let due = agent_fields(
+            &role(dcs(), period, Some(NOW - time::Duration::minutes(1))),
+            NOW,
+        );
+        assert_eq!(due["ttl"], 1);
+    }
+
+    #[test]
+    fn a_cron_role_answers_its_schedule_and_ttl_without_rotation_period() {
+        let cron = Schedule {
+            cron: Some("0 3 * * *".into()),
+            window: Some(Duration::from_secs(3600)),
+            ..Schedule::default()
+        };
+        let fields = agent_fields(
+            &role(dcs(), cron, Some(NOW + time::Duration::hours(17))),
+            NOW,
+        );
+        assert_eq!(
+            keys(&fields),
+            ["rotation_schedule", "rotation_window", "ttl"]
+        );
+        assert_eq!(fields["rotation_window"], 3600);
+    }
+
+    #[test]
+    fn roles_without_a_next_rotation_answer_nothing_for_the_agent() {
+        let disabled = Schedule {
+            period: Some(Duration::from_secs(86_400)),
+            disabled: true,
+            ..Schedule::default()
+        };
+        assert!(agent_fields(&role(dcs(), disabled, None), NOW).is_empty());
+        assert!(agent_fields(&role(Target::External, Schedule::default(), None), NOW).is_empty());
+        let mut drifted = role(
+            dcs(),
+            Schedule {
+                period: Some(Duration::from_secs(60)),
+                ..Schedule::default()
+            },
+            Some(NOW),
+        );
+        drifted.state.status = Status::Drifted;
+        drifted.state.drift = Some(Drift {
+            found_at: NOW,
+            kind: DriftKind::NewerPassword,
+            detail: "restored".into(),
+        });
+        assert!(agent_fields(&drifted, NOW).is_empty());
+        // A manual-only role being retried has a next time, but no period
+        // for the agent to follow: it keeps its render interval.
+        let retrying = agent_fields(
+            &role(
+                dcs(),
+                Schedule::default(),
+                Some(NOW + time::Duration::seconds(30)),
+            ),
+            NOW,
+        );
+        assert_eq!(keys(&retrying), ["ttl"]);
+    }
 }

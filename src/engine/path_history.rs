@@ -16,9 +16,10 @@ pub fn paths() -> Vec<Path<Engine>> {
         .on(Operation::Read, "Read the last rotations of a role.", handler!(read))
         .help(
             "The last 20 rotations of a role.",
-            "Each entry: rotation_id, started_at, updated_at, trigger (create, schedule, manual, lease-end, propagate), \
-             outcome (succeeded, failed, deferred), error_class and error, provider request ids, the dependents updated \
-             and the number of attempts. Never a password.",
+            "Each entry: rotation_id, started_at, updated_at, trigger (create, schedule, manual, lease-end, propagate, \
+             adopt, repair), outcome (succeeded, failed, deferred, drifted), error_class and error, provider request ids, \
+             the dependents updated, the number of attempts, and events (e.g. a DCS refusal of the old password). Never \
+             a password.",
         )]
 }
 

@@ -13,11 +13,15 @@ use crate::handler;
 
 use super::Engine;
 use super::connection::Provider;
+use super::marker;
+use super::password;
 use super::path_config;
 use super::role::Trigger;
-use super::role::{Dependent, DependentStatus, Phase, Role, RoleKind, RoleState, Target};
+use super::role::{Dependent, DependentStatus, Phase, Role, RoleKind, Target};
+use super::rotation::cloud;
 use super::rotation::saga::{self, Outcome, RotateRequest};
-use super::schedule::{self, Schedule};
+use super::rotation::targets::TargetState;
+use super::schedule;
 use super::scheduler::Job;
 
 /// How many passwords a policy must generate, all fitting the target, to be
@@ -45,10 +49,15 @@ fn common_fields() -> Vec<Field> {
         .max_len(256),
         Field::string(
             "password",
-            "The target's current password, to adopt it (write-only). Needed with skip_import_rotation; accepted only before Vault first rotates the role.",
+            "The target's current password, to adopt it (write-only; 8-128 printable ASCII characters without whitespace). Needed with skip_import_rotation; accepted only before Vault first rotates the role (later, rotate-role password=... adopts).",
         )
         .sensitive()
         .max_len(256),
+        Field::bool(
+            "take_over",
+            "When creating a role: take a polardb-account or dcs-instance target whose ownership marker names another Vault mount. That mount's role then reports claimed_elsewhere drift; delete it there.",
+        )
+        .default(false),
         Field::bool(
             "skip_import_rotation",
             "Do not rotate when the role is created (then password is required).",
@@ -90,8 +99,10 @@ const STATIC_HELP: &str = "\
 A static role maps a Vault role to the place its password lives (a PolarDB account, a DCS instance, or an external \
 target) and to every DTS/DRS job endpoint that keeps a copy. Vault owns the password: creating the role rotates it \
 (unless skip_import_rotation), then it rotates every rotation_period or on rotation_schedule, and each rotation \
-updates the target and every dependent in one crash-safe saga. Reads show the settings, status, last error and the \
-state of each dependent; never a password (read static-creds/:name).";
+updates the target and every dependent in one crash-safe saga. Vault marks PolarDB and DCS targets with an \
+ownership marker in their description, which tells when the target holds a password Vault did not set (status \
+drifted) and keeps a second mount from owning the same target. Reads show the settings, status, drift and drift \
+check, last error and the state of each dependent; never a password (read static-creds/:name).";
 
 const LEASED_HELP: &str = "\
 A leased role hands its password out exclusively: reading creds/:name checks it out under a lease; a second read \
@@ -232,9 +243,14 @@ async fn exists(engine: &Arc<Engine>, data: &FieldData, kind: RoleKind) -> Resul
 }
 
 async fn read(engine: &Arc<Engine>, data: &FieldData, kind: RoleKind) -> HandlerResult {
-    let role = load_kind(engine, data.str("name").unwrap_or_default(), kind).await?;
-    Ok(role.map(|role| Response {
-        data: role.describe(),
+    let name = data.str("name").unwrap_or_default();
+    let Some(role) = load_kind(engine, name, kind).await? else {
+        return Ok(None);
+    };
+    let mut out = role.describe(name);
+    out.insert("mount_owner_id".into(), engine.owner_id().await?.into());
+    Ok(Some(Response {
+        data: out,
         ..Response::default()
     }))
 }
@@ -264,7 +280,35 @@ async fn delete(engine: &Arc<Engine>, data: &FieldData, kind: RoleKind) -> Handl
         )));
     }
     engine.delete_role(name).await?;
-    Ok(None)
+    drop((_role, _roles));
+    Ok(release_claim(engine, name, &role)
+        .await
+        .map(|warning| Response::default().warn(warning)))
+}
+
+/// Removes this mount's ownership marker from a deleted role's target, so
+/// another mount may take it without take_over. Best effort: a warning
+/// says when it could not.
+async fn release_claim(engine: &Engine, name: &str, role: &Role) -> Option<String> {
+    let rule = role.target.description_rule()?;
+    let read = cloud::read_target(engine, role).await?;
+    let released = async {
+        let owner = engine.owner_id().await.map_err(|e| e.to_string())?;
+        let target = read.map_err(|e| e.to_string())?;
+        match marker::release(&target.description, &owner, rule) {
+            Some(description) => cloud::write_description(engine, role, &description)
+                .await
+                .map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+    .await;
+    released.err().map(|why| {
+        tracing::warn!(role = name, error = %why, "could not remove the ownership marker of a deleted role");
+        format!(
+            "role {name:?} deleted, but its ownership marker stays on the target ({why}); another mount taking the target needs take_over=true"
+        )
+    })
 }
 
 fn non_empty(data: &FieldData, name: &str) -> Option<String> {
@@ -352,18 +396,7 @@ fn target(existing: Option<&Role>, data: &FieldData) -> Result<Target, Error> {
 /// Applies the fields of a write to the stored role (or a new one).
 fn apply(existing: Option<Role>, data: &FieldData, kind: RoleKind) -> Result<Role, Error> {
     let target = target(existing.as_ref(), data)?;
-    let mut role = existing.unwrap_or_else(|| Role {
-        kind,
-        target: target.clone(),
-        username: None,
-        dependents: Vec::new(),
-        password_policy: None,
-        dcs_reset: false,
-        schedule: Schedule::default(),
-        ttl_secs: 0,
-        max_ttl_secs: 0,
-        state: RoleState::default(),
-    });
+    let mut role = existing.unwrap_or_else(|| Role::new(kind, target.clone()));
     if data.provided("username") {
         role.username = non_empty(data, "username");
     }
@@ -429,6 +462,13 @@ fn apply(existing: Option<Role>, data: &FieldData, kind: RoleKind) -> Result<Rol
 
 /// Checks what needs storage or the host: connections, owners, policy.
 async fn validate(engine: &Engine, name: &str, role: &Role) -> Result<(), Error> {
+    check_connections(engine, name, role).await?;
+    validate_owners_and_policy(engine, name, role).await
+}
+
+/// Every connection the role names exists, is of the right cloud and
+/// allows the role.
+async fn check_connections(engine: &Engine, name: &str, role: &Role) -> Result<(), Error> {
     let mut uses: Vec<(&str, Provider, &'static str)> = Vec::new();
     match &role.target {
         Target::PolardbAccount { connection, .. } => {
@@ -466,6 +506,10 @@ async fn validate(engine: &Engine, name: &str, role: &Role) -> Result<(), Error>
             )));
         }
     }
+    Ok(())
+}
+
+async fn validate_owners_and_policy(engine: &Engine, name: &str, role: &Role) -> Result<(), Error> {
     if let Some((resource, owner)) = engine
         .index()
         .await?
@@ -506,6 +550,18 @@ async fn write(
     kind: RoleKind,
 ) -> HandlerResult {
     let name = data.str("name").unwrap_or_default();
+    let take_over = data.bool("take_over").unwrap_or(false);
+    // A new role's claim check reads its target before the global lock:
+    // no provider call holds every role write up, and the reads of
+    // concurrent creations are coalesced.
+    let early_claim = match (request.operation, engine.load_role(name).await?) {
+        (Operation::Create, None) => {
+            let provisional = apply(None, data, kind)?;
+            check_connections(engine, name, &provisional).await?;
+            Some(check_claim(engine, &provisional, take_over).await?)
+        }
+        _ => None,
+    };
     let roles_guard = engine.locks.lock(Engine::ROLES_LOCK).await;
     let _role_guard = engine.locks.lock(&Engine::role_lock(name)).await;
     let existing = engine.load_role(name).await?;
@@ -541,13 +597,24 @@ async fn write(
                 "password can only be given before Vault first rotates the role; Vault owns it now (use rotate-role)",
             ));
         }
-        if password.chars().any(char::is_control) {
-            return Err(Error::bad_request(
-                "password must not contain control characters",
-            ));
+        if let Err(why) = password::EXTERNAL.check(&password) {
+            return Err(Error::bad_request(format!(
+                "password refused: {why} (the plugin's rule for a password it adopts and copies into jobs)"
+            )));
         }
         role.state.password = Some(password);
     }
+    if take_over && !creating {
+        return Err(Error::bad_request(
+            "take_over applies when creating a role; an existing role takes its target back with rotate-role (read its drift for the way out)",
+        ));
+    }
+    let target_read = match (creating, early_claim) {
+        (true, Some(read)) => read,
+        // Deleted between the first look and the lock.
+        (true, None) => check_claim(engine, &role, take_over).await?,
+        (false, _) => None,
+    };
     if creating && skip_import && role.target != Target::External && role.state.password.is_none() {
         return Err(Error::bad_request(
             "skip_import_rotation needs password: the target's current password, or Vault would have nothing to hand out",
@@ -587,28 +654,62 @@ async fn write(
 
     let follow_up = if creating && !skip_import && role.target != Target::External {
         Some(RotateRequest::new(Trigger::Create))
+    } else if creating && role.target != Target::External && role.state.password.is_some() {
+        // The adopted password: marked on the target, pushed to the copies.
+        Some(RotateRequest::new(Trigger::Adopt))
     } else if added_dependents && role.state.password.is_some() && role.state.in_flight.is_none() {
         Some(RotateRequest::new(Trigger::Propagate))
     } else {
         None
     };
-    let Some(follow_up) = follow_up else {
+    let Some(mut follow_up) = follow_up else {
         return Ok(None);
     };
+    follow_up.target = target_read;
     let trigger = follow_up.trigger;
     let outcome = saga::run(engine, name, follow_up).await?;
     Ok(warning(name, trigger, &outcome).map(|text| Response::default().warn(text)))
 }
 
+/// Refuses a new role whose target carries another mount's ownership
+/// marker, unless `take_over`. A target whose marker cannot be read is
+/// accepted: the role's drift check says why.
+/// Gives the target as read, for the rotation or adoption that follows.
+async fn check_claim(
+    engine: &Engine,
+    role: &Role,
+    take_over: bool,
+) -> Result<Option<TargetState>, Error> {
+    if role.target.description_rule().is_none() {
+        return Ok(None);
+    }
+    // A standby forwards the write: no provider call from here.
+    engine.ensure_writable().await?;
+    let Some(Ok(target)) = cloud::read_target(engine, role).await else {
+        return Ok(None);
+    };
+    let owner = engine.owner_id().await?;
+    match marker::find(&target.description) {
+        Some(theirs) if theirs.owner != owner && !take_over => Err(Error::conflict(format!(
+            "the target is claimed by another Vault mount (owner {}; this mount is {owner}): two mounts rotating it would invalidate each other's password; delete the role in the other mount (which removes its marker), or write this role with take_over=true",
+            theirs.owner
+        ))),
+        _ => Ok(Some(target)),
+    }
+}
+
 /// What a rotation run as part of a write tells the writer.
 fn warning(name: &str, trigger: Trigger, outcome: &Outcome) -> Option<String> {
-    let what = if trigger == Trigger::Create {
-        "the import rotation"
-    } else {
-        "propagating the password to the new dependents"
+    let what = match trigger {
+        Trigger::Create => "the import rotation",
+        Trigger::Adopt => "marking the target and pushing the adopted password to the dependents",
+        _ => "propagating the password to the new dependents",
     };
     match outcome {
         Outcome::Rotated { .. } | Outcome::NotDue => None,
+        Outcome::Drifted { message } => Some(format!(
+            "role {name:?} saved, but {what} stopped: {message}"
+        )),
         Outcome::Deferred { reason } => Some(format!(
             "role {name:?} saved, but {what} is deferred: {reason}; it completes automatically once the jobs accept changes"
         )),

@@ -13,9 +13,11 @@ use crate::handler;
 
 use super::Engine;
 use super::connection::rfc3339;
+use super::marker;
 use super::path_config;
-use super::role::{Dependent, Phase, Role, RoleKind, Target, Trigger};
+use super::role::{Dependent, Phase, Role, RoleKind, Status, Target, Trigger};
 use super::rotation::cloud;
+use super::rotation::drift::{self, Condition, Finding};
 use super::rotation::root::{self, RootOutcome};
 use super::rotation::saga::{self, Outcome, RotateRequest};
 
@@ -26,17 +28,22 @@ pub fn paths() -> Vec<Path<Engine>> {
                 Field::string("name", "Name of the static or leased role."),
                 Field::bool("dry_run", "Change nothing; return every call that would be made and the prechecks with their results.")
                     .default(false),
-                Field::string("password", "External targets only: the new password to propagate to every dependent (write-only).")
-                    .sensitive()
-                    .max_len(256),
+                Field::string(
+                    "password",
+                    "The password to make current without Vault generating one (write-only): an external target's new password, or the password a PolarDB account or DCS instance holds now (adoption: the target is not changed; its marker is written). Pushed to every dependent after checking the target's and the dependents' rules.",
+                )
+                .sensitive()
+                .max_len(256),
             ])
             .on(Operation::Update, "Rotate a role's password now.", handler!(rotate_role))
             .help(
                 "Rotate a role's password now.",
-                "Runs the rotation saga at once: prechecks of the dependents (a job that cannot take a change defers \
-                 the rotation without touching anything), the change of the target, then every dependent. A rotation \
-                 already in flight is resumed with its recorded password rather than a new one. For external targets, \
-                 give the new password with password=...",
+                "Runs the rotation saga at once: prechecks of the target (a busy target defers; a target whose ownership \
+                 marker says the password drifted stops the rotation) and of the dependents (a job that cannot take a \
+                 change defers the rotation without touching anything), the change of the target, its ownership marker, \
+                 then every dependent. A rotation already in flight is resumed with its recorded password rather than \
+                 a new one. On a drifted role it repairs: a new password set without the old one. password=... gives \
+                 the password instead: an external target's new one, or adopts the one a PolarDB or DCS target holds.",
             ),
         Path::new("rotate-root/{name}")
             .fields([Field::string("name", "Name of the connection.")])
@@ -69,6 +76,8 @@ async fn rotate_role(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Han
         .str("password")
         .filter(|p| !p.is_empty())
         .map(str::to_owned);
+    // A given password is propagated (external) or adopted; a drifted
+    // role's manual rotation repairs: the saga decides from the role.
     let trigger = if password.is_some() {
         Trigger::Propagate
     } else {
@@ -78,9 +87,8 @@ async fn rotate_role(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Han
         engine,
         name,
         RotateRequest {
-            trigger,
             password,
-            end_checkout: None,
+            ..RotateRequest::new(trigger)
         },
     )
     .await?;
@@ -111,7 +119,39 @@ async fn rotate_role(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Han
             status: 502,
             message: format!("rotation of role {name:?} failed: {message}; read static-roles/{name} or roles/{name} for details"),
         }),
+        Outcome::Drifted { message } => Err(Error::conflict(format!(
+            "rotation of role {name:?} stopped before changing anything: {message}"
+        ))),
     }
+}
+
+/// The target's state and what its ownership marker says, now.
+async fn target_precheck(engine: &Engine, role: &Role) -> Option<Value> {
+    let target = match cloud::read_target(engine, role).await? {
+        Ok(target) => target,
+        Err(error) => {
+            return Some(json!({ "target": role.target.kind(), "error": error.to_string() }));
+        }
+    };
+    let accepts = drift::condition(&role.target, &target) == Condition::Ready;
+    let owner = match engine.owner_id().await {
+        Ok(owner) => owner,
+        Err(error) => {
+            return Some(json!({ "target": role.target.kind(), "error": error.to_string() }));
+        }
+    };
+    let marker = match drift::compare(marker::find(&target.description).as_ref(), &owner, role) {
+        Finding::InSync | Finding::AlreadyApplied => "in_sync".to_owned(),
+        Finding::Unverified => "no marker".to_owned(),
+        Finding::MarkerBehind => "marker behind: rewritten by the next check".to_owned(),
+        Finding::Drifted(_, detail) => detail,
+    };
+    Some(json!({
+        "target": role.target.kind(),
+        "state": target.status,
+        "accepts_change": accepts,
+        "marker": marker,
+    }))
 }
 
 fn missing(name: &str) -> Error {
@@ -123,31 +163,50 @@ async fn plan(engine: &Engine, role: &Role) -> Value {
     let mut calls = Vec::new();
     let resuming = role.state.in_flight.as_ref();
     let target_pending = resuming.is_none_or(|flight| flight.phase != Phase::TargetApplied);
+    let marker_pending = resuming.is_none_or(|flight| !flight.marker_written);
+    let drifted = role.state.status == Status::Drifted;
     match &role.target {
         Target::PolardbAccount {
             connection,
             cluster_id,
-        } if target_pending => calls.push(json!({
-            "service": "polardb", "action": "ModifyAccountPassword", "connection": connection,
-            "resource": format!("{cluster_id}/{}", role.username.clone().unwrap_or_default()),
-        })),
+        } => {
+            let resource = format!("{cluster_id}/{}", role.username.clone().unwrap_or_default());
+            calls.push(json!({ "service": "polardb", "action": "DescribeAccounts", "connection": connection, "resource": resource }));
+            if target_pending {
+                calls.push(json!({ "service": "polardb", "action": "ModifyAccountPassword", "connection": connection, "resource": resource }));
+            }
+            if marker_pending {
+                calls.push(json!({ "service": "polardb", "action": "ModifyAccountDescription", "connection": connection, "resource": resource }));
+            }
+        }
         Target::DcsInstance {
             connection,
             instance_id,
-        } if target_pending => {
-            let reset = role.dcs_reset
-                || role.state.password.is_none()
-                || resuming.is_some_and(|f| f.dcs_reset_only)
-                || role
-                    .state
-                    .dcs_retry_times_left
-                    .is_some_and(|left| left <= cloud::DCS_RESERVED_ATTEMPTS);
-            calls.push(json!({
-                "service": "dcs", "action": if reset { "ResetPassword" } else { "UpdatePassword" },
-                "connection": connection, "resource": instance_id,
-            }));
+        } => {
+            calls.push(json!({ "service": "dcs", "action": "ShowInstance", "connection": connection, "resource": instance_id }));
+            if target_pending {
+                let update = !drifted
+                    && role.state.password.is_some()
+                    && match resuming {
+                        Some(flight) => cloud::dcs_offers_old_password(role, flight),
+                        None => {
+                            !role.dcs_reset
+                                && role
+                                    .state
+                                    .dcs_retry_times_left
+                                    .is_none_or(|left| left > cloud::DCS_RESERVED_ATTEMPTS)
+                        }
+                    };
+                calls.push(json!({
+                    "service": "dcs", "action": if update { "UpdatePassword" } else { "ResetPassword" },
+                    "connection": connection, "resource": instance_id,
+                }));
+            }
+            if marker_pending {
+                calls.push(json!({ "service": "dcs", "action": "UpdateInstance", "connection": connection, "resource": instance_id }));
+            }
         }
-        _ => {}
+        Target::External => {}
     }
     let mut drs_batches: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
     for dependent in &role.dependents {
@@ -161,13 +220,18 @@ async fn plan(engine: &Engine, role: &Role) -> Value {
     for (connection, items) in drs_batches {
         calls.push(json!({ "service": "drs", "action": "BatchResetPassword", "connection": connection, "resources": items }));
     }
-    let prechecks = match cloud::describe_dependents(engine, &role.dependents).await {
-        Ok(states) => states
-            .into_iter()
-            .map(|(dependent, state, accepts)| json!({ "dependent": dependent, "state": state, "accepts_change": accepts }))
-            .collect::<Vec<_>>(),
-        Err(error) => vec![json!({ "error": error.to_string() })],
-    };
+    let mut prechecks = target_precheck(engine, role)
+        .await
+        .into_iter()
+        .collect::<Vec<_>>();
+    match cloud::describe_dependents(engine, &role.dependents).await {
+        Ok(states) => prechecks.extend(
+            states
+                .into_iter()
+                .map(|(dependent, state, accepts)| json!({ "dependent": dependent, "state": state, "accepts_change": accepts })),
+        ),
+        Err(error) => prechecks.push(json!({ "error": error.to_string() })),
+    }
     let password_check = match (&role.target, &role.password_policy) {
         (Target::External, _) => "external: the password is given to rotate-role".to_owned(),
         (_, Some(policy)) => match engine.system.generate_password_from_policy(policy).await {

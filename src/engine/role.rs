@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 use super::connection::rfc3339;
+use super::marker::{self, DescriptionRule};
 use super::password::{self, Rules};
 use super::schedule::Schedule;
 
@@ -68,6 +69,16 @@ impl Target {
             Self::PolardbAccount { connection, .. } | Self::DcsInstance { connection, .. } => {
                 Some(connection)
             }
+            Self::External => None,
+        }
+    }
+
+    /// What the provider accepts as the description that carries the
+    /// ownership marker; `None` where Vault cannot read or write one.
+    pub fn description_rule(&self) -> Option<&'static DescriptionRule> {
+        match self {
+            Self::PolardbAccount { .. } => Some(&marker::POLARDB_DESCRIPTION),
+            Self::DcsInstance { .. } => Some(&marker::DCS_DESCRIPTION),
             Self::External => None,
         }
     }
@@ -257,6 +268,9 @@ pub enum Status {
     Deferred,
     PendingDependents,
     Failed,
+    /// The target holds a password Vault did not set, or another mount
+    /// claims it: automated rotation stops until a way out is taken.
+    Drifted,
 }
 
 impl Status {
@@ -267,6 +281,7 @@ impl Status {
             Self::Deferred => "deferred",
             Self::PendingDependents => "pending_dependents",
             Self::Failed => "failed",
+            Self::Drifted => "drifted",
         }
     }
 }
@@ -279,6 +294,13 @@ pub enum Trigger {
     Manual,
     LeaseEnd,
     Propagate,
+    /// The password the target holds becomes current without changing it:
+    /// `rotate-role password=...` on a PolarDB or DCS target, or creating a
+    /// role with `password` and `skip_import_rotation`.
+    Adopt,
+    /// `rotate-role` on a drifted role: a new password set without the old
+    /// one (DCS reset), taking the target back.
+    Repair,
 }
 
 impl Trigger {
@@ -289,7 +311,15 @@ impl Trigger {
             Self::Manual => "manual",
             Self::LeaseEnd => "lease-end",
             Self::Propagate => "propagate",
+            Self::Adopt => "adopt",
+            Self::Repair => "repair",
         }
+    }
+
+    /// Rotations that take the target whatever its marker says (creating
+    /// a role checked the claim already).
+    pub fn takes_the_target(self) -> bool {
+        matches!(self, Self::Create | Self::Adopt | Self::Repair)
     }
 }
 
@@ -327,6 +357,14 @@ pub struct Rotation {
     pub attempts: u32,
     #[serde(default)]
     pub request_ids: Vec<String>,
+    /// The ownership marker naming this rotation is on the target (or
+    /// could not be written, which the role's `drift_check` says).
+    #[serde(default)]
+    pub marker_written: bool,
+    /// What happened on the way an operator should know about (a DCS
+    /// refusal of the old password), copied to history.
+    #[serde(default)]
+    pub events: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -354,6 +392,79 @@ pub struct LastError {
     pub at: OffsetDateTime,
     pub class: String,
     pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftKind {
+    /// The marker names another mount, namespace or cluster.
+    ClaimedElsewhere,
+    /// The marker is this mount's but names a rotation this Vault does not
+    /// know: its storage is older than the target (a snapshot restore).
+    NewerPassword,
+}
+
+/// Why a role is `drifted`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drift {
+    #[serde(with = "time::serde::rfc3339")]
+    pub found_at: OffsetDateTime,
+    pub kind: DriftKind,
+    pub detail: String,
+}
+
+impl Drift {
+    pub fn what_to_do(&self, path: &str, name: &str) -> String {
+        let ways_out = format!(
+            "either run rotate-role/{name} to set a new password without the old one (DCS reset) and take the target back, or adopt the password the target holds with rotate-role/{name} password=<it>; both update every copy"
+        );
+        match self.kind {
+            DriftKind::ClaimedElsewhere => format!(
+                "two Vault mounts would fight over this target: delete the role in the other mount (or {path}/{name} here), then {ways_out}"
+            ),
+            DriftKind::NewerPassword => format!("the password Vault holds is stale: {ways_out}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckState {
+    /// The target carries this mount's marker for the current password.
+    InSync,
+    /// The target carries no marker (the role predates markers, or someone
+    /// removed it): the next rotation writes one.
+    Unverified,
+    /// The marker could not be read or written; `detail` says why.
+    Unavailable,
+}
+
+impl CheckState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InSync => "in_sync",
+            Self::Unverified => "unverified",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// The last drift check's result, stored only when it changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftCheck {
+    pub state: CheckState,
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+/// The attempts DCS said were left after refusing an old password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptsReport {
+    pub left: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
 }
 
 /// A leased role's password is out.
@@ -396,9 +507,38 @@ pub struct RoleState {
     #[serde(default)]
     pub checkout: Option<Checkout>,
     /// DCS: attempts left before the instance locks password changes, as
-    /// the provider last reported them.
+    /// the provider last reported them; forgotten after a successful
+    /// change (the count is of consecutive refusals).
     #[serde(default)]
     pub dcs_retry_times_left: Option<u32>,
+    /// DCS: the last count reported, kept for the role read.
+    #[serde(default)]
+    pub dcs_attempts_reported: Option<AttemptsReport>,
+    /// The rotation or adoption that set the target's current password:
+    /// the generation the ownership marker must name.
+    #[serde(default)]
+    pub generation: Option<String>,
+    /// The generation the marker on the target names, as last written.
+    #[serde(default)]
+    pub marker_generation: Option<String>,
+    #[serde(default)]
+    pub drift: Option<Drift>,
+    #[serde(default)]
+    pub drift_check: Option<DriftCheck>,
+}
+
+/// `LastError::class` of a role stopped because the cloud rejected a
+/// connection's key.
+pub const CREDENTIALS_REJECTED: &str = "credentials rejected";
+
+impl RoleState {
+    pub fn stopped_by_rejected_credentials(&self) -> bool {
+        self.status == Status::Failed
+            && self
+                .last_error
+                .as_ref()
+                .is_some_and(|e| e.class == CREDENTIALS_REJECTED)
+    }
 }
 
 /// Stored at `role/<name>`. Deliberately not `Debug`: it holds passwords.
@@ -430,6 +570,22 @@ fn time_or_null(at: Option<OffsetDateTime>) -> Value {
 }
 
 impl Role {
+    /// A role with no settings and no state yet.
+    pub fn new(kind: RoleKind, target: Target) -> Self {
+        Self {
+            kind,
+            target,
+            username: None,
+            dependents: Vec::new(),
+            password_policy: None,
+            dcs_reset: false,
+            schedule: Schedule::default(),
+            ttl_secs: 0,
+            max_ttl_secs: 0,
+            state: RoleState::default(),
+        }
+    }
+
     pub fn ttl(&self) -> Duration {
         Duration::from_secs(self.ttl_secs)
     }
@@ -464,7 +620,7 @@ impl Role {
 
     /// Settings and state as `read static-roles/:name` / `roles/:name` show
     /// them: never a password.
-    pub fn describe(&self) -> Map<String, Value> {
+    pub fn describe(&self, name: &str) -> Map<String, Value> {
         let (connection, cluster_id, instance_id) = match &self.target {
             Target::PolardbAccount {
                 connection,
@@ -519,10 +675,28 @@ impl Role {
             })),
         });
         let map = out.as_object_mut().expect("an object");
+        map.insert(
+            "drift".into(),
+            state.drift.as_ref().map_or(Value::Null, |drift| {
+                json!({
+                    "found_at": rfc3339(drift.found_at),
+                    "kind": drift.kind,
+                    "detail": drift.detail,
+                    "what_to_do": drift.what_to_do(self.kind.path(), name),
+                })
+            }),
+        );
+        map.insert("drift_check".into(), self.describe_drift_check());
         if matches!(self.target, Target::DcsInstance { .. }) {
             map.insert(
                 "dcs_change_method".into(),
                 Value::from(if self.dcs_reset { "reset" } else { "update" }),
+            );
+            let report = state.dcs_attempts_reported;
+            map.insert("dcs_attempts_left".into(), report.map(|r| r.left).into());
+            map.insert(
+                "dcs_attempts_reported_at".into(),
+                time_or_null(report.map(|r| r.at)),
             );
         }
         match self.kind {
@@ -538,6 +712,25 @@ impl Role {
             }
         }
         std::mem::take(map)
+    }
+}
+
+impl Role {
+    fn describe_drift_check(&self) -> Value {
+        if self.target.description_rule().is_none() {
+            return json!({
+                "state": "not_applicable",
+                "detail": "external targets are not drift-checked: Vault can neither read nor write them",
+            });
+        }
+        match &self.state.drift_check {
+            Some(check) => json!({
+                "state": check.state.as_str(),
+                "since": rfc3339(check.since),
+                "detail": check.detail,
+            }),
+            None => json!({ "state": "not_checked", "since": null, "detail": null }),
+        }
     }
 }
 

@@ -14,6 +14,8 @@ use tokio::sync::Notify;
 pub enum Job {
     Role(String),
     Root(String),
+    /// The periodic drift check over every role.
+    DriftCheck,
 }
 
 #[derive(Default)]

@@ -86,6 +86,31 @@ def test_polardb_modify_password_and_read_back(emu):
     assert regions.regions.region[0].region_id == "cn-hangzhou"
 
 
+def test_polardb_account_description_and_paged_accounts(emu):
+    client = PolarClient(tea_config(emu))
+    marker = "orders team vault-cloudrotate:0123456789abcdef:00000000000000aa"
+    response = client.modify_account_description(
+        polar_models.ModifyAccountDescriptionRequest(
+            dbcluster_id=CLUSTER, account_name="testacc", account_description=marker
+        )
+    )
+    assert response.status_code == 200 and response.body.request_id
+    page = client.describe_accounts(
+        polar_models.DescribeAccountsRequest(dbcluster_id=CLUSTER, page_size=100, page_number=1)
+    ).body
+    assert (page.page_number, page.page_record_count) == (1, 1)
+    assert page.accounts[0].account_description == marker
+    for bad in ("x", "https://wiki/db"):
+        error = tea_error(
+            lambda: client.modify_account_description(
+                polar_models.ModifyAccountDescriptionRequest(
+                    dbcluster_id=CLUSTER, account_name="testacc", account_description=bad
+                )
+            )
+        )
+        assert error.code == "InvalidAccountDescription.Malformed"
+
+
 def test_polardb_rules_come_back_as_typed_errors(emu):
     client = PolarClient(tea_config(emu))
 
@@ -471,6 +496,19 @@ def test_dcs_change_lock_and_reset(emu):
     emu.admin("PATCH", f"dcs/{DCS_ID}", {"status": "RESTARTING"})
     stopped = hw_error(lambda: update("Reset-P@ss4", "Other-P@ss5"))
     assert stopped.error_code == "DCS.4049"
+    assert emu.admin("GET", f"dcs/{DCS_ID}")["wrong_old_passwords"] == 5
+
+
+def test_dcs_instance_description(emu):
+    client = hw_client(emu, DcsClient)
+    marker = "cache vault-cloudrotate:0123456789abcdef:00000000000000aa"
+    updated = client.update_instance(
+        dcs_models.UpdateInstanceRequest(instance_id=DCS_ID, body=dcs_models.ModifyInstanceBody(description=marker))
+    )
+    assert updated.status_code == 204
+    assert client.show_instance(dcs_models.ShowInstanceRequest(instance_id=DCS_ID)).description == marker
+    listed = client.list_instances(dcs_models.ListInstancesRequest(offset=0, limit=1000))
+    assert [(i.instance_id, i.description) for i in listed.instances] == [(DCS_ID, marker)]
 
 
 def test_iam_permanent_access_keys(emu):

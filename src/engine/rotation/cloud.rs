@@ -13,7 +13,9 @@ use crate::providers::alicloud::client::{
     AlibabaClient, AlibabaConfig, SignatureVersion as AliSignature,
 };
 use crate::providers::alicloud::dts::{DtsEndpoint as AliDtsEndpoint, ModifyDtsJobPasswordRequest};
-use crate::providers::alicloud::polardb::ModifyAccountPasswordRequest;
+use crate::providers::alicloud::polardb::{
+    ModifyAccountDescriptionRequest, ModifyAccountPasswordRequest,
+};
 use crate::providers::huaweicloud::client::{HuaweiClient, HuaweiConfig};
 use crate::providers::huaweicloud::dcs::UpdatePasswordRequest;
 use crate::providers::huaweicloud::drs::{DrsEndpointType, DrsPasswordChange};
@@ -25,6 +27,7 @@ use super::super::Engine;
 use super::super::connection::{Connection, Provider, SignatureVersion};
 use super::super::role::{Dependent, DrsEndpoint, DtsEndpoint, Role, Rotation, Target};
 use super::drs_batch::DrsBatcher;
+use super::targets::{AccountReader, InstanceReader, TargetState};
 
 /// DCS locks password changes after 5 wrong old passwords in a row.
 pub const DCS_PASSWORD_TRIES: u32 = 5;
@@ -33,10 +36,11 @@ pub const DCS_PASSWORD_TRIES: u32 = 5;
 /// can still be fixed by hand.
 pub const DCS_RESERVED_ATTEMPTS: u32 = 2;
 
-/// The clients of one connection.
+/// The clients of one connection, with the readers and batchers that
+/// coalesce the calls of concurrent rotations.
 pub enum Clients {
-    Alicloud(AlibabaClient),
-    Huaweicloud(HuaweiClient, DrsBatcher),
+    Alicloud(AlibabaClient, AccountReader),
+    Huaweicloud(HuaweiClient, DrsBatcher, InstanceReader),
 }
 
 fn options(connection: &Connection) -> ConnectionOptions {
@@ -75,14 +79,18 @@ fn credentials(connection: &Connection) -> Credentials {
 impl Clients {
     pub fn build(connection: &Connection) -> Result<Self, ProviderError> {
         Ok(match connection.provider {
-            Provider::Alicloud => Self::Alicloud(AlibabaClient::new(AlibabaConfig {
-                credentials: credentials(connection),
-                options: options(connection),
-                signature: match connection.signature_version {
-                    SignatureVersion::V3 => AliSignature::Acs3,
-                    SignatureVersion::V2 => AliSignature::V2,
-                },
-            })?),
+            Provider::Alicloud => {
+                let client = AlibabaClient::new(AlibabaConfig {
+                    credentials: credentials(connection),
+                    options: options(connection),
+                    signature: match connection.signature_version {
+                        SignatureVersion::V3 => AliSignature::Acs3,
+                        SignatureVersion::V2 => AliSignature::V2,
+                    },
+                })?;
+                let accounts = AccountReader::new(client.polardb());
+                Self::Alicloud(client, accounts)
+            }
             Provider::Huaweicloud => {
                 let client = HuaweiClient::new(HuaweiConfig {
                     credentials: credentials(connection),
@@ -91,14 +99,15 @@ impl Clients {
                     domain_id: connection.domain_id.clone(),
                 })?;
                 let drs = DrsBatcher::new(client.drs());
-                Self::Huaweicloud(client, drs)
+                let instances = InstanceReader::new(client.dcs());
+                Self::Huaweicloud(client, drs, instances)
             }
         })
     }
 
     fn alicloud(&self, service: Service) -> Result<&AlibabaClient, ProviderError> {
         match self {
-            Self::Alicloud(client) => Ok(client),
+            Self::Alicloud(client, _) => Ok(client),
             Self::Huaweicloud(..) => Err(ProviderError::config(
                 service,
                 "connect",
@@ -109,8 +118,8 @@ impl Clients {
 
     fn huaweicloud(&self, service: Service) -> Result<&HuaweiClient, ProviderError> {
         match self {
-            Self::Huaweicloud(client, _) => Ok(client),
-            Self::Alicloud(_) => Err(ProviderError::config(
+            Self::Huaweicloud(client, ..) => Ok(client),
+            Self::Alicloud(..) => Err(ProviderError::config(
                 service,
                 "connect",
                 "this connection is not a huaweicloud connection",
@@ -120,8 +129,8 @@ impl Clients {
 
     fn drs(&self) -> Result<&DrsBatcher, ProviderError> {
         match self {
-            Self::Huaweicloud(_, drs) => Ok(drs),
-            Self::Alicloud(_) => Err(ProviderError::config(
+            Self::Huaweicloud(_, drs, _) => Ok(drs),
+            Self::Alicloud(..) => Err(ProviderError::config(
                 Service::Drs,
                 "connect",
                 "this connection is not a huaweicloud connection",
@@ -136,23 +145,57 @@ fn setup_error(service: Service, error: Error) -> ProviderError {
     ProviderError::config(service, "connect", &error.to_string())
 }
 
+/// The clients of a connection, unless the cloud rejected its key: then
+/// nothing more is sent with it (Huawei locks an AK/SK after 5 failures)
+/// until the connection is written again.
 async fn clients(
     engine: &Engine,
     connection: &str,
     service: Service,
 ) -> Result<std::sync::Arc<Clients>, ProviderError> {
+    if let Some(rejection) = engine.credentials_rejected(connection) {
+        return Err(ProviderError::new(
+            ErrorClass::Permanent,
+            ErrorKind::Auth,
+            service,
+            "connect",
+            &rejection,
+            &[],
+        )
+        .with_code(Some(NOT_SENT.to_owned())));
+    }
     engine
         .clients(connection)
         .await
         .map_err(|e| setup_error(service, e))
 }
 
+/// The code of a call refused before it was sent because the connection's
+/// key was rejected earlier.
+const NOT_SENT: &str = "NotSent.CredentialsRejected";
+
+/// Passes `result` through; an authentication failure marks the
+/// connection's key rejected, which stops every call through it.
+async fn noted<T>(
+    engine: &Engine,
+    connection: &str,
+    result: Result<T, ProviderError>,
+) -> Result<T, ProviderError> {
+    if let Err(error) = &result
+        && error.kind == ErrorKind::Auth
+        && error.code.as_deref() != Some(NOT_SENT)
+    {
+        engine.reject_credentials(connection, error).await;
+    }
+    result
+}
+
 /// One cheap signed call. An authenticated "not allowed" still proves the
 /// key and signature work, so it passes.
 pub async fn verify(connection: &Connection) -> Result<(), ProviderError> {
     let result = match Clients::build(connection)? {
-        Clients::Alicloud(client) => client.polardb().verify().await.map(drop),
-        Clients::Huaweicloud(client, _) => client.dcs().verify().await.map(drop),
+        Clients::Alicloud(client, _) => client.polardb().verify().await.map(drop),
+        Clients::Huaweicloud(client, ..) => client.dcs().verify().await.map(drop),
     };
     match result {
         Err(error) if error.kind == ErrorKind::PermissionDenied => Ok(()),
@@ -160,12 +203,29 @@ pub async fn verify(connection: &Connection) -> Result<(), ProviderError> {
     }
 }
 
-/// Changes the target's password to the flight's new one. Returns the
-/// provider request id.
+/// Whether the next change of a DCS target offers the old password
+/// (`UpdatePassword`) rather than resetting: only when Vault knows it, the
+/// role allows it, this rotation never offered it before, and DCS has
+/// attempts to spare.
+pub fn dcs_offers_old_password(role: &Role, flight: &Rotation) -> bool {
+    let attempts_to_spare = role
+        .state
+        .dcs_retry_times_left
+        .is_none_or(|left| left > DCS_RESERVED_ATTEMPTS);
+    matches!(role.target, Target::DcsInstance { .. })
+        && flight.old_password.is_some()
+        && !role.dcs_reset
+        && !flight.dcs_reset_only
+        && attempts_to_spare
+}
+
+/// Changes the target's password to the flight's new one, for DCS with the
+/// old password when `offer_old_password`. Returns the provider request id.
 pub async fn change_target(
     engine: &Engine,
     role: &Role,
     flight: &Rotation,
+    offer_old_password: bool,
 ) -> Result<Option<String>, ProviderError> {
     let new_password = Secret::new(flight.new_password.clone());
     match &role.target {
@@ -180,13 +240,17 @@ pub async fn change_target(
                 new_password,
                 password_type: None,
             };
-            Ok(clients
-                .alicloud(Service::Polardb)?
-                .polardb()
-                .modify_account_password(&request)
-                .await?
-                .info
-                .request_id)
+            let result = async {
+                clients
+                    .alicloud(Service::Polardb)?
+                    .polardb()
+                    .modify_account_password(&request)
+                    .await
+            }
+            .await;
+            noted(engine, connection, result)
+                .await
+                .map(|answer| answer.info.request_id)
         }
         Target::DcsInstance {
             connection,
@@ -194,30 +258,104 @@ pub async fn change_target(
         } => {
             let clients = clients(engine, connection, Service::Dcs).await?;
             let dcs = clients.huaweicloud(Service::Dcs)?.dcs();
-            let attempts_to_spare = role
-                .state
-                .dcs_retry_times_left
-                .is_none_or(|left| left > DCS_RESERVED_ATTEMPTS);
-            match (
-                &flight.old_password,
-                role.dcs_reset || flight.dcs_reset_only || !attempts_to_spare,
-            ) {
-                (Some(old), false) => {
+            let result = match (&flight.old_password, offer_old_password) {
+                (Some(old), true) => {
                     let request = UpdatePasswordRequest {
                         instance_id: instance_id.clone(),
                         old_password: Secret::new(old.clone()),
                         new_password,
                     };
-                    Ok(dcs.update_password(&request).await?.info.request_id)
+                    dcs.update_password(&request).await.map(|a| a.info)
                 }
-                _ => Ok(dcs
+                _ => dcs
                     .reset_password(instance_id, &new_password)
-                    .await?
-                    .info
-                    .request_id),
-            }
+                    .await
+                    .map(|a| a.info),
+            };
+            noted(engine, connection, result)
+                .await
+                .map(|info| info.request_id)
         }
         Target::External => Ok(None),
+    }
+}
+
+/// The target's status and description (marker), coalesced with the reads
+/// of other rotations on the same connection. `None` for external targets.
+pub async fn read_target(
+    engine: &Engine,
+    role: &Role,
+) -> Option<Result<TargetState, ProviderError>> {
+    let (connection, service) = match &role.target {
+        Target::PolardbAccount { connection, .. } => (connection, Service::Polardb),
+        Target::DcsInstance { connection, .. } => (connection, Service::Dcs),
+        Target::External => return None,
+    };
+    let result = async {
+        let clients = clients(engine, connection, service).await?;
+        match (&role.target, clients.as_ref()) {
+            (Target::PolardbAccount { cluster_id, .. }, Clients::Alicloud(_, accounts)) => {
+                accounts
+                    .read(cluster_id, role.username.as_deref().unwrap_or_default())
+                    .await
+            }
+            (Target::DcsInstance { instance_id, .. }, Clients::Huaweicloud(_, _, instances)) => {
+                instances.read(instance_id).await
+            }
+            _ => Err(ProviderError::config(
+                service,
+                "connect",
+                &format!("connection {connection:?} is for the other cloud"),
+            )),
+        }
+    }
+    .await;
+    Some(noted(engine, connection, result).await)
+}
+
+/// Sets the target's description (which carries the ownership marker).
+pub async fn write_description(
+    engine: &Engine,
+    role: &Role,
+    description: &str,
+) -> Result<(), ProviderError> {
+    match &role.target {
+        Target::PolardbAccount {
+            connection,
+            cluster_id,
+        } => {
+            let result = async {
+                let clients = clients(engine, connection, Service::Polardb).await?;
+                let request = ModifyAccountDescriptionRequest {
+                    db_cluster_id: cluster_id.clone(),
+                    account_name: role.username.clone().unwrap_or_default(),
+                    account_description: description.to_owned(),
+                };
+                clients
+                    .alicloud(Service::Polardb)?
+                    .polardb()
+                    .modify_account_description(&request)
+                    .await
+            }
+            .await;
+            noted(engine, connection, result).await.map(drop)
+        }
+        Target::DcsInstance {
+            connection,
+            instance_id,
+        } => {
+            let result = async {
+                let clients = clients(engine, connection, Service::Dcs).await?;
+                clients
+                    .huaweicloud(Service::Dcs)?
+                    .dcs()
+                    .update_instance_description(instance_id, description)
+                    .await
+            }
+            .await;
+            noted(engine, connection, result).await.map(drop)
+        }
+        Target::External => Ok(()),
     }
 }
 
@@ -259,11 +397,15 @@ pub async fn describe_dependents(
                 username,
             } => {
                 let clients = clients(engine, connection, Service::Dts).await?;
-                let detail = clients
-                    .alicloud(Service::Dts)?
-                    .dts()
-                    .describe_dts_job_detail(job_id, None)
-                    .await?;
+                let detail = async {
+                    clients
+                        .alicloud(Service::Dts)?
+                        .dts()
+                        .describe_dts_job_detail(job_id, None)
+                        .await
+                }
+                .await;
+                let detail = noted(engine, connection, detail).await?;
                 let job_user = detail
                     .endpoint(dts_endpoint(*endpoint))
                     .and_then(|e| e.user_name.clone());
@@ -293,7 +435,7 @@ pub async fn describe_dependents(
         let ids: Vec<String> = group.iter().map(|d| drs_job(d).to_owned()).collect();
         let answers = clients.drs()?.status(ids).await;
         for (dependent, answer) in group.into_iter().zip(answers) {
-            let job = answer?;
+            let job = noted(engine, connection, answer).await?;
             // A failed lookup stops the precheck; a failed job is a state
             // like any other (INCRE_TRANSFER_FAILED accepts a change).
             if let Some(error) = job.lookup_error.clone() {
@@ -360,6 +502,7 @@ pub async fn update_dependents(
                         .request_id)
                 }
                 .await;
+                let result = noted(engine, connection, result).await;
                 results.push((dependent.clone(), result));
             }
             Dependent::Drs { connection, .. } => drs.entry(connection).or_default().push(dependent),
@@ -382,7 +525,9 @@ pub async fn update_dependents(
             Ok(drs) => drs.modify(changes).await,
             Err(error) => group.iter().map(|_| Err(error.clone())).collect(),
         };
-        results.extend(group.into_iter().cloned().zip(answers));
+        for (dependent, answer) in group.into_iter().zip(answers) {
+            results.push((dependent.clone(), noted(engine, connection, answer).await));
+        }
     }
     results
 }
@@ -392,7 +537,7 @@ pub async fn list_access_keys(
     user: &str,
 ) -> Result<Vec<String>, ProviderError> {
     Ok(match Clients::build(connection)? {
-        Clients::Alicloud(client) => client
+        Clients::Alicloud(client, _) => client
             .ram()
             .list_access_keys(Some(user))
             .await?
@@ -400,7 +545,7 @@ pub async fn list_access_keys(
             .into_iter()
             .map(|k| k.access_key_id)
             .collect(),
-        Clients::Huaweicloud(client, _) => client
+        Clients::Huaweicloud(client, ..) => client
             .iam()
             .list_access_keys(user)
             .await?
@@ -417,11 +562,11 @@ pub async fn create_access_key(
     user: &str,
 ) -> Result<(String, String), ProviderError> {
     Ok(match Clients::build(connection)? {
-        Clients::Alicloud(client) => {
+        Clients::Alicloud(client, _) => {
             let key = client.ram().create_access_key(Some(user)).await?;
             (key.access_key_id, key.access_key_secret.expose().to_owned())
         }
-        Clients::Huaweicloud(client, _) => {
+        Clients::Huaweicloud(client, ..) => {
             let key = client
                 .iam()
                 .create_access_key(user, Some("created by vault-plugin-secrets-cloudrotate"))
@@ -437,11 +582,11 @@ pub async fn delete_access_key(
     key: &str,
 ) -> Result<(), ProviderError> {
     match Clients::build(connection)? {
-        Clients::Alicloud(client) => client
+        Clients::Alicloud(client, _) => client
             .ram()
             .delete_access_key(Some(user), key)
             .await
             .map(drop),
-        Clients::Huaweicloud(client, _) => client.iam().delete_access_key(key).await.map(drop),
+        Clients::Huaweicloud(client, ..) => client.iam().delete_access_key(key).await.map(drop),
     }
 }

@@ -28,10 +28,11 @@ struct Queue<I, O> {
 }
 
 /// Items waiting for the next call, and whether a flush task is running.
-struct Batches<I, O>(Mutex<Queue<I, O>>);
+/// Also coalesces the target reads (`targets`).
+pub(super) struct Batches<I, O>(Mutex<Queue<I, O>>);
 
 impl<I: Send + 'static, O: Send + 'static> Batches<I, O> {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self(Mutex::new(Queue {
             pending: Vec::new(),
             flushing: false,
@@ -40,7 +41,7 @@ impl<I: Send + 'static, O: Send + 'static> Batches<I, O> {
 
     /// Queues `items`; starts a flush task if none runs; waits for the
     /// answers, in the order of `items`.
-    async fn submit<F, Fut>(
+    pub(super) async fn submit<F, Fut>(
         self: &Arc<Self>,
         items: Vec<I>,
         flush: F,

@@ -4,10 +4,12 @@
 //! executes due work.
 
 pub mod cloud;
+pub mod drift;
 pub mod drs_batch;
 pub mod root;
 pub mod runner;
 pub mod saga;
+pub mod targets;
 
 use std::time::Duration;
 
@@ -39,6 +41,8 @@ pub struct Tuning {
     /// Most random delay added before a due rotation starts, so many due
     /// at once do not fire in lockstep.
     pub jitter: Duration,
+    /// How often every role's target is checked for drift.
+    pub drift_check_interval: Duration,
 }
 
 impl Default for Tuning {
@@ -50,6 +54,7 @@ impl Default for Tuning {
             defer_retry: Duration::from_secs(60),
             concurrency: DEFAULT_CONCURRENCY,
             jitter: Duration::from_millis(500),
+            drift_check_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -79,6 +84,13 @@ impl Tuning {
                 "retry_cap" => duration(&mut tuning.retry_cap, value),
                 "defer_retry" => duration(&mut tuning.defer_retry, value),
                 "jitter" => duration(&mut tuning.jitter, value),
+                "drift_check_interval" => match crate::framework::duration::parse(value) {
+                    Ok(interval) if !interval.is_zero() => {
+                        tuning.drift_check_interval = interval;
+                        true
+                    }
+                    _ => false,
+                },
                 "max_failures" => count(&mut tuning.max_failures, value),
                 "concurrency" => count(&mut tuning.concurrency, value),
                 // The host's own entries (plugin_name, plugin_version...).

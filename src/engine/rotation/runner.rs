@@ -27,6 +27,11 @@ pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
         }
         delay = (delay * 2).min(MAX_SLEEP);
     }
+    // A restore re-initialises the mount: check every target soon after.
+    engine.timetable.set(
+        Job::DriftCheck,
+        Some(engine.clock.now() + super::drift::FIRST_CHECK_AFTER),
+    );
     let permits = Arc::new(Semaphore::new(engine.tuning.concurrency));
     loop {
         let now = engine.clock.now();
@@ -91,6 +96,7 @@ async fn run_job(engine: &Arc<Engine>, job: &Job) {
     let result = match job {
         Job::Role(name) => run_role(engine, name).await,
         Job::Root(name) => super::root::run_due(engine, name).await,
+        Job::DriftCheck => super::drift::check_all(engine).await,
     };
     if let Err(err) = &result {
         tracing::warn!(job = ?job, error = %err, "scheduled work failed");

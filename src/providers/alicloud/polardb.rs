@@ -1,6 +1,6 @@
-//! PolarDB (version 2017-08-01): change an account's password, read the
-//! accounts, check the credentials; [`accounts`] creates, grants and
-//! deletes them.
+//! PolarDB (version 2017-08-01): change an account's password and
+//! description, read the accounts, check the credentials; [`accounts`]
+//! creates, grants and deletes them.
 
 pub mod accounts;
 
@@ -24,6 +24,13 @@ pub struct ModifyAccountPasswordRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModifyAccountPasswordResponse {
     pub info: CallInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModifyAccountDescriptionRequest {
+    pub db_cluster_id: String,
+    pub account_name: String,
+    pub account_description: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +103,17 @@ impl PolarDbAccount {
     }
 }
 
+/// The most accounts one DescribeAccounts page holds (`PageSize` takes 30,
+/// 50 or 100; SDK `_describe_accounts_request.py`).
+pub const MAX_ACCOUNTS_PAGE: u32 = 100;
+
+/// One page of a cluster's accounts (`PageNumber` from 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribeAccountsPage {
+    pub db_cluster_id: String,
+    pub page_number: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DescribeAccountsResponse {
     pub accounts: Vec<PolarDbAccount>,
@@ -161,7 +179,11 @@ impl PolarDbClient {
         )
         .param("DBClusterId", &request.db_cluster_id)
         .optional("AccountName", request.account_name.as_deref());
-        let (body, info) = self.client.call(&call).await?;
+        self.accounts(&call).await
+    }
+
+    async fn accounts(&self, call: &RpcCall) -> Result<DescribeAccountsResponse, ProviderError> {
+        let (body, info) = self.client.call(call).await?;
         let body: DescribeAccountsBody = decode_body(Service::Polardb, call.action, body, &info)?;
         let accounts = match body.accounts {
             Some(AccountList::List(list)) => list,
@@ -169,6 +191,45 @@ impl PolarDbClient {
             None => Vec::new(),
         };
         Ok(DescribeAccountsResponse { accounts, info })
+    }
+
+    /// One page of `MAX_ACCOUNTS_PAGE` accounts of a cluster; a page holding
+    /// fewer is the last. The answer carries no total, only
+    /// `PageRecordCount` (SDK `_describe_accounts_response_body.py`).
+    pub async fn describe_accounts_page(
+        &self,
+        page: &DescribeAccountsPage,
+    ) -> Result<DescribeAccountsResponse, ProviderError> {
+        let call = RpcCall::new(
+            Service::Polardb,
+            "DescribeAccounts",
+            Idempotency::Idempotent,
+        )
+        .param("DBClusterId", &page.db_cluster_id)
+        .param("PageSize", MAX_ACCOUNTS_PAGE.to_string())
+        .param("PageNumber", page.page_number.to_string());
+        self.accounts(&call).await
+    }
+
+    /// Sets an account's description: `AccountDescription` is required,
+    /// 2-256 characters, not starting with `http://` or `https://` (SDK
+    /// `_modify_account_description_request.py`; API reference
+    /// https://www.alibabacloud.com/help/en/polardb/api-polardb-2017-08-01-modifyaccountdescription).
+    /// Idempotent: setting the same text again changes nothing.
+    pub async fn modify_account_description(
+        &self,
+        request: &ModifyAccountDescriptionRequest,
+    ) -> Result<CallInfo, ProviderError> {
+        let call = RpcCall::new(
+            Service::Polardb,
+            "ModifyAccountDescription",
+            Idempotency::Idempotent,
+        )
+        .param("DBClusterId", &request.db_cluster_id)
+        .param("AccountName", &request.account_name)
+        .param("AccountDescription", &request.account_description);
+        let (_, info) = self.client.call(&call).await?;
+        Ok(info)
     }
 
     /// A cheap authenticated call: `DescribeRegions`.

@@ -1,7 +1,8 @@
 //! DCS (Redis) v2: change the instance password (needs the old one and
 //! counts wrong tries toward a 5-minute lock), reset it (needs no old one,
-//! never counts, idempotent in effect), read the instance, check the
-//! credentials. [`acl`] manages the instance's ACL accounts.
+//! never counts, idempotent in effect), read and list instances, set an
+//! instance's description, check the credentials. [`acl`] manages the
+//! instance's ACL accounts.
 
 pub mod acl;
 
@@ -40,8 +41,26 @@ pub struct DcsInstance {
     pub name: Option<String>,
     /// `RUNNING`, `CREATING`, `RESTARTING`, ...
     pub status: Option<String>,
+    /// Free text, at most 1024 characters (SDK `show_instance_response.py`,
+    /// `instance_list_info.py`).
+    pub description: Option<String>,
     pub no_password_access: bool,
     pub info: CallInfo,
+}
+
+/// The most instances one ListInstances page holds (`limit` 1-1000, SDK
+/// `list_instances_request.py`).
+pub const MAX_INSTANCES_PAGE: usize = 1000;
+
+/// Longest instance description (SDK `modify_instance_body.py`).
+pub const MAX_DESCRIPTION_CHARS: usize = 1024;
+
+/// One page of the project's instances and how many there are in all
+/// (`instance_num`, SDK `list_instances_response.py`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DcsInstancePage {
+    pub total: usize,
+    pub instances: Vec<DcsInstance>,
 }
 
 impl DcsInstance {
@@ -222,7 +241,30 @@ struct InstanceWire {
     #[serde(default)]
     status: Option<String>,
     #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
     no_password_access: Option<Value>,
+}
+
+impl InstanceWire {
+    fn into_instance(self, asked_id: &str, info: CallInfo) -> DcsInstance {
+        DcsInstance {
+            instance_id: self.instance_id.unwrap_or_else(|| asked_id.to_owned()),
+            name: self.name,
+            status: self.status,
+            description: self.description,
+            no_password_access: flag(self.no_password_access.as_ref()),
+            info,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct InstanceListWire {
+    #[serde(default)]
+    instance_num: Option<usize>,
+    #[serde(default)]
+    instances: Vec<InstanceWire>,
 }
 
 /// DCS calls of one connection.
@@ -306,13 +348,55 @@ impl DcsClient {
         );
         let (body, info) = self.client.call(&call).await?;
         let wire: InstanceWire = decode_body(Service::Dcs, call.action, body, &info)?;
-        Ok(DcsInstance {
-            instance_id: wire.instance_id.unwrap_or_else(|| instance_id.to_owned()),
-            name: wire.name,
-            status: wire.status,
-            no_password_access: flag(wire.no_password_access.as_ref()),
-            info,
+        Ok(wire.into_instance(instance_id, info))
+    }
+
+    /// One page of the project's instances, from `offset`, at most
+    /// [`MAX_INSTANCES_PAGE`] (`GET /v2/{project_id}/instances`, SDK
+    /// `dcs_client.py` list_instances).
+    pub async fn list_instances(&self, offset: usize) -> Result<DcsInstancePage, ProviderError> {
+        let call = RestCall::new(
+            Service::Dcs,
+            "ListInstances",
+            Method::GET,
+            format!("/v2/{}/instances", self.client.project_id()),
+            Idempotency::Idempotent,
+        )
+        .query("offset", offset.to_string())
+        .query("limit", MAX_INSTANCES_PAGE.to_string());
+        let (body, info) = self.client.call(&call).await?;
+        let wire: InstanceListWire = decode_body(Service::Dcs, call.action, body, &info)?;
+        let instances: Vec<DcsInstance> = wire
+            .instances
+            .into_iter()
+            .map(|instance| instance.into_instance("", info.clone()))
+            .collect();
+        Ok(DcsInstancePage {
+            total: wire.instance_num.unwrap_or(offset + instances.len()),
+            instances,
         })
+    }
+
+    /// Sets the instance's description (`PUT /v2/{project_id}/instances/
+    /// {instance_id}` with `ModifyInstanceBody{description}`, answered 204
+    /// without a body; SDK `dcs_client.py` update_instance,
+    /// `modify_instance_body.py`). Idempotent: the same text again changes
+    /// nothing.
+    pub async fn update_instance_description(
+        &self,
+        instance_id: &str,
+        description: &str,
+    ) -> Result<CallInfo, ProviderError> {
+        let call = RestCall::new(
+            Service::Dcs,
+            "UpdateInstance",
+            Method::PUT,
+            self.instance_path("UpdateInstance", instance_id)?,
+            Idempotency::Idempotent,
+        )
+        .json(&json!({ "description": description }));
+        let (_, info) = self.client.call(&call).await?;
+        Ok(info)
     }
 
     /// A cheap authenticated call: list one instance.
