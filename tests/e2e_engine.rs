@@ -1484,6 +1484,10 @@ fn a_restore_across_rotate_root_stops_the_connection_and_says_how_to_recover() {
         message.contains("rotate-root") && message.contains("config/hw"),
         "{message}"
     );
+    // The check that met the rejection records it on the role, then lets go.
+    stack.wait_until("database/static-roles/cache", "the failed check", |r| {
+        r["drift_check"]["state"] == "unavailable"
+    });
     let refused = server.write("database/rotate-role/cache", json!({}));
     assert_eq!(refused.status, 502, "{refused:?}");
     assert!(

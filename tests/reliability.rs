@@ -668,6 +668,17 @@ fn high_availability_failover_during_a_rotation_storm() {
         ],
     );
     connections(server, &emulator);
+    // A standby that serves reads has loaded its role list before the
+    // roles exist (Vault's standbys forward reads; OpenBao's serve them).
+    let standby = &cluster.nodes[(first + 1) % cluster.nodes.len()];
+    let listed = |node: &Server| -> Vec<String> {
+        let reply = node.list("database/static-roles");
+        let mut keys: Vec<String> =
+            serde_json::from_value(reply.body["data"]["keys"].clone()).unwrap_or_default();
+        keys.sort();
+        keys
+    };
+    assert!(listed(standby).is_empty());
     // Every role adopts its current password and is due in 5 s: a storm.
     for role in &roles {
         server
@@ -676,6 +687,17 @@ fn high_availability_failover_during_a_rotation_storm() {
                 role_body(role, Some("5s"), true),
             )
             .data();
+    }
+    let mut expected: Vec<String> = roles.iter().map(|r| r.name.clone()).collect();
+    expected.sort();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while listed(standby) != expected {
+        assert!(
+            Instant::now() < deadline,
+            "the standby lists {:?}, the active node wrote {expected:?}",
+            listed(standby)
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
     // Slow calls keep the storm in flight when the leader dies.
     emulator.set_faults(json!({ "seed": 3, "latency_ms": { "min": 20, "max": 120 } }));

@@ -195,6 +195,32 @@ impl Engine {
         Ok(())
     }
 
+    /// Another node wrote or deleted `name` (the host says so on standbys
+    /// and secondaries, which serve LIST and keep a schedule ready for
+    /// promotion): bring the index and the timetable in line with storage.
+    async fn refresh_role(&self, name: &str) -> Result<(), Error> {
+        let Some(index) = self.index.get() else {
+            // Not loaded yet: the first use reads storage as it is.
+            return Ok(());
+        };
+        let role = self.load_role(name).await?;
+        let mut index = index.lock().expect("index lock");
+        match role {
+            Some(role) => {
+                index.insert(name, &role);
+                self.timetable.set(
+                    Job::Role(name.to_owned()),
+                    due_time(&role, self.clock.now()),
+                );
+            }
+            None => {
+                index.remove(name);
+                self.timetable.set(Job::Role(name.to_owned()), None);
+            }
+        }
+        Ok(())
+    }
+
     /// The index of all roles, loaded from storage on first use; loading
     /// also fills the timetable from the stored due times.
     async fn index(&self) -> Result<&Mutex<Index>, Error> {
@@ -209,13 +235,7 @@ impl Engine {
                 continue;
             };
             index.insert(&name, &role);
-            // A rotation left in flight resumes at once.
-            let due = if role.state.in_flight.is_some() {
-                Some(role.state.next_rotation.map_or(now, |d| d.min(now)))
-            } else {
-                role.state.next_rotation
-            };
-            self.timetable.set(Job::Role(name), due);
+            self.timetable.set(Job::Role(name), due_time(&role, now));
         }
         for name in self.storage.list(connection::STORAGE_PREFIX).await? {
             if let Some(connection) = path_config::load(self, &name).await? {
@@ -387,12 +407,27 @@ impl Lifecycle for Engine {
         if let Some(name) = key.strip_prefix(connection::STORAGE_PREFIX) {
             self.forget_clients(name);
         }
+        if let Some(name) = key.strip_prefix(role::STORAGE_PREFIX) {
+            if let Err(err) = self.refresh_role(name).await {
+                tracing::warn!(role = name, error = %err, "could not refresh a role another node changed");
+            }
+        }
     }
 }
 
 impl Drop for Engine {
     fn drop(&mut self) {
         self.stop_runner();
+    }
+}
+
+/// When a stored role is next due: a rotation left in flight resumes at
+/// once.
+fn due_time(role: &Role, now: time::OffsetDateTime) -> Option<time::OffsetDateTime> {
+    if role.state.in_flight.is_some() {
+        Some(role.state.next_rotation.map_or(now, |d| d.min(now)))
+    } else {
+        role.state.next_rotation
     }
 }
 

@@ -63,7 +63,7 @@ async fn rotate_role(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Han
         return Ok(Some(Response::with_data(plan(engine, &role).await)));
     }
     let _guard = engine.locks.try_lock(&Engine::role_lock(name)).ok_or_else(|| {
-        Error::conflict(format!("a rotation of role {name:?} is already running; read static-roles/{name} or roles/{name} for its status"))
+        Error::conflict(format!("role {name:?} is busy: a rotation or a check of its target is running; try again shortly, and read static-roles/{name} or roles/{name} for its status"))
     })?;
     let role = engine.load_role(name).await?.ok_or_else(|| missing(name))?;
     if let Some(checkout) = &role.state.checkout {

@@ -140,9 +140,23 @@ impl Clients {
 }
 
 /// Turns an engine error met while getting clients into a provider error,
-/// so callers handle one error type.
+/// so callers handle one error type. Only a connection the operator must
+/// fix is permanent; storage trouble or a node that cannot write passes
+/// (nothing was sent, so retrying is safe).
 fn setup_error(service: Service, error: Error) -> ProviderError {
-    ProviderError::config(service, "connect", &error.to_string())
+    match error {
+        Error::BadRequest(_) | Error::UnsupportedPath => {
+            ProviderError::config(service, "connect", &error.to_string())
+        }
+        _ => ProviderError::new(
+            ErrorClass::Retryable,
+            ErrorKind::Connect,
+            service,
+            "connect",
+            &error.to_string(),
+            &[],
+        ),
+    }
 }
 
 /// The clients of a connection, unless the cloud rejected its key: then
@@ -588,5 +602,30 @@ pub async fn delete_access_key(
             .await
             .map(drop),
         Clients::Huaweicloud(client, ..) => client.iam().delete_access_key(key).await.map(drop),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::framework::StorageError;
+
+    #[test]
+    fn only_a_connection_the_operator_must_fix_is_a_permanent_setup_error() {
+        let bad = setup_error(Service::Dcs, Error::bad_request("no such connection"));
+        assert_eq!(
+            (bad.class, bad.kind),
+            (ErrorClass::Permanent, ErrorKind::Config)
+        );
+        for transient in [
+            Error::from(StorageError::ReadOnly),
+            Error::internal("storage error: timeout"),
+        ] {
+            let error = setup_error(Service::Dcs, transient);
+            assert_eq!(
+                (error.class, error.kind),
+                (ErrorClass::Retryable, ErrorKind::Connect)
+            );
+        }
     }
 }

@@ -81,13 +81,31 @@ pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
             };
             let engine = engine.clone();
             tokio::spawn(async move {
-                let jitter = engine.tuning.jitter.mul_f64(rand::rng().random::<f64>());
+                let running = Running { engine, job };
+                let jitter = running
+                    .engine
+                    .tuning
+                    .jitter
+                    .mul_f64(rand::rng().random::<f64>());
                 tokio::time::sleep(jitter).await;
-                run_job(&engine, &job).await;
-                engine.timetable.finished(&job);
+                run_job(&running.engine, &running.job).await;
+                drop(running);
                 drop(permit);
             });
         }
+    }
+}
+
+/// A job handed out by the timetable: released when the task ends, even by
+/// a panic, so the job is never stuck in the running set.
+struct Running {
+    engine: Arc<Engine>,
+    job: Job,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.engine.timetable.finished(&self.job);
     }
 }
 
@@ -154,4 +172,39 @@ async fn run_role(engine: &Arc<Engine>, name: &str) -> Result<(), crate::framewo
         "scheduled rotation ran"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::ManualClock;
+    use crate::engine::rotation::Tuning;
+    use crate::framework::{MemoryStorage, StaticSystemView};
+    use time::macros::datetime;
+
+    #[tokio::test]
+    async fn a_job_whose_task_panics_is_handed_out_again() {
+        let now = datetime!(2026-12-07 10:00:00 UTC);
+        let engine = Arc::new(Engine::new(
+            Arc::new(MemoryStorage::default()),
+            Arc::new(StaticSystemView::default()),
+            Arc::new(ManualClock::new(now)),
+            Tuning::default(),
+            "uuid".into(),
+        ));
+        let job = Job::Role("app".into());
+        engine.timetable.set(job.clone(), Some(now));
+        let handed_out = engine.timetable.take_due(now, 1);
+        assert_eq!(handed_out, vec![job.clone()]);
+        let running = Running {
+            engine: engine.clone(),
+            job: job.clone(),
+        };
+        let task = tokio::spawn(async move {
+            let _running = running;
+            panic!("a bug in a rotation");
+        });
+        assert!(task.await.is_err_and(|e| e.is_panic()));
+        assert_eq!(engine.timetable.take_due(now, 1), vec![job]);
+    }
 }
