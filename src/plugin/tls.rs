@@ -28,9 +28,11 @@ impl Identity {
     /// Self-signed, SAN `localhost`, usable as TLS server (main connection)
     /// and client (the dial-back), like go-plugin's own certificates.
     /// P-256 keeps start-up fast; the host accepts it.
-    pub fn generate() -> Result<Self, rcgen::Error> {
-        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let mut params = CertificateParams::new(vec!["localhost".to_owned()])?;
+    pub fn generate() -> Result<Self, String> {
+        let key =
+            KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| e.to_string())?;
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_owned()]).map_err(|e| e.to_string())?;
         let mut name = DistinguishedName::new();
         name.push(DnType::OrganizationName, "vault-plugin-secrets-cloudrotate");
         name.push(DnType::CommonName, "localhost");
@@ -49,8 +51,8 @@ impl Identity {
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now - time::Duration::seconds(30);
         params.not_after = now + time::Duration::days(3650);
-        params.serial_number = Some(SerialNumber::from_slice(&rand::random::<[u8; 16]>()));
-        let certificate = params.self_signed(&key)?;
+        params.serial_number = Some(SerialNumber::from_slice(&os_random::<16>()?));
+        let certificate = params.self_signed(&key).map_err(|e| e.to_string())?;
         Ok(Self {
             certificate: certificate.der().clone(),
             key: PrivatePkcs8KeyDer::from(key.serialize_der()),
@@ -60,6 +62,20 @@ impl Identity {
     fn key(&self) -> PrivateKeyDer<'static> {
         PrivateKeyDer::Pkcs8(self.key.clone_key())
     }
+}
+
+/// `N` bytes from the kernel's CSPRNG (getrandom(2)), for the values made
+/// before the handshake line. Not `rand::random`: the thread RNG's first
+/// use seeds it and probes the CPU's features to pick a ChaCha
+/// implementation, `cpuid` instructions that a hypervisor traps (~8 µs
+/// each on the bench VM), for two values the kernel gives in one call.
+pub fn os_random<const N: usize>() -> Result<[u8; N], String> {
+    use rand::TryRngCore;
+    let mut bytes = [0; N];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| format!("the kernel's random generator failed: {e}"))?;
+    Ok(bytes)
 }
 
 /// Parses the host certificate from `PLUGIN_CLIENT_CERT` (PEM).

@@ -35,10 +35,18 @@ impl SocketFile {
     /// names it. With a `group` (the host's `PLUGIN_UNIX_SOCKET_GROUP`, when
     /// it runs in another container or as another user), the socket is
     /// owned by that group and writable by it, mode 0660, as go-plugin does.
-    pub fn bind(dir: Option<&str>, group: Option<&str>) -> io::Result<(Self, UnixListener)> {
+    ///
+    /// A std listener, made before the handshake line and before the async
+    /// runtime exists: it is listening from here on, so the host's connect
+    /// waits in its backlog until `into_tokio` hands it to the runtime.
+    pub fn bind(
+        dir: Option<&str>,
+        group: Option<&str>,
+    ) -> io::Result<(Self, std::os::unix::net::UnixListener)> {
         let dir = dir.map_or_else(std::env::temp_dir, PathBuf::from);
-        let path = dir.join(format!("plugin{}", rand::random::<u32>()));
-        let listener = UnixListener::bind(&path)?;
+        let suffix = u32::from_ne_bytes(super::tls::os_random().map_err(io::Error::other)?);
+        let path = dir.join(format!("plugin{suffix}"));
+        let listener = std::os::unix::net::UnixListener::bind(&path)?;
         let socket = Self(path);
         if let Some(group) = group {
             std::os::unix::fs::chown(&socket.0, None, Some(group_id(group)?))?;
@@ -50,6 +58,12 @@ impl SocketFile {
     pub fn path(&self) -> &Path {
         &self.0
     }
+}
+
+/// The listener of `SocketFile::bind` on the current tokio runtime.
+pub fn into_tokio(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
+    listener.set_nonblocking(true)?;
+    UnixListener::from_std(listener)
 }
 
 impl Drop for SocketFile {
