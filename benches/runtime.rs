@@ -315,4 +315,10 @@ fn main() {
         "<= 0.333 x",
     );
     report.save();
+    // Go plugins do not exit when their host does: stop it with the server.
+    drop(server);
+    for pid in processes_of(&installed_go) {
+        // SAFETY: plain kill(2) on a pid we just found.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
 }
