@@ -76,6 +76,9 @@ pub fn run(factory: Factory) -> ExitCode {
     // the host stops its plugins itself.
     // SAFETY: plain libc call, before any other thread exists.
     unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    // The host may stop us as soon as it has read the handshake line,
+    // before the runtime has a SIGTERM handler: held pending until then.
+    hold_sigterm(true);
     if launch.lock_memory {
         // Before any key exists; MCL_FUTURE covers what comes later.
         if let Err(err) = mlock::lock_all() {
@@ -264,6 +267,24 @@ fn program_name() -> String {
         .to_owned()
 }
 
+/// Blocks (or unblocks) SIGTERM on this thread; a blocked SIGTERM stays
+/// pending and is delivered once unblocked.
+fn hold_sigterm(hold: bool) {
+    let how = if hold {
+        libc::SIG_BLOCK
+    } else {
+        libc::SIG_UNBLOCK
+    };
+    // SAFETY: sigset_t is plain data that sigemptyset initialises; the
+    // calls only read and change this thread's signal mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(how, &set, std::ptr::null_mut());
+    }
+}
+
 /// Waits for the first reason to stop.
 async fn exit_reason(
     shutdown: &Notify,
@@ -271,6 +292,7 @@ async fn exit_reason(
     parent: libc::pid_t,
 ) -> &'static str {
     let mut terminate = signal(SignalKind::terminate()).ok();
+    hold_sigterm(false);
     let sigterm = async {
         match terminate.as_mut() {
             Some(terminate) => terminate.recv().await,
