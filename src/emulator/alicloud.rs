@@ -360,7 +360,7 @@ impl Call<'_> {
         {
             return Err(self.ctx.error(
                 400,
-                codes::POLARDB_INVALID_PARAMETER,
+                codes::INVALID_ACCOUNT_DESCRIPTION_MALFORMED,
                 "The specified parameter AccountDescription is not valid.",
             ));
         }

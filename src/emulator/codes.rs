@@ -63,6 +63,7 @@ codes! {
         INCORRECT_DB_CLUSTER_STATE = "IncorrectDBClusterState",
         INVALID_ACCOUNT_NAME_DUPLICATE = "InvalidAccountName.Duplicate",
         INVALID_ACCOUNT_NAME_MALFORMED = "InvalidAccountName.Malformed",
+        INVALID_ACCOUNT_DESCRIPTION_MALFORMED = "InvalidAccountDescription.Malformed",
         POLARDB_INVALID_PARAMETER = "InvalidParameter",
         POLARDB_ACCOUNT_QUOTA_EXCEEDED = "QuotaExceeded.AccountName",
         POLARDB_DB_NAME_NOT_FOUND = "InvalidDBName.NotFound",

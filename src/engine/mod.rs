@@ -191,7 +191,7 @@ impl Engine {
             .await?;
         history::delete(self.storage.as_ref(), name).await?;
         self.index().await?.lock().expect("index lock").remove(name);
-        self.timetable.set(Job::Role(name.to_owned()), None);
+        self.timetable.set(Job::Role(name.into()), None);
         Ok(())
     }
 
@@ -208,14 +208,12 @@ impl Engine {
         match role {
             Some(role) => {
                 index.insert(name, &role);
-                self.timetable.set(
-                    Job::Role(name.to_owned()),
-                    due_time(&role, self.clock.now()),
-                );
+                self.timetable
+                    .set(Job::Role(name.into()), due_time(&role, self.clock.now()));
             }
             None => {
                 index.remove(name);
-                self.timetable.set(Job::Role(name.to_owned()), None);
+                self.timetable.set(Job::Role(name.into()), None);
             }
         }
         Ok(())
@@ -235,7 +233,8 @@ impl Engine {
                 continue;
             };
             index.insert(&name, &role);
-            self.timetable.set(Job::Role(name), due_time(&role, now));
+            self.timetable
+                .set(Job::Role(name.into()), due_time(&role, now));
         }
         for name in self.storage.list(connection::STORAGE_PREFIX).await? {
             if let Some(connection) = path_config::load(self, &name).await? {
@@ -250,9 +249,11 @@ impl Engine {
                 } else {
                     connection.root.next_rotation
                 };
-                self.timetable.set(Job::Root(name), due);
+                self.timetable.set(Job::Root(name.into()), due);
             }
         }
+        index.shrink_to_fit();
+        self.timetable.shrink_to_fit();
         tracing::info!(
             roles = index.len(),
             scheduled = self.timetable.len(),
@@ -271,7 +272,7 @@ impl Engine {
     }
 
     fn schedule_root(&self, connection: &str, due: Option<time::OffsetDateTime>) {
-        self.timetable.set(Job::Root(connection.to_owned()), due);
+        self.timetable.set(Job::Root(connection.into()), due);
     }
 
     /// The provider clients of a connection, built once and reused (one
@@ -315,7 +316,7 @@ impl Engine {
                 role.state.next_rotation = Some(now);
                 self.save_role(&name, &role).await?;
                 self.timetable
-                    .set(scheduler::Job::Role(name), role.state.next_rotation);
+                    .set(scheduler::Job::Role(name.into()), role.state.next_rotation);
             }
         }
         Ok(())

@@ -175,7 +175,7 @@ async fn check_out(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Handl
     engine.save_role(name, &role).await?;
     engine
         .timetable
-        .set(Job::Role(name.to_owned()), role.state.next_rotation);
+        .set(Job::Role(name.into()), role.state.next_rotation);
     let mut internal = Map::new();
     internal.insert("role".into(), name.into());
     internal.insert("checkout".into(), checkout_id.into());

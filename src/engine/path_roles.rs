@@ -649,7 +649,7 @@ async fn write(
         .insert(name, &role);
     engine
         .timetable
-        .set(Job::Role(name.to_owned()), role.state.next_rotation);
+        .set(Job::Role(name.into()), role.state.next_rotation);
     drop(roles_guard);
 
     let follow_up = if creating && !skip_import && role.target != Target::External {

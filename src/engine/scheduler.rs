@@ -4,25 +4,54 @@
 //! leader change neither forgets nor repeats anything; idle roles cost no
 //! storage operation per tick.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Mutex;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
 
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
+/// A role's or connection's name is an `Arc<str>`, so the two places a job
+/// is kept share one allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Job {
-    Role(String),
-    Root(String),
+    Role(Arc<str>),
+    Root(Arc<str>),
     /// The periodic drift check over every role.
     DriftCheck,
 }
 
+/// A due time as Unix nanoseconds: 8 bytes against an `OffsetDateTime`'s
+/// 16 or more, and exact up to the year 2262 (a later time is kept as
+/// then, still centuries ahead).
+type Due = i64;
+
+fn due(at: OffsetDateTime) -> Due {
+    Due::try_from(at.unix_timestamp_nanos()).unwrap_or(if at.year() < 1970 {
+        Due::MIN
+    } else {
+        Due::MAX
+    })
+}
+
+fn time_of(due: Due) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(due.into())
+        .expect("an i64 of nanoseconds is in range")
+}
+
+/// One entry per job in each of `by_time` and `due_at`, so they are kept
+/// compact: `due_at` is a vector sorted by job (a new due time for a job
+/// already there is written in place; jobs come and go far less often).
 #[derive(Default)]
 struct Queue {
-    by_time: BTreeSet<(OffsetDateTime, Job)>,
-    due_at: HashMap<Job, OffsetDateTime>,
+    by_time: BTreeSet<(Due, Job)>,
+    due_at: Vec<(Job, Due)>,
     running: HashSet<Job>,
+}
+
+impl Queue {
+    fn position(&self, job: &Job) -> Result<usize, usize> {
+        self.due_at.binary_search_by(|(j, _)| j.cmp(job))
+    }
 }
 
 #[derive(Default)]
@@ -33,26 +62,37 @@ pub struct Timetable {
 
 impl Timetable {
     /// Sets (or clears, with `None`) when `job` is next due.
-    pub fn set(&self, job: Job, due: Option<OffsetDateTime>) {
-        let mut queue = self.queue.lock().expect("timetable lock");
-        if let Some(previous) = queue.due_at.remove(&job) {
-            queue.by_time.remove(&(previous, job.clone()));
+    pub fn set(&self, job: Job, at: Option<OffsetDateTime>) {
+        let mut guard = self.queue.lock().expect("timetable lock");
+        let queue = &mut *guard;
+        match (queue.position(&job), at.map(due)) {
+            (Ok(i), Some(at)) => {
+                let previous = std::mem::replace(&mut queue.due_at[i].1, at);
+                // Keeps the stored name, which `due_at` shares.
+                let (_, job) = queue
+                    .by_time
+                    .take(&(previous, job))
+                    .expect("a job in due_at is in by_time");
+                queue.by_time.insert((at, job));
+            }
+            (Ok(i), None) => {
+                let (job, previous) = queue.due_at.remove(i);
+                queue.by_time.remove(&(previous, job));
+            }
+            (Err(i), Some(at)) => {
+                queue.due_at.insert(i, (job.clone(), at));
+                queue.by_time.insert((at, job));
+            }
+            (Err(_), None) => {}
         }
-        if let Some(due) = due {
-            queue.by_time.insert((due, job.clone()));
-            queue.due_at.insert(job, due);
-        }
-        drop(queue);
+        drop(guard);
         self.changed.notify_one();
     }
 
     pub fn due_at(&self, job: &Job) -> Option<OffsetDateTime> {
-        self.queue
-            .lock()
-            .expect("timetable lock")
-            .due_at
-            .get(job)
-            .copied()
+        let queue = self.queue.lock().expect("timetable lock");
+        let at = queue.position(job).ok()?;
+        Some(time_of(queue.due_at[at].1))
     }
 
     pub fn next_due(&self) -> Option<OffsetDateTime> {
@@ -61,12 +101,13 @@ impl Timetable {
             .by_time
             .iter()
             .find(|(_, job)| !queue.running.contains(job))
-            .map(|(at, _)| *at)
+            .map(|(at, _)| time_of(*at))
     }
 
     /// Up to `limit` jobs due at `now`, earliest first, marked running so
     /// they are not handed out twice.
     pub fn take_due(&self, now: OffsetDateTime, limit: usize) -> Vec<Job> {
+        let now = due(now);
         let mut queue = self.queue.lock().expect("timetable lock");
         let due: Vec<Job> = queue
             .by_time
@@ -87,6 +128,15 @@ impl Timetable {
             .running
             .remove(job);
         self.changed.notify_one();
+    }
+
+    /// Frees the spare capacity left by growing, after the initial load.
+    pub fn shrink_to_fit(&self) {
+        self.queue
+            .lock()
+            .expect("timetable lock")
+            .due_at
+            .shrink_to_fit();
     }
 
     pub fn len(&self) -> usize {
@@ -136,6 +186,27 @@ mod tests {
         assert_eq!(
             table.take_due(t0 + time::Duration::minutes(10), 1),
             vec![Job::Role("late".into())]
+        );
+    }
+
+    #[test]
+    fn due_times_keep_their_nanoseconds() {
+        let table = Timetable::default();
+        let at = datetime!(2026-11-25 10:00:00.123456789 UTC);
+        table.set(Job::Root("conn".into()), Some(at));
+        assert_eq!(table.due_at(&Job::Root("conn".into())), Some(at));
+        assert_eq!(table.next_due(), Some(at));
+        assert!(
+            table
+                .take_due(at - time::Duration::nanoseconds(1), 1)
+                .is_empty()
+        );
+        assert_eq!(table.take_due(at, 1), vec![Job::Root("conn".into())]);
+        // Beyond i64 nanoseconds: kept as 2262, still centuries ahead.
+        table.set(Job::DriftCheck, Some(datetime!(3000-01-01 00:00:00 UTC)));
+        assert_eq!(
+            table.due_at(&Job::DriftCheck).map(|at| at.year()),
+            Some(2262)
         );
     }
 }

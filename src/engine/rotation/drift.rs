@@ -197,7 +197,7 @@ pub async fn mark_drifted(
     engine.save_role(name, role).await?;
     engine
         .timetable
-        .set(Job::Role(name.to_owned()), role.state.next_rotation);
+        .set(Job::Role(name.into()), role.state.next_rotation);
     if let Some(flight) = dropped {
         let entry = Entry {
             rotation_id: flight.id.clone(),
@@ -346,7 +346,7 @@ async fn check_one(engine: &Arc<Engine>, name: &str) -> Result<(), Error> {
             // The record resumes now; its own precheck advances it.
             engine
                 .timetable
-                .set(Job::Role(name.to_owned()), Some(engine.clock.now()));
+                .set(Job::Role(name.into()), Some(engine.clock.now()));
             false
         }
         Finding::MarkerBehind => {

@@ -38,7 +38,7 @@ pub async fn run_due(engine: &Arc<Engine>, name: &str) -> Result<(), Error> {
         return Ok(());
     };
     let Some(connection) = path_config::load(engine, name).await? else {
-        engine.timetable.set(Job::Root(name.to_owned()), None);
+        engine.timetable.set(Job::Root(name.into()), None);
         return Ok(());
     };
     let due = connection
@@ -157,7 +157,7 @@ pub async fn run(engine: &Arc<Engine>, name: &str, trigger: &str) -> Result<Root
                 path_config::store(engine, name, &connection).await?;
                 engine
                     .timetable
-                    .set(Job::Root(name.to_owned()), connection.root.next_rotation);
+                    .set(Job::Root(name.into()), connection.root.next_rotation);
                 tracing::info!(
                     connection = name,
                     trigger = flight.trigger,
@@ -237,7 +237,7 @@ async fn failed(
     path_config::store(engine, name, connection).await?;
     engine
         .timetable
-        .set(Job::Root(name.to_owned()), connection.root.next_rotation);
+        .set(Job::Root(name.into()), connection.root.next_rotation);
     let message = error.to_string();
     tracing::warn!(connection = name, error = %message, "access key rotation failed");
     Ok(match (gave_up, error.class) {

@@ -136,13 +136,13 @@ async fn run_role(engine: &Arc<Engine>, name: &str) -> Result<(), crate::framewo
     let Some(_guard) = engine.locks.try_lock(&Engine::role_lock(name)) else {
         // Someone is rotating it right now; they will set its next time.
         engine.timetable.set(
-            Job::Role(name.to_owned()),
+            Job::Role(name.into()),
             Some(engine.clock.now() + Duration::from_secs(1)),
         );
         return Ok(());
     };
     let Some(role) = engine.load_role(name).await? else {
-        engine.timetable.set(Job::Role(name.to_owned()), None);
+        engine.timetable.set(Job::Role(name.into()), None);
         return Ok(());
     };
     let mut request = RotateRequest::new(Trigger::Schedule);
@@ -157,7 +157,7 @@ async fn run_role(engine: &Arc<Engine>, name: &str) -> Result<(), crate::framewo
             }
             _ if role.state.in_flight.is_none() => {
                 engine.timetable.set(
-                    Job::Role(name.to_owned()),
+                    Job::Role(name.into()),
                     role.state.checkout.as_ref().map(|c| c.max_expires_at),
                 );
                 return Ok(());

@@ -145,7 +145,7 @@ pub async fn run(
                     role.state.next_rotation = role.schedule.next_slot_after(now);
                     engine.save_role(name, &role).await?;
                     engine.timetable.set(
-                        super::super::scheduler::Job::Role(name.to_owned()),
+                        super::super::scheduler::Job::Role(name.into()),
                         role.state.next_rotation,
                     );
                     tracing::info!(
@@ -712,7 +712,7 @@ async fn finish(engine: &Arc<Engine>, name: &str, role: &mut Role) -> Result<Out
     record(engine, name, &flight, "succeeded", None, dependents.clone()).await;
     engine.save_role(name, role).await?;
     engine.timetable.set(
-        super::super::scheduler::Job::Role(name.to_owned()),
+        super::super::scheduler::Job::Role(name.into()),
         role.state.next_rotation,
     );
     Ok(Outcome::Rotated {
@@ -750,7 +750,7 @@ async fn defer(
     }
     engine.save_role(name, role).await?;
     engine.timetable.set(
-        super::super::scheduler::Job::Role(name.to_owned()),
+        super::super::scheduler::Job::Role(name.into()),
         role.state.next_rotation,
     );
     let flight = role.state.in_flight.clone().expect("a rotation in flight");
@@ -803,7 +803,7 @@ async fn refused(
     state.next_rotation = next;
     engine.save_role(name, role).await?;
     engine.timetable.set(
-        super::super::scheduler::Job::Role(name.to_owned()),
+        super::super::scheduler::Job::Role(name.into()),
         role.state.next_rotation,
     );
     record(
@@ -891,7 +891,7 @@ async fn failed_attempt(
     };
     engine.save_role(name, role).await?;
     engine.timetable.set(
-        super::super::scheduler::Job::Role(name.to_owned()),
+        super::super::scheduler::Job::Role(name.into()),
         role.state.next_rotation,
     );
     if gave_up {
@@ -939,7 +939,7 @@ async fn stopped_by_credentials(
     engine.save_role(name, role).await?;
     engine
         .timetable
-        .set(super::super::scheduler::Job::Role(name.to_owned()), None);
+        .set(super::super::scheduler::Job::Role(name.into()), None);
     Ok(Outcome::Failed { message })
 }
 
