@@ -129,12 +129,24 @@ impl Engine {
 
     /// Stops every call through `connection` after the cloud rejected its
     /// key, and records why on the connection, until it is written again.
-    async fn reject_credentials(&self, connection: &str, error: &ProviderError) {
+    /// A rejection of a key the connection no longer holds (a call that
+    /// was in flight while rotate-root or a config write replaced it) says
+    /// nothing about the current key and is ignored.
+    async fn reject_credentials(&self, connection: &str, signed_with: &str, error: &ProviderError) {
         let message = format!(
             "the cloud rejected connection {connection:?}'s access key ({}: {}); if Vault's storage was restored from a snapshot older than the last rotate-root, that key was deleted by it; write the current key to config/{connection}, which resumes the roles using it",
             error.code.as_deref().unwrap_or("no code"),
             error.message
         );
+        let _guard = self.locks.lock(&Self::connection_lock(connection)).await;
+        let stored = match path_config::load(self, connection).await {
+            Ok(Some(stored)) if stored.access_key == signed_with => stored,
+            Ok(_) => return,
+            Err(err) => {
+                tracing::warn!(connection, error = %err, "could not read the connection whose key the cloud rejected");
+                return;
+            }
+        };
         {
             let mut rejected = self.rejected.lock().expect("rejected lock");
             if rejected.contains_key(connection) {
@@ -143,19 +155,12 @@ impl Engine {
             rejected.insert(connection.to_owned(), message.clone());
         }
         tracing::warn!(connection, error = %error, "the cloud rejected the connection's access key; no more calls through it until config/<connection> is written");
-        let _guard = self.locks.lock(&Self::connection_lock(connection)).await;
-        let stored = async {
-            if let Some(mut stored) = path_config::load(self, connection).await? {
-                stored.credentials_rejected = Some(Rejection {
-                    at: self.clock.now(),
-                    message,
-                });
-                path_config::store(self, connection, &stored).await?;
-            }
-            Ok::<_, Error>(())
-        }
-        .await;
-        if let Err(err) = stored {
+        let mut stored = stored;
+        stored.credentials_rejected = Some(Rejection {
+            at: self.clock.now(),
+            message,
+        });
+        if let Err(err) = path_config::store(self, connection, &stored).await {
             tracing::warn!(connection, error = %err, "could not record the rejected access key on the connection");
         }
     }

@@ -463,6 +463,48 @@ mod tests {
             .to_string()
     }
 
+    #[tokio::test]
+    async fn a_rejection_of_a_key_the_connection_no_longer_holds_is_ignored() {
+        use crate::engine::ManualClock;
+        use crate::engine::rotation::Tuning;
+        use crate::framework::{MemoryStorage, StaticSystemView};
+        use crate::providers::{ErrorClass, ErrorKind, ProviderError, Service};
+
+        let engine = Engine::new(
+            Arc::new(MemoryStorage::default()),
+            Arc::new(StaticSystemView::default()),
+            Arc::new(ManualClock::new(
+                time::macros::datetime!(2026-12-07 10:00 UTC),
+            )),
+            Tuning::default(),
+            "uuid".into(),
+        );
+        let connection = written(json!({
+            "provider": "alicloud", "region": "cn-hangzhou", "access_key": "AK-NEW",
+            "secret_key": "SK", "verify_connection": false,
+        }))
+        .unwrap();
+        store(&engine, "c1", &connection).await.unwrap();
+        let refusal = ProviderError::new(
+            ErrorClass::Permanent,
+            ErrorKind::Auth,
+            Service::Polardb,
+            "DescribeAccounts",
+            "Specified access key is not found.",
+            &[],
+        );
+        // Signed with the key rotate-root just replaced.
+        engine.reject_credentials("c1", "AK-OLD", &refusal).await;
+        assert_eq!(engine.credentials_rejected("c1"), None);
+        let stored = load(&engine, "c1").await.unwrap().unwrap();
+        assert!(stored.credentials_rejected.is_none());
+        // Signed with the key it holds: every call through it stops.
+        engine.reject_credentials("c1", "AK-NEW", &refusal).await;
+        assert!(engine.credentials_rejected("c1").is_some());
+        let stored = load(&engine, "c1").await.unwrap().unwrap();
+        assert!(stored.credentials_rejected.is_some());
+    }
+
     #[test]
     fn settings_no_client_can_use_are_refused_even_without_verification() {
         // Found by tests/e2e_bad_input.rs: with verify_connection=false these

@@ -77,6 +77,14 @@ fn credentials(connection: &Connection) -> Credentials {
 }
 
 impl Clients {
+    /// The access key id the clients sign with.
+    pub fn access_key_id(&self) -> &str {
+        match self {
+            Self::Alicloud(client, _) => client.access_key_id(),
+            Self::Huaweicloud(client, ..) => client.access_key_id(),
+        }
+    }
+
     pub fn build(connection: &Connection) -> Result<Self, ProviderError> {
         Ok(match connection.provider {
             Provider::Alicloud => {
@@ -193,15 +201,36 @@ const NOT_SENT: &str = "NotSent.CredentialsRejected";
 async fn noted<T>(
     engine: &Engine,
     connection: &str,
+    signed_with: &str,
     result: Result<T, ProviderError>,
 ) -> Result<T, ProviderError> {
     if let Err(error) = &result
         && error.kind == ErrorKind::Auth
         && error.code.as_deref() != Some(NOT_SENT)
     {
-        engine.reject_credentials(connection, error).await;
+        engine
+            .reject_credentials(connection, signed_with, error)
+            .await;
     }
     result
+}
+
+/// Runs `call` with the connection's clients, noting an authentication
+/// failure against the key the call was signed with.
+async fn with_clients<T, F, Fut>(
+    engine: &Engine,
+    connection: &str,
+    service: Service,
+    call: F,
+) -> Result<T, ProviderError>
+where
+    F: FnOnce(std::sync::Arc<Clients>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ProviderError>>,
+{
+    let clients = clients(engine, connection, service).await?;
+    let signed_with = clients.access_key_id().to_owned();
+    let result = call(clients).await;
+    noted(engine, connection, &signed_with, result).await
 }
 
 /// One cheap signed call. An authenticated "not allowed" still proves the
@@ -262,7 +291,7 @@ pub async fn change_target(
                     .await
             }
             .await;
-            noted(engine, connection, result)
+            noted(engine, connection, clients.access_key_id(), result)
                 .await
                 .map(|answer| answer.info.request_id)
         }
@@ -286,7 +315,7 @@ pub async fn change_target(
                     .await
                     .map(|a| a.info),
             };
-            noted(engine, connection, result)
+            noted(engine, connection, clients.access_key_id(), result)
                 .await
                 .map(|info| info.request_id)
         }
@@ -305,8 +334,7 @@ pub async fn read_target(
         Target::DcsInstance { connection, .. } => (connection, Service::Dcs),
         Target::External => return None,
     };
-    let result = async {
-        let clients = clients(engine, connection, service).await?;
+    let result = with_clients(engine, connection, service, |clients| async move {
         match (&role.target, clients.as_ref()) {
             (Target::PolardbAccount { cluster_id, .. }, Clients::Alicloud(_, accounts)) => {
                 accounts
@@ -322,9 +350,9 @@ pub async fn read_target(
                 &format!("connection {connection:?} is for the other cloud"),
             )),
         }
-    }
+    })
     .await;
-    Some(noted(engine, connection, result).await)
+    Some(result)
 }
 
 /// Sets the target's description (which carries the ownership marker).
@@ -337,38 +365,32 @@ pub async fn write_description(
         Target::PolardbAccount {
             connection,
             cluster_id,
-        } => {
-            let result = async {
-                let clients = clients(engine, connection, Service::Polardb).await?;
-                let request = ModifyAccountDescriptionRequest {
-                    db_cluster_id: cluster_id.clone(),
-                    account_name: role.username.clone().unwrap_or_default(),
-                    account_description: description.to_owned(),
-                };
-                clients
-                    .alicloud(Service::Polardb)?
-                    .polardb()
-                    .modify_account_description(&request)
-                    .await
-            }
-            .await;
-            noted(engine, connection, result).await.map(drop)
-        }
+        } => with_clients(engine, connection, Service::Polardb, |clients| async move {
+            let request = ModifyAccountDescriptionRequest {
+                db_cluster_id: cluster_id.clone(),
+                account_name: role.username.clone().unwrap_or_default(),
+                account_description: description.to_owned(),
+            };
+            clients
+                .alicloud(Service::Polardb)?
+                .polardb()
+                .modify_account_description(&request)
+                .await
+        })
+        .await
+        .map(drop),
         Target::DcsInstance {
             connection,
             instance_id,
-        } => {
-            let result = async {
-                let clients = clients(engine, connection, Service::Dcs).await?;
-                clients
-                    .huaweicloud(Service::Dcs)?
-                    .dcs()
-                    .update_instance_description(instance_id, description)
-                    .await
-            }
-            .await;
-            noted(engine, connection, result).await.map(drop)
-        }
+        } => with_clients(engine, connection, Service::Dcs, |clients| async move {
+            clients
+                .huaweicloud(Service::Dcs)?
+                .dcs()
+                .update_instance_description(instance_id, description)
+                .await
+        })
+        .await
+        .map(drop),
         Target::External => Ok(()),
     }
 }
@@ -419,7 +441,7 @@ pub async fn describe_dependents(
                         .await
                 }
                 .await;
-                let detail = noted(engine, connection, detail).await?;
+                let detail = noted(engine, connection, clients.access_key_id(), detail).await?;
                 let job_user = detail
                     .endpoint(dts_endpoint(*endpoint))
                     .and_then(|e| e.user_name.clone());
@@ -449,7 +471,7 @@ pub async fn describe_dependents(
         let ids: Vec<String> = group.iter().map(|d| drs_job(d).to_owned()).collect();
         let answers = clients.drs()?.status(ids).await;
         for (dependent, answer) in group.into_iter().zip(answers) {
-            let job = noted(engine, connection, answer).await?;
+            let job = noted(engine, connection, clients.access_key_id(), answer).await?;
             // A failed lookup stops the precheck; a failed job is a state
             // like any other (INCRE_TRANSFER_FAILED accepts a change).
             if let Some(error) = job.lookup_error.clone() {
@@ -497,8 +519,7 @@ pub async fn update_dependents(
                 endpoint,
                 username,
             } => {
-                let result = async {
-                    let clients = clients(engine, connection, Service::Dts).await?;
+                let result = with_clients(engine, connection, Service::Dts, |clients| async move {
                     let request = ModifyDtsJobPasswordRequest {
                         dts_job_id: job_id.clone(),
                         endpoint: dts_endpoint(*endpoint),
@@ -514,9 +535,8 @@ pub async fn update_dependents(
                         .await?
                         .info
                         .request_id)
-                }
+                })
                 .await;
-                let result = noted(engine, connection, result).await;
                 results.push((dependent.clone(), result));
             }
             Dependent::Drs { connection, .. } => drs.entry(connection).or_default().push(dependent),
@@ -540,7 +560,11 @@ pub async fn update_dependents(
             Err(error) => group.iter().map(|_| Err(error.clone())).collect(),
         };
         for (dependent, answer) in group.into_iter().zip(answers) {
-            results.push((dependent.clone(), noted(engine, connection, answer).await));
+            let answer = match &clients {
+                Ok(clients) => noted(engine, connection, clients.access_key_id(), answer).await,
+                Err(_) => answer,
+            };
+            results.push((dependent.clone(), answer));
         }
     }
     results

@@ -238,6 +238,11 @@ struct Inner {
 }
 
 impl AlibabaClient {
+    /// The access key id this client signs with (not a secret).
+    pub fn access_key_id(&self) -> &str {
+        &self.inner.credentials.access_key
+    }
+
     pub fn new(config: AlibabaConfig) -> Result<Self, ProviderError> {
         let http = HttpClient::new(&config.options)
             .map_err(|e| ProviderError::config(Service::Polardb, "connect", &e))?;

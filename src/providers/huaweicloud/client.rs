@@ -251,6 +251,11 @@ struct Inner {
 }
 
 impl HuaweiClient {
+    /// The access key id this client signs with (not a secret).
+    pub fn access_key_id(&self) -> &str {
+        &self.inner.credentials.access_key
+    }
+
     pub fn new(config: HuaweiConfig) -> Result<Self, ProviderError> {
         let http = HttpClient::new(&config.options)
             .map_err(|e| ProviderError::config(Service::Drs, "connect", &e))?;
