@@ -413,10 +413,10 @@ impl Lifecycle for Engine {
         if let Some(name) = key.strip_prefix(connection::STORAGE_PREFIX) {
             self.forget_clients(name);
         }
-        if let Some(name) = key.strip_prefix(role::STORAGE_PREFIX) {
-            if let Err(err) = self.refresh_role(name).await {
-                tracing::warn!(role = name, error = %err, "could not refresh a role another node changed");
-            }
+        if let Some(name) = key.strip_prefix(role::STORAGE_PREFIX)
+            && let Err(err) = self.refresh_role(name).await
+        {
+            tracing::warn!(role = name, error = %err, "could not refresh a role another node changed");
         }
     }
 }
