@@ -11,9 +11,7 @@ use cloudrotate::providers::alicloud::dts::{DtsEndpoint, ModifyDtsJobPasswordReq
 use cloudrotate::providers::alicloud::polardb::ModifyAccountPasswordRequest;
 use cloudrotate::providers::huaweicloud::client::{HuaweiClient, HuaweiConfig};
 use cloudrotate::providers::huaweicloud::drs::{DrsEndpointType, DrsPasswordChange};
-use cloudrotate::providers::{
-    ConnectionOptions, Credentials, ErrorClass, ProviderError, RetryPolicy, Secret,
-};
+use cloudrotate::providers::{ConnectionOptions, Credentials, ProviderError, RetryPolicy, Secret};
 use emulator::{Emulator, fixture};
 use serde::Deserialize;
 use serde_json::json;
@@ -190,15 +188,6 @@ async fn provoke(emu: &Emulator, path: &str) -> ProviderError {
     }
 }
 
-fn class_name(class: ErrorClass) -> &'static str {
-    match class {
-        ErrorClass::Retryable => "retryable",
-        ErrorClass::OutcomeUnknown => "outcome unknown",
-        ErrorClass::Permanent => "permanent",
-        ErrorClass::Lockout { .. } => "lockout",
-    }
-}
-
 #[test]
 fn every_error_path_gives_the_status_code_and_class_the_sdks_see() {
     let paths: Paths =
@@ -216,7 +205,7 @@ fn every_error_path_gives_the_status_code_and_class_the_sdks_see() {
         let seen = (
             error.http_status,
             error.code.clone(),
-            class_name(error.class).to_owned(),
+            error.class.name().to_owned(),
             format!("{:?}", error.kind),
         );
         assert_eq!(

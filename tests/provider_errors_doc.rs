@@ -13,15 +13,6 @@ fn rows() -> Vec<DocumentedRow> {
     documented_rows(codes::PROVIDER_ERRORS).expect("the document parses")
 }
 
-fn class_name(class: ErrorClass) -> &'static str {
-    match class {
-        ErrorClass::Retryable => "retryable",
-        ErrorClass::OutcomeUnknown => "outcome unknown",
-        ErrorClass::Permanent => "permanent",
-        ErrorClass::Lockout { .. } => "lockout",
-    }
-}
-
 /// What the clients make of the answer a row describes.
 fn client_classification(row: &DocumentedRow) -> (ErrorClass, ErrorKind) {
     let info = CallInfo {
@@ -57,7 +48,7 @@ fn every_row_is_classified_as_the_document_says() {
     let mut wrong = Vec::new();
     for row in &rows {
         let (class, kind) = client_classification(row);
-        let computed = (class_name(class).to_owned(), format!("{kind:?}"));
+        let computed = (class.name().to_owned(), format!("{kind:?}"));
         if computed != (row.class.clone(), row.kind.clone()) {
             wrong.push(format!(
                 "{}: {} (HTTP {}): document says {} / {}, client gives {} / {}",

@@ -40,12 +40,25 @@ impl ErrorClass {
     }
 }
 
+impl ErrorClass {
+    /// The class's name, without a lockout's counts (the form of
+    /// `docs/provider-errors.md`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::Retryable => "retryable",
+            ErrorClass::OutcomeUnknown => "outcome unknown",
+            ErrorClass::Permanent => "permanent",
+            ErrorClass::Lockout { .. } => "lockout",
+        }
+    }
+}
+
 impl fmt::Display for ErrorClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ErrorClass::Retryable => f.write_str("retryable"),
-            ErrorClass::OutcomeUnknown => f.write_str("outcome unknown"),
-            ErrorClass::Permanent => f.write_str("permanent"),
+            ErrorClass::Retryable | ErrorClass::OutcomeUnknown | ErrorClass::Permanent => {
+                f.write_str(self.name())
+            }
             ErrorClass::Lockout {
                 retry_times_left,
                 lock_time_left_minutes,
