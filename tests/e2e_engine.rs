@@ -215,6 +215,7 @@ fn polardb_and_dcs_roles_keep_the_target_and_every_job_copy_in_step() {
         calls,
         [
             "DescribeAccounts",
+            "DescribeDtsJobDetail",
             "ModifyAccountPassword",
             "ModifyAccountDescription",
             "ModifyDtsJobPassword"

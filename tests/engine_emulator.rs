@@ -51,7 +51,11 @@ impl Mount {
             storage: Arc::new(MemoryStorage::new()),
             system: Arc::new(system),
         };
-        let backend: Arc<dyn Backend> = Arc::new(engine::backend(config, clock));
+        let backend: Arc<dyn Backend> = Arc::new(engine::backend(
+            config,
+            clock,
+            Arc::new(engine::ProviderCloud),
+        ));
         runtime.block_on(backend.initialize()).unwrap();
         Self { runtime, backend }
     }
@@ -394,6 +398,7 @@ fn dry_run_shows_the_plan_and_changes_nothing() {
         actions,
         [
             "DescribeAccounts",
+            "DescribeDtsJobDetail",
             "ModifyAccountPassword",
             "ModifyAccountDescription",
             "ModifyDtsJobPassword"
@@ -406,6 +411,7 @@ fn dry_run_shows_the_plan_and_changes_nothing() {
     assert_eq!(plan["prechecks"][1]["state"], "Synchronizing");
     assert_eq!(plan["prechecks"][1]["accepts_change"], true);
     assert_eq!(plan["would_defer"], false);
+    assert_eq!(plan["would_end"], "ok");
     assert_eq!(password(&mount, "team-app"), before);
     assert_eq!(
         emulator.calls("polardb.ModifyAccountPassword"),

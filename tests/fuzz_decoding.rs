@@ -117,7 +117,11 @@ impl Mount {
             storage: Arc::new(MemoryStorage::new()),
             system: Arc::new(StaticSystemView::default()),
         };
-        let backend: Arc<dyn Backend> = Arc::new(engine::backend(config, Arc::new(SystemClock)));
+        let backend: Arc<dyn Backend> = Arc::new(engine::backend(
+            config,
+            Arc::new(SystemClock),
+            Arc::new(engine::ProviderCloud),
+        ));
         runtime.block_on(backend.initialize()).unwrap();
         let mount = Self {
             runtime,

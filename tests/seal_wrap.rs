@@ -35,6 +35,7 @@ async fn every_stored_secret_is_under_a_seal_wrapped_path() {
             system: Arc::new(StaticSystemView::default()),
         },
         Arc::new(SystemClock),
+        Arc::new(engine::ProviderCloud),
     );
     backend.initialize().await.unwrap();
     let writes = [

@@ -142,6 +142,32 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// A connection to `provider` with every setting at its default.
+    pub fn new(provider: Provider) -> Self {
+        Self {
+            provider,
+            region: String::new(),
+            access_key: String::new(),
+            secret_key: String::new(),
+            security_token: None,
+            project_id: None,
+            domain_id: None,
+            endpoint: None,
+            endpoints: Default::default(),
+            signature_version: SignatureVersion::V3,
+            iam_user: None,
+            allowed_roles: Vec::new(),
+            verify_connection: true,
+            max_retries: 3,
+            request_timeout_secs: 30,
+            requests_per_second: 10,
+            ca_certificate: None,
+            schedule: Schedule::default(),
+            root: RootState::default(),
+            credentials_rejected: None,
+        }
+    }
+
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
     }

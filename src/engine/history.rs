@@ -7,9 +7,35 @@ use time::OffsetDateTime;
 use crate::framework::{Error, Storage, get_json, put_json};
 
 use super::connection::rfc3339;
+use super::role::{FailureClass, Trigger};
 
 pub const STORAGE_PREFIX: &str = "history/";
 pub const KEEP: usize = 20;
+
+/// How a rotation's run ended, as its history entry says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    /// Gave up, or the target refused a change it never applied.
+    Failed,
+    /// The target or a job could not take the change yet; the same
+    /// rotation continues later under the same id.
+    Deferred,
+    /// Dropped: the target holds a password Vault did not set.
+    Drifted,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Deferred => "deferred",
+            Self::Drifted => "drifted",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Entry {
@@ -18,14 +44,10 @@ pub struct Entry {
     pub started_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
-    pub trigger: String,
-    /// `succeeded`, `failed` (gave up, or the target refused a change it
-    /// never applied), `deferred` (the target or a job could not take the
-    /// change yet; the same rotation continues later under the same id), or
-    /// `drifted` (dropped: the target holds a password Vault did not set).
-    pub outcome: String,
+    pub trigger: Trigger,
+    pub outcome: Outcome,
     #[serde(default)]
-    pub error_class: Option<String>,
+    pub error_class: Option<FailureClass>,
     #[serde(default)]
     pub error: Option<String>,
     #[serde(default)]
@@ -45,9 +67,9 @@ impl Entry {
             "rotation_id": self.rotation_id,
             "started_at": rfc3339(self.started_at),
             "updated_at": rfc3339(self.updated_at),
-            "trigger": self.trigger,
-            "outcome": self.outcome,
-            "error_class": self.error_class,
+            "trigger": self.trigger.as_str(),
+            "outcome": self.outcome.as_str(),
+            "error_class": self.error_class.map(FailureClass::as_str),
             "error": self.error,
             "request_ids": self.request_ids,
             "dependents_updated": self.dependents_updated,

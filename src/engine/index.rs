@@ -49,10 +49,29 @@ fn offset(n: usize) -> u32 {
 }
 
 impl Index {
+    /// Adds or replaces `name`; a role whose kind, claims and connections
+    /// are unchanged (every commit of a rotation) is left as it is, so
+    /// state-only writes allocate nothing long-lived.
     pub fn insert(&mut self, name: &str, role: &Role) {
-        self.remove(name);
         let claims = role.claims();
         let connections = role.connections();
+        if let Ok(at) = self.position(name) {
+            let entry = &self.roles[at];
+            let (known_claims, known_connections): (&[Box<str>], &[Box<str>]) = match &entry.uses {
+                Some(uses) => (&uses.claims, &uses.connections),
+                None => (&[], &[]),
+            };
+            fn same<S: AsRef<str>>(known: &[Box<str>], now: &[S]) -> bool {
+                known.len() == now.len() && known.iter().zip(now).all(|(k, n)| **k == *n.as_ref())
+            }
+            if entry.kind == role.kind
+                && same(known_claims, &claims)
+                && same(known_connections, &connections)
+            {
+                return;
+            }
+        }
+        self.remove(name);
         let uses = (!claims.is_empty() || !connections.is_empty()).then(|| {
             Box::new(Uses {
                 claims: boxed(claims),

@@ -3,15 +3,16 @@
 use std::sync::Arc;
 
 use crate::framework::{
-    Error, Field, FieldData, HandlerResult, Operation, Path, Request, Response, get_json, put_json,
+    Error, Field, FieldData, HandlerResult, Operation, Path, Request, Response,
 };
 use crate::handler;
 use crate::providers::http::{check_root_certificates, parse_base_url};
 use crate::providers::huaweicloud::client::is_path_segment;
 
-use super::Engine;
-use super::connection::{Connection, Provider, RootState, STORAGE_PREFIX, SignatureVersion};
-use super::schedule::{self, Schedule};
+use super::connection::{Connection, Provider, SignatureVersion};
+use super::core::Engine;
+use super::schedule;
+use super::store::LockKey;
 
 const PROVIDERS: &[&str] = &["alicloud", "huaweicloud"];
 
@@ -109,28 +110,19 @@ pub fn paths() -> Vec<Path<Engine>> {
     ]
 }
 
-fn key(name: &str) -> String {
-    format!("{STORAGE_PREFIX}{name}")
-}
-
-pub async fn load(engine: &Engine, name: &str) -> Result<Option<Connection>, Error> {
-    get_json(engine.storage.as_ref(), &key(name)).await
-}
-
-pub async fn store(engine: &Engine, name: &str, connection: &Connection) -> Result<(), Error> {
-    put_json(engine.storage.as_ref(), &key(name), connection).await?;
-    engine.forget_clients(name);
-    Ok(())
-}
-
 async fn exists(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Result<bool, Error> {
-    Ok(load(engine, data.str("name").unwrap_or_default())
+    Ok(engine
+        .store
+        .load_connection(data.str("name").unwrap_or_default())
         .await?
         .is_some())
 }
 
 async fn read(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
-    let connection = load(engine, data.str("name").unwrap_or_default()).await?;
+    let connection = engine
+        .store
+        .load_connection(data.str("name").unwrap_or_default())
+        .await?;
     Ok(connection.map(|c| Response {
         data: c.describe(),
         ..Response::default()
@@ -138,25 +130,20 @@ async fn read(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerRes
 }
 
 async fn list(engine: &Arc<Engine>, _: &Request, _: &FieldData) -> HandlerResult {
-    Ok(Some(Response::list(
-        engine.storage.list(STORAGE_PREFIX).await?,
-    )))
+    Ok(Some(Response::list(engine.store.list_connections().await?)))
 }
 
 async fn delete(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
     let name = data.str("name").unwrap_or_default();
-    let _guard = engine.locks.lock(&key(name)).await;
-    let users = engine.roles_using_connection(name).await?;
+    let _guard = engine.store.lock(LockKey::Connection(name)).await;
+    let users = engine.store.roles_using_connection(name).await?;
     if !users.is_empty() {
         return Err(Error::bad_request(format!(
             "connection {name:?} is used by role(s) {}; delete those roles or point them at another connection first",
             users.join(", ")
         )));
     }
-    engine.storage.delete(&key(name)).await?;
-    engine.forget_clients(name);
-    engine.forget_rejection(name);
-    engine.schedule_root(name, None);
+    engine.store.delete_connection(name).await?;
     Ok(None)
 }
 
@@ -222,28 +209,7 @@ fn apply(existing: Option<Connection>, data: &FieldData) -> Result<Connection, E
             ));
         }
     };
-    let mut connection = existing.unwrap_or_else(|| Connection {
-        provider,
-        region: String::new(),
-        access_key: String::new(),
-        secret_key: String::new(),
-        security_token: None,
-        project_id: None,
-        domain_id: None,
-        endpoint: None,
-        endpoints: Default::default(),
-        signature_version: SignatureVersion::V3,
-        iam_user: None,
-        allowed_roles: Vec::new(),
-        verify_connection: true,
-        max_retries: 3,
-        request_timeout_secs: 30,
-        requests_per_second: 10,
-        ca_certificate: None,
-        schedule: Schedule::default(),
-        root: RootState::default(),
-        credentials_rejected: None,
-    });
+    let mut connection = existing.unwrap_or_else(|| Connection::new(provider));
     let provided = |name| data.provided(name);
     if provided("region") {
         let region = non_empty(data, "region").unwrap_or_default();
@@ -402,8 +368,8 @@ fn validate(connection: &Connection) -> Result<(), Error> {
 
 async fn write(engine: &Arc<Engine>, request: &Request, data: &FieldData) -> HandlerResult {
     let name = data.str("name").unwrap_or_default();
-    let _guard = engine.locks.lock(&key(name)).await;
-    let existing = load(engine, name).await?;
+    let _guard = engine.store.lock(LockKey::Connection(name)).await;
+    let existing = engine.store.load_connection(name).await?;
     if existing
         .as_ref()
         .is_some_and(|c| c.root.in_flight.is_some())
@@ -428,9 +394,8 @@ async fn write(engine: &Arc<Engine>, request: &Request, data: &FieldData) -> Han
         .next_after(connection.root.last_rotation.or(Some(now)), now);
     // Writing the connection is the answer to a rejected key.
     let was_rejected = connection.credentials_rejected.take().is_some();
-    store(engine, name, &connection).await?;
-    engine.schedule_root(name, connection.root.next_rotation);
-    if was_rejected || engine.credentials_rejected(name).is_some() {
+    engine.store.commit_connection(name, &connection).await?;
+    if was_rejected || engine.store.rejection(name).is_some() {
         engine.resume_after_rejection(name).await?;
     }
     Ok(None)
@@ -461,48 +426,6 @@ mod tests {
             .err()
             .unwrap_or_else(|| panic!("{key} accepted"))
             .to_string()
-    }
-
-    #[tokio::test]
-    async fn a_rejection_of_a_key_the_connection_no_longer_holds_is_ignored() {
-        use crate::engine::ManualClock;
-        use crate::engine::rotation::Tuning;
-        use crate::framework::{MemoryStorage, StaticSystemView};
-        use crate::providers::{ErrorClass, ErrorKind, ProviderError, Service};
-
-        let engine = Engine::new(
-            Arc::new(MemoryStorage::default()),
-            Arc::new(StaticSystemView::default()),
-            Arc::new(ManualClock::new(
-                time::macros::datetime!(2026-12-07 10:00 UTC),
-            )),
-            Tuning::default(),
-            "uuid".into(),
-        );
-        let connection = written(json!({
-            "provider": "alicloud", "region": "cn-hangzhou", "access_key": "AK-NEW",
-            "secret_key": "SK", "verify_connection": false,
-        }))
-        .unwrap();
-        store(&engine, "c1", &connection).await.unwrap();
-        let refusal = ProviderError::new(
-            ErrorClass::Permanent,
-            ErrorKind::Auth,
-            Service::Polardb,
-            "DescribeAccounts",
-            "Specified access key is not found.",
-            &[],
-        );
-        // Signed with the key rotate-root just replaced.
-        engine.reject_credentials("c1", "AK-OLD", &refusal).await;
-        assert_eq!(engine.credentials_rejected("c1"), None);
-        let stored = load(&engine, "c1").await.unwrap().unwrap();
-        assert!(stored.credentials_rejected.is_none());
-        // Signed with the key it holds: every call through it stops.
-        engine.reject_credentials("c1", "AK-NEW", &refusal).await;
-        assert!(engine.credentials_rejected("c1").is_some());
-        let stored = load(&engine, "c1").await.unwrap().unwrap();
-        assert!(stored.credentials_rejected.is_some());
     }
 
     #[test]

@@ -13,12 +13,12 @@ use crate::framework::{
 };
 use crate::handler;
 
-use super::Engine;
 use super::connection::rfc3339;
+use super::core::Engine;
 use super::path_roles::{lease_ttls, load_kind};
 use super::role::{Checkout, Role, RoleKind, Status, Target, Trigger};
-use super::rotation::saga::{self, RotateRequest};
-use super::scheduler::Job;
+use super::rotation::execute::{self, RotateRequest};
+use super::store::LockKey;
 
 pub const SECRET_TYPE: &str = "creds";
 
@@ -58,7 +58,7 @@ pub fn secret_types() -> Vec<SecretType<Engine>> {
 
 async fn read_static(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
     let name = data.str("name").unwrap_or_default();
-    let Some(role) = engine.load_role(name).await? else {
+    let Some(role) = engine.store.load_role(name).await? else {
         return Ok(None);
     };
     if role.kind != RoleKind::Static {
@@ -134,9 +134,9 @@ fn agent_fields(role: &Role, now: OffsetDateTime) -> Map<String, Value> {
 
 async fn check_out(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
     let name = data.str("name").unwrap_or_default();
-    let _guard = engine.locks.lock(&Engine::role_lock(name)).await;
+    let _guard = engine.store.lock(LockKey::Role(name)).await;
     let Some(mut role) = load_kind(engine, name, RoleKind::Leased).await? else {
-        return match engine.load_role(name).await? {
+        return match engine.store.load_role(name).await? {
             Some(_) => Err(Error::bad_request(format!(
                 "{name:?} is a static role: read static-creds/{name}"
             ))),
@@ -172,10 +172,7 @@ async fn check_out(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Handl
     let checkout_id = checkout.id.clone();
     role.state.next_rotation = Some(checkout.max_expires_at);
     role.state.checkout = Some(checkout);
-    engine.save_role(name, &role).await?;
-    engine
-        .timetable
-        .set(Job::Role(name.into()), role.state.next_rotation);
+    engine.store.commit_role(name, &role).await?;
     let mut internal = Map::new();
     internal.insert("role".into(), name.into());
     internal.insert("checkout".into(), checkout_id.into());
@@ -214,7 +211,7 @@ fn lease_fields(request: &Request) -> Result<(String, String), Error> {
 
 async fn renew(engine: &Arc<Engine>, request: &Request, _: &FieldData) -> HandlerResult {
     let (name, checkout_id) = lease_fields(request)?;
-    let _guard = engine.locks.lock(&Engine::role_lock(&name)).await;
+    let _guard = engine.store.lock(LockKey::Role(&name)).await;
     let mut role = load_kind(engine, &name, RoleKind::Leased)
         .await?
         .ok_or_else(|| Error::bad_request(format!("leased role {name:?} no longer exists")))?;
@@ -241,7 +238,7 @@ async fn renew(engine: &Arc<Engine>, request: &Request, _: &FieldData) -> Handle
         .as_ref()
         .map(|lease| lease.internal_data.clone())
         .unwrap_or_default();
-    engine.save_role(&name, &role).await?;
+    engine.store.commit_role(&name, &role).await?;
     Ok(Some(Response::default().with_lease(LeaseGrant {
         secret_type: SECRET_TYPE.into(),
         internal_data: internal,
@@ -253,7 +250,7 @@ async fn renew(engine: &Arc<Engine>, request: &Request, _: &FieldData) -> Handle
 
 async fn revoke(engine: &Arc<Engine>, request: &Request, _: &FieldData) -> HandlerResult {
     let (name, checkout_id) = lease_fields(request)?;
-    let _guard = engine.locks.lock(&Engine::role_lock(&name)).await;
+    let _guard = engine.store.lock(LockKey::Role(&name)).await;
     let Some(role) = load_kind(engine, &name, RoleKind::Leased).await? else {
         return Ok(None);
     };
@@ -270,8 +267,8 @@ async fn revoke(engine: &Arc<Engine>, request: &Request, _: &FieldData) -> Handl
         end_checkout: Some(checkout_id),
         ..RotateRequest::new(Trigger::LeaseEnd)
     };
-    let outcome = saga::run(engine, &name, request).await?;
-    tracing::info!(role = %name, outcome = outcome.status(), "lease ended; rotated the checked-out password");
+    let outcome = execute::run(engine, &name, request).await?;
+    tracing::info!(role = %name, outcome = outcome.status().as_str(), "lease ended; rotated the checked-out password");
     Ok(None)
 }
 

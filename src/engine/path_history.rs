@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::framework::{Field, FieldData, HandlerResult, Operation, Path, Request, Response};
 use crate::handler;
 
-use super::Engine;
+use super::core::Engine;
 use super::history;
 
 pub fn paths() -> Vec<Path<Engine>> {
@@ -25,10 +25,10 @@ pub fn paths() -> Vec<Path<Engine>> {
 
 async fn read(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
     let name = data.str("name").unwrap_or_default();
-    if engine.load_role(name).await?.is_none() {
+    if engine.store.load_role(name).await?.is_none() {
         return Ok(None);
     }
-    let entries = history::load(engine.storage.as_ref(), name).await?;
+    let entries = history::load(engine.store.storage.as_ref(), name).await?;
     let rotations: Vec<Value> = entries.iter().rev().map(history::Entry::describe).collect();
     Ok(Some(Response::with_data(json!({ "rotations": rotations }))))
 }

@@ -11,18 +11,18 @@ use crate::framework::{
 };
 use crate::handler;
 
-use super::Engine;
+use super::calls;
+use super::cloud::TargetState;
 use super::connection::Provider;
+use super::core::Engine;
 use super::marker;
 use super::password;
-use super::path_config;
 use super::role::Trigger;
-use super::role::{Dependent, DependentStatus, Phase, Role, RoleKind, Target};
-use super::rotation::cloud;
-use super::rotation::saga::{self, Outcome, RotateRequest};
-use super::rotation::targets::TargetState;
+use super::role::{Dependent, DependentStatus, Phase, Role, RoleKind, Target, TargetKind};
+use super::rotation::execute::{self, RotateRequest};
+use super::rotation::plan::RunOutcome;
 use super::schedule;
-use super::scheduler::Job;
+use super::store::LockKey;
 
 /// How many passwords a policy must generate, all fitting the target, to be
 /// accepted.
@@ -32,7 +32,7 @@ fn common_fields() -> Vec<Field> {
     vec![
         Field::string("name", "Name of the role."),
         Field::string("target", "Where the password lives: polardb-account, dcs-instance or external. Cannot be changed.")
-            .one_of(Target::KINDS)
+            .one_of(&TargetKind::NAMES)
             .required(),
         Field::string("connection", "Connection (config/:name) that reaches the target. Cannot be changed.").max_len(128),
         Field::string("cluster_id", "polardb-account: the PolarDB cluster id (pc-...). Cannot be changed.").max_len(128),
@@ -208,6 +208,7 @@ async fn exists_leased(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> R
 async fn list_static(engine: &Arc<Engine>, _: &Request, _: &FieldData) -> HandlerResult {
     Ok(Some(Response::list(
         engine
+            .store
             .index()
             .await?
             .lock()
@@ -218,6 +219,7 @@ async fn list_static(engine: &Arc<Engine>, _: &Request, _: &FieldData) -> Handle
 async fn list_leased(engine: &Arc<Engine>, _: &Request, _: &FieldData) -> HandlerResult {
     Ok(Some(Response::list(
         engine
+            .store
             .index()
             .await?
             .lock()
@@ -229,6 +231,7 @@ async fn list_leased(engine: &Arc<Engine>, _: &Request, _: &FieldData) -> Handle
 /// The role of `kind` called `name`, if there is one.
 pub async fn load_kind(engine: &Engine, name: &str, kind: RoleKind) -> Result<Option<Role>, Error> {
     Ok(engine
+        .store
         .load_role(name)
         .await?
         .filter(|role| role.kind == kind))
@@ -257,8 +260,8 @@ async fn read(engine: &Arc<Engine>, data: &FieldData, kind: RoleKind) -> Handler
 
 async fn delete(engine: &Arc<Engine>, data: &FieldData, kind: RoleKind) -> HandlerResult {
     let name = data.str("name").unwrap_or_default();
-    let _roles = engine.locks.lock(Engine::ROLES_LOCK).await;
-    let _role = engine.locks.lock(&Engine::role_lock(name)).await;
+    let _roles = engine.store.lock(LockKey::Roles).await;
+    let _role = engine.store.lock(LockKey::Role(name)).await;
     let Some(role) = load_kind(engine, name, kind).await? else {
         return Ok(None);
     };
@@ -279,7 +282,7 @@ async fn delete(engine: &Arc<Engine>, data: &FieldData, kind: RoleKind) -> Handl
             super::connection::rfc3339(checkout.expires_at)
         )));
     }
-    engine.delete_role(name).await?;
+    engine.store.delete_role(name).await?;
     drop((_role, _roles));
     Ok(release_claim(engine, name, &role)
         .await
@@ -291,12 +294,12 @@ async fn delete(engine: &Arc<Engine>, data: &FieldData, kind: RoleKind) -> Handl
 /// says when it could not.
 async fn release_claim(engine: &Engine, name: &str, role: &Role) -> Option<String> {
     let rule = role.target.description_rule()?;
-    let read = cloud::read_target(engine, role).await?;
+    let read = calls::read_target(&engine.store, role).await?;
     let released = async {
         let owner = engine.owner_id().await.map_err(|e| e.to_string())?;
         let target = read.map_err(|e| e.to_string())?;
         match marker::release(&target.description, &owner, rule) {
-            Some(description) => cloud::write_description(engine, role, &description)
+            Some(description) => calls::write_description(&engine.store, role, &description)
                 .await
                 .map_err(|e| e.to_string()),
             None => Ok(()),
@@ -333,7 +336,7 @@ fn immutable(existing: Option<&str>, data: &FieldData, field: &str) -> Result<()
 /// update asks for.
 fn target(existing: Option<&Role>, data: &FieldData) -> Result<Target, Error> {
     if let Some(role) = existing {
-        if data.provided("target") && data.str("target") != Some(role.target.kind()) {
+        if data.provided("target") && data.str("target") != Some(role.target.kind().as_str()) {
             return Err(Error::bad_request(format!(
                 "target cannot be changed (it is {}); delete the role and create it again",
                 role.target.kind()
@@ -368,8 +371,15 @@ fn target(existing: Option<&Role>, data: &FieldData) -> Result<Target, Error> {
         ))),
         None => Ok(()),
     };
-    match data.str("target").unwrap_or_default() {
-        kind @ "polardb-account" => {
+    let kind: TargetKind = data
+        .str("target")
+        .unwrap_or_default()
+        .parse()
+        .map_err(Error::BadRequest)?;
+    let kind_name = kind.as_str();
+    match kind {
+        TargetKind::PolardbAccount => {
+            let kind = kind_name;
             refuse("instance_id", kind)?;
             require("username", kind)?;
             Ok(Target::PolardbAccount {
@@ -377,14 +387,16 @@ fn target(existing: Option<&Role>, data: &FieldData) -> Result<Target, Error> {
                 cluster_id: require("cluster_id", kind)?,
             })
         }
-        kind @ "dcs-instance" => {
+        TargetKind::DcsInstance => {
+            let kind = kind_name;
             refuse("cluster_id", kind)?;
             Ok(Target::DcsInstance {
                 connection: require("connection", kind)?,
                 instance_id: require("instance_id", kind)?,
             })
         }
-        kind => {
+        TargetKind::External => {
+            let kind = kind_name;
             refuse("connection", kind)?;
             refuse("cluster_id", kind)?;
             refuse("instance_id", kind)?;
@@ -490,7 +502,7 @@ async fn check_connections(engine: &Engine, name: &str, role: &Role) -> Result<(
         }
     }
     for (connection_name, provider, what) in uses {
-        let connection = path_config::load(engine, connection_name)
+        let connection = engine.store.load_connection(connection_name)
             .await?
             .ok_or_else(|| Error::bad_request(format!("connection {connection_name:?} does not exist (write config/{connection_name} first)")))?;
         if connection.provider != provider {
@@ -511,6 +523,7 @@ async fn check_connections(engine: &Engine, name: &str, role: &Role) -> Result<(
 
 async fn validate_owners_and_policy(engine: &Engine, name: &str, role: &Role) -> Result<(), Error> {
     if let Some((resource, owner)) = engine
+        .store
         .index()
         .await?
         .lock()
@@ -554,7 +567,7 @@ async fn write(
     // A new role's claim check reads its target before the global lock:
     // no provider call holds every role write up, and the reads of
     // concurrent creations are coalesced.
-    let early_claim = match (request.operation, engine.load_role(name).await?) {
+    let early_claim = match (request.operation, engine.store.load_role(name).await?) {
         (Operation::Create, None) => {
             let provisional = apply(None, data, kind)?;
             check_connections(engine, name, &provisional).await?;
@@ -562,9 +575,9 @@ async fn write(
         }
         _ => None,
     };
-    let roles_guard = engine.locks.lock(Engine::ROLES_LOCK).await;
-    let _role_guard = engine.locks.lock(&Engine::role_lock(name)).await;
-    let existing = engine.load_role(name).await?;
+    let roles_guard = engine.store.lock(LockKey::Roles).await;
+    let _role_guard = engine.store.lock(LockKey::Role(name)).await;
+    let existing = engine.store.load_role(name).await?;
     if let Some(other) = existing.as_ref().filter(|role| role.kind != kind) {
         return Err(Error::bad_request(format!(
             "name {name:?} is taken by a {} role ({}/{name}); role names are unique across static-roles and roles",
@@ -586,6 +599,9 @@ async fn write(
         .flat_map(|r| r.dependents.iter().map(ToString::to_string))
         .collect();
     let mut role = apply(existing, data, kind)?;
+    // Held until the role is stored: a connection it names cannot be
+    // deleted between the check and the write.
+    let connection_guards = engine.store.lock_connections(&role.connections()).await;
     validate(engine, name, &role).await?;
 
     let skip_import = data.bool("skip_import_rotation").unwrap_or(false);
@@ -640,17 +656,8 @@ async fn write(
                 .status = DependentStatus::Pending;
         }
     }
-    engine.save_role(name, &role).await?;
-    engine
-        .index()
-        .await?
-        .lock()
-        .expect("index lock")
-        .insert(name, &role);
-    engine
-        .timetable
-        .set(Job::Role(name.into()), role.state.next_rotation);
-    drop(roles_guard);
+    engine.store.commit_role(name, &role).await?;
+    drop((connection_guards, roles_guard));
 
     let follow_up = if creating && !skip_import && role.target != Target::External {
         Some(RotateRequest::new(Trigger::Create))
@@ -667,7 +674,7 @@ async fn write(
     };
     follow_up.target = target_read;
     let trigger = follow_up.trigger;
-    let outcome = saga::run(engine, name, follow_up).await?;
+    let outcome = execute::run(engine, name, follow_up).await?;
     Ok(warning(name, trigger, &outcome).map(|text| Response::default().warn(text)))
 }
 
@@ -685,7 +692,7 @@ async fn check_claim(
     }
     // A standby forwards the write: no provider call from here.
     engine.ensure_writable().await?;
-    let Some(Ok(target)) = cloud::read_target(engine, role).await else {
+    let Some(Ok(target)) = calls::read_target(&engine.store, role).await else {
         return Ok(None);
     };
     let owner = engine.owner_id().await?;
@@ -699,24 +706,24 @@ async fn check_claim(
 }
 
 /// What a rotation run as part of a write tells the writer.
-fn warning(name: &str, trigger: Trigger, outcome: &Outcome) -> Option<String> {
+fn warning(name: &str, trigger: Trigger, outcome: &RunOutcome) -> Option<String> {
     let what = match trigger {
         Trigger::Create => "the import rotation",
         Trigger::Adopt => "marking the target and pushing the adopted password to the dependents",
         _ => "propagating the password to the new dependents",
     };
     match outcome {
-        Outcome::Rotated { .. } | Outcome::NotDue => None,
-        Outcome::Drifted { message } => Some(format!(
+        RunOutcome::Rotated { .. } | RunOutcome::NotDue => None,
+        RunOutcome::Drifted { message } => Some(format!(
             "role {name:?} saved, but {what} stopped: {message}"
         )),
-        Outcome::Deferred { reason } => Some(format!(
+        RunOutcome::Deferred { reason } => Some(format!(
             "role {name:?} saved, but {what} is deferred: {reason}; it completes automatically once the jobs accept changes"
         )),
-        Outcome::Retrying { message, .. } => Some(format!(
+        RunOutcome::Retrying { message, .. } => Some(format!(
             "role {name:?} saved, but {what} did not finish: {message}; retries continue in the background"
         )),
-        Outcome::Failed { message } => Some(format!(
+        RunOutcome::Failed { message } => Some(format!(
             "role {name:?} saved, but {what} failed: {message}; read static-roles/{name} for its status and run rotate-role/{name} once fixed"
         )),
     }

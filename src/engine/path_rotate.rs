@@ -11,15 +11,15 @@ use crate::framework::{
 };
 use crate::handler;
 
-use super::Engine;
 use super::connection::rfc3339;
+use super::core::Engine;
 use super::marker;
-use super::path_config;
-use super::role::{Dependent, Phase, Role, RoleKind, Status, Target, Trigger};
-use super::rotation::cloud;
+use super::role::{Dependent, Role, RoleKind, Target, Trigger};
 use super::rotation::drift::{self, Condition, Finding};
+use super::rotation::execute::{self, DryRun, RotateRequest};
+use super::rotation::plan::{Action, MarkerWrite, Observation, RunOutcome};
 use super::rotation::root::{self, RootOutcome};
-use super::rotation::saga::{self, Outcome, RotateRequest};
+use super::store::LockKey;
 
 pub fn paths() -> Vec<Path<Engine>> {
     vec![
@@ -59,13 +59,21 @@ pub fn paths() -> Vec<Path<Engine>> {
 async fn rotate_role(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
     let name = data.str("name").unwrap_or_default();
     if data.bool("dry_run").unwrap_or(false) {
-        let role = engine.load_role(name).await?.ok_or_else(|| missing(name))?;
-        return Ok(Some(Response::with_data(plan(engine, &role).await)));
+        let role = engine
+            .store
+            .load_role(name)
+            .await?
+            .ok_or_else(|| missing(name))?;
+        return Ok(Some(Response::with_data(plan(engine, name, &role).await?)));
     }
-    let _guard = engine.locks.try_lock(&Engine::role_lock(name)).ok_or_else(|| {
+    let _guard = engine.store.try_lock(LockKey::Role(name)).ok_or_else(|| {
         Error::conflict(format!("role {name:?} is busy: a rotation or a check of its target is running; try again shortly, and read static-roles/{name} or roles/{name} for its status"))
     })?;
-    let role = engine.load_role(name).await?.ok_or_else(|| missing(name))?;
+    let role = engine
+        .store
+        .load_role(name)
+        .await?
+        .ok_or_else(|| missing(name))?;
     if let Some(checkout) = &role.state.checkout {
         return Err(Error::conflict(format!(
             "role {name:?} is checked out until {}; revoke the lease (which rotates it) instead",
@@ -83,7 +91,7 @@ async fn rotate_role(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Han
     } else {
         Trigger::Manual
     };
-    let outcome = saga::run(
+    let outcome = execute::run(
         engine,
         name,
         RotateRequest {
@@ -92,22 +100,26 @@ async fn rotate_role(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Han
         },
     )
     .await?;
-    let role = engine.load_role(name).await?.ok_or_else(|| missing(name))?;
+    let role = engine
+        .store
+        .load_role(name)
+        .await?
+        .ok_or_else(|| missing(name))?;
     let next = role.state.next_rotation.map(rfc3339);
     match outcome {
-        Outcome::Rotated { rotation_id, dependents_updated } => Ok(Some(Response::with_data(json!({
+        RunOutcome::Rotated { rotation_id, dependents_updated } => Ok(Some(Response::with_data(json!({
             "rotation_id": rotation_id,
             "status": "ok",
             "dependents_updated": dependents_updated,
             "last_vault_rotation": role.state.last_vault_rotation.map(rfc3339),
             "next_vault_rotation": next,
         })))),
-        Outcome::Deferred { reason } => Ok(Some(
+        RunOutcome::Deferred { reason } => Ok(Some(
             Response::with_data(json!({ "status": "deferred", "reason": reason, "next_attempt": next }))
                 .warn(format!("rotation deferred: {reason}; it resumes with the same password once the jobs accept changes")),
         )),
-        Outcome::NotDue => Ok(None),
-        Outcome::Retrying { status, message } => Err(Error::Coded {
+        RunOutcome::NotDue => Ok(None),
+        RunOutcome::Retrying { status, message } => Err(Error::Coded {
             status: 502,
             message: format!(
                 "rotation of role {name:?} did not finish ({}): {message}; retries continue in the background (next at {}), and it is safe to run rotate-role again",
@@ -115,123 +127,143 @@ async fn rotate_role(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Han
                 next.unwrap_or_default()
             ),
         }),
-        Outcome::Failed { message } => Err(Error::Coded {
+        RunOutcome::Failed { message } => Err(Error::Coded {
             status: 502,
             message: format!("rotation of role {name:?} failed: {message}; read static-roles/{name} or roles/{name} for details"),
         }),
-        Outcome::Drifted { message } => Err(Error::conflict(format!(
+        RunOutcome::Drifted { message } => Err(Error::conflict(format!(
             "rotation of role {name:?} stopped before changing anything: {message}"
         ))),
     }
-}
-
-/// The target's state and what its ownership marker says, now.
-async fn target_precheck(engine: &Engine, role: &Role) -> Option<Value> {
-    let target = match cloud::read_target(engine, role).await? {
-        Ok(target) => target,
-        Err(error) => {
-            return Some(json!({ "target": role.target.kind(), "error": error.to_string() }));
-        }
-    };
-    let accepts = drift::condition(&role.target, &target) == Condition::Ready;
-    let owner = match engine.owner_id().await {
-        Ok(owner) => owner,
-        Err(error) => {
-            return Some(json!({ "target": role.target.kind(), "error": error.to_string() }));
-        }
-    };
-    let marker = match drift::compare(marker::find(&target.description).as_ref(), &owner, role) {
-        Finding::InSync | Finding::AlreadyApplied => "in_sync".to_owned(),
-        Finding::Unverified => "no marker".to_owned(),
-        Finding::MarkerBehind => "marker behind: rewritten by the next check".to_owned(),
-        Finding::Drifted(_, detail) => detail,
-    };
-    Some(json!({
-        "target": role.target.kind(),
-        "state": target.status,
-        "accepts_change": accepts,
-        "marker": marker,
-    }))
 }
 
 fn missing(name: &str) -> Error {
     Error::bad_request(format!("role {name:?} does not exist"))
 }
 
-/// The calls a rotation of `role` would make, and the prechecks run now.
-async fn plan(engine: &Engine, role: &Role) -> Value {
-    let mut calls = Vec::new();
-    let resuming = role.state.in_flight.as_ref();
-    let target_pending = resuming.is_none_or(|flight| flight.phase != Phase::TargetApplied);
-    let marker_pending = resuming.is_none_or(|flight| !flight.marker_written);
-    let drifted = role.state.status == Status::Drifted;
-    match &role.target {
+/// One provider call a step makes, as a dry run shows it.
+fn call(service: &str, action: &str, connection: &str, resource: &str) -> Value {
+    json!({ "service": service, "action": action, "connection": connection, "resource": resource })
+}
+
+/// The provider calls of one step.
+fn calls_of(role: &Role, action: &Action) -> Vec<Value> {
+    let (connection, resource) = match &role.target {
         Target::PolardbAccount {
             connection,
             cluster_id,
-        } => {
-            let resource = format!("{cluster_id}/{}", role.username.clone().unwrap_or_default());
-            calls.push(json!({ "service": "polardb", "action": "DescribeAccounts", "connection": connection, "resource": resource }));
-            if target_pending {
-                calls.push(json!({ "service": "polardb", "action": "ModifyAccountPassword", "connection": connection, "resource": resource }));
-            }
-            if marker_pending {
-                calls.push(json!({ "service": "polardb", "action": "ModifyAccountDescription", "connection": connection, "resource": resource }));
-            }
-        }
+        } => (
+            connection.as_str(),
+            format!("{cluster_id}/{}", role.username.clone().unwrap_or_default()),
+        ),
         Target::DcsInstance {
             connection,
             instance_id,
-        } => {
-            calls.push(json!({ "service": "dcs", "action": "ShowInstance", "connection": connection, "resource": instance_id }));
-            if target_pending {
-                let update = !drifted
-                    && role.state.password.is_some()
-                    && match resuming {
-                        Some(flight) => cloud::dcs_offers_old_password(role, flight),
-                        None => {
-                            !role.dcs_reset
-                                && role
-                                    .state
-                                    .dcs_retry_times_left
-                                    .is_none_or(|left| left > cloud::DCS_RESERVED_ATTEMPTS)
-                        }
-                    };
-                calls.push(json!({
-                    "service": "dcs", "action": if update { "UpdatePassword" } else { "ResetPassword" },
-                    "connection": connection, "resource": instance_id,
+        } => (connection.as_str(), instance_id.clone()),
+        Target::External => ("", String::new()),
+    };
+    let (service, read, describe) = match role.target {
+        Target::DcsInstance { .. } => ("dcs", "ShowInstance", "UpdateInstance"),
+        _ => ("polardb", "DescribeAccounts", "ModifyAccountDescription"),
+    };
+    match action {
+        Action::ReadTarget => vec![call(service, read, connection, &resource)],
+        Action::ChangeTarget(method) => vec![call(service, method.action(), connection, &resource)],
+        Action::WriteMarker(MarkerWrite::Send(_)) => {
+            vec![call(service, describe, connection, &resource)]
+        }
+        Action::CheckDependents => dependent_calls(
+            &role.dependents,
+            "DescribeDtsJobDetail",
+            "BatchListJobStatus",
+        ),
+        Action::UpdateDependents(pending) => {
+            dependent_calls(pending, "ModifyDtsJobPassword", "BatchResetPassword")
+        }
+        Action::WriteMarker(_) | Action::Finish => Vec::new(),
+    }
+}
+
+/// One DTS call per job; one DRS batch per connection.
+fn dependent_calls(dependents: &[Dependent], dts: &str, drs: &str) -> Vec<Value> {
+    let mut calls = Vec::new();
+    let mut batches: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for dependent in dependents {
+        match dependent {
+            Dependent::Dts {
+                connection, job_id, ..
+            } => {
+                let mut one = call("dts", dts, connection, &dependent.to_string());
+                one["job_id"] = job_id.as_str().into();
+                calls.push(one);
+            }
+            Dependent::Drs { connection, .. } => batches
+                .entry(connection)
+                .or_default()
+                .push(dependent.to_string()),
+        }
+    }
+    for (connection, items) in batches {
+        calls.push(json!({ "service": "drs", "action": drs, "connection": connection, "resources": items }));
+    }
+    calls
+}
+
+/// The reads a dry run made, with what they found.
+fn prechecks(engine_owner: &str, role: &Role, run: &DryRun) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (action, observation) in &run.steps {
+        match (action, observation) {
+            (Action::ReadTarget, Observation::Target(Err(error))) => {
+                out.push(
+                    json!({ "target": role.target.kind().as_str(), "error": error.to_string() }),
+                );
+            }
+            (Action::ReadTarget, Observation::Target(Ok(target))) => {
+                let marker = match drift::compare(
+                    marker::find(&target.description).as_ref(),
+                    engine_owner,
+                    role,
+                ) {
+                    Finding::InSync | Finding::AlreadyApplied => "in_sync".to_owned(),
+                    Finding::Unverified => "no marker".to_owned(),
+                    Finding::MarkerBehind => {
+                        "marker behind: rewritten by the next check".to_owned()
+                    }
+                    Finding::Drifted(_, detail) => detail,
+                };
+                out.push(json!({
+                    "target": role.target.kind().as_str(),
+                    "state": target.status,
+                    "accepts_change": drift::condition(&role.target, target) == Condition::Ready,
+                    "marker": marker,
                 }));
             }
-            if marker_pending {
-                calls.push(json!({ "service": "dcs", "action": "UpdateInstance", "connection": connection, "resource": instance_id }));
+            (Action::CheckDependents, Observation::Jobs(jobs)) => {
+                for (dependent, job) in role.dependents.iter().zip(jobs) {
+                    out.push(match job {
+                        Ok(job) => json!({ "dependent": dependent.to_string(), "state": job.status, "accepts_change": job.accepts_password_change }),
+                        Err(error) => json!({ "dependent": dependent.to_string(), "error": error.to_string() }),
+                    });
+                }
             }
-        }
-        Target::External => {}
-    }
-    let mut drs_batches: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
-    for dependent in &role.dependents {
-        match dependent {
-            Dependent::Dts { connection, job_id, .. } => calls.push(json!({
-                "service": "dts", "action": "ModifyDtsJobPassword", "connection": connection, "resource": dependent.to_string(), "job_id": job_id,
-            })),
-            Dependent::Drs { connection, .. } => drs_batches.entry(connection).or_default().push(dependent.to_string()),
+            _ => {}
         }
     }
-    for (connection, items) in drs_batches {
-        calls.push(json!({ "service": "drs", "action": "BatchResetPassword", "connection": connection, "resources": items }));
-    }
-    let mut prechecks = target_precheck(engine, role)
-        .await
-        .into_iter()
-        .collect::<Vec<_>>();
-    match cloud::describe_dependents(engine, &role.dependents).await {
-        Ok(states) => prechecks.extend(
-            states
-                .into_iter()
-                .map(|(dependent, state, accepts)| json!({ "dependent": dependent, "state": state, "accepts_change": accepts })),
-        ),
-        Err(error) => prechecks.push(json!({ "error": error.to_string() })),
-    }
+    out
+}
+
+/// A rotation of `role` walked without changing anything: the calls it
+/// would make, the prechecks it made, and how it would end.
+async fn plan(engine: &Engine, name: &str, role: &Role) -> Result<Value, Error> {
+    let run = execute::dry_run(engine, name, role).await?;
+    let owner = engine.owner_id().await?;
+    let calls: Vec<Value> = run
+        .steps
+        .iter()
+        .flat_map(|(action, _)| calls_of(role, action))
+        .collect();
+    let prechecks = prechecks(&owner, role, &run);
     let password_check = match (&role.target, &role.password_policy) {
         (Target::External, _) => "external: the password is given to rotate-role".to_owned(),
         (_, Some(policy)) => match engine.system.generate_password_from_policy(policy).await {
@@ -248,27 +280,28 @@ async fn plan(engine: &Engine, role: &Role) -> Value {
         },
         (_, None) => format!("built-in generator for {} rules", role.target.rules().name),
     };
-    let blocked: Vec<&Value> = prechecks
+    let blocked = prechecks
         .iter()
-        .filter(|p| p["accepts_change"] == Value::Bool(false) || p.get("error").is_some())
-        .collect();
-    json!({
+        .any(|p| p["accepts_change"] == Value::Bool(false) || p.get("error").is_some());
+    let resuming = role.state.in_flight.as_ref().filter(|_| run.resumes);
+    Ok(json!({
         "dry_run": true,
         "role": role.kind.path(),
-        "resumes_rotation": resuming.map(|f| json!({ "id": f.id, "phase": format!("{:?}", f.phase), "started_at": rfc3339(f.started_at) })),
+        "resumes_rotation": resuming.map(|f| json!({ "id": f.id, "phase": f.phase.as_str(), "started_at": rfc3339(f.started_at) })),
         "calls": calls,
         "prechecks": prechecks,
-        "would_defer": !blocked.is_empty(),
+        "would_defer": blocked,
+        "would_end": run.outcome.status().as_str(),
         "password_check": password_check,
         "checked_out": role.kind == RoleKind::Leased && role.state.checkout.is_some(),
-    })
+    }))
 }
 
 async fn rotate_root(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
     let name = data.str("name").unwrap_or_default();
     let _guard = engine
-        .locks
-        .try_lock(&Engine::connection_lock(name))
+        .store
+        .try_lock(LockKey::Connection(name))
         .ok_or_else(|| {
             Error::conflict(format!(
                 "connection {name:?} is being changed or rotated right now; try again shortly"
@@ -276,7 +309,7 @@ async fn rotate_root(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Han
         })?;
     match root::run(engine, name, "manual").await? {
         RootOutcome::Rotated { access_key } => {
-            let connection = path_config::load(engine, name).await?;
+            let connection = engine.store.load_connection(name).await?;
             Ok(Some(Response::with_data(json!({
                 "access_key": access_key,
                 "last_root_rotation": connection.and_then(|c| c.root.last_rotation).map(rfc3339),

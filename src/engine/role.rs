@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
+use crate::providers::{ErrorClass, ProviderError};
+
 use super::connection::rfc3339;
 use super::marker::{self, DescriptionRule};
 use super::password::{self, Rules};
@@ -53,14 +55,64 @@ pub enum Target {
     External,
 }
 
-impl Target {
-    pub const KINDS: &'static [&'static str] = &["polardb-account", "dcs-instance", "external"];
+/// What kind of place a role's password lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    PolardbAccount,
+    DcsInstance,
+    External,
+}
 
-    pub fn kind(&self) -> &'static str {
+impl TargetKind {
+    pub const ALL: [TargetKind; 3] = [Self::PolardbAccount, Self::DcsInstance, Self::External];
+    /// The names `target=` accepts, in the order of `ALL`.
+    pub const NAMES: [&'static str; 3] = {
+        let mut names = [""; 3];
+        let mut at = 0;
+        while at < Self::ALL.len() {
+            names[at] = Self::ALL[at].as_str();
+            at += 1;
+        }
+        names
+    };
+
+    pub const fn as_str(self) -> &'static str {
         match self {
-            Self::PolardbAccount { .. } => "polardb-account",
-            Self::DcsInstance { .. } => "dcs-instance",
+            Self::PolardbAccount => "polardb-account",
+            Self::DcsInstance => "dcs-instance",
             Self::External => "external",
+        }
+    }
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for TargetKind {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| {
+                format!(
+                    "unknown target {name:?}; use one of {}",
+                    Self::NAMES.join(", ")
+                )
+            })
+    }
+}
+
+impl Target {
+    pub fn kind(&self) -> TargetKind {
+        match self {
+            Self::PolardbAccount { .. } => TargetKind::PolardbAccount,
+            Self::DcsInstance { .. } => TargetKind::DcsInstance,
+            Self::External => TargetKind::External,
         }
     }
 
@@ -321,6 +373,33 @@ impl Trigger {
     pub fn takes_the_target(self) -> bool {
         matches!(self, Self::Create | Self::Adopt | Self::Repair)
     }
+
+    pub const ALL: [Trigger; 7] = [
+        Self::Create,
+        Self::Schedule,
+        Self::Manual,
+        Self::LeaseEnd,
+        Self::Propagate,
+        Self::Adopt,
+        Self::Repair,
+    ];
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Trigger {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|trigger| trigger.as_str() == name)
+            .ok_or_else(|| format!("unknown trigger {name:?}"))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -333,6 +412,16 @@ pub enum Phase {
     TargetUncertain,
     /// The target holds the new password; dependents are being updated.
     TargetApplied,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Prepared => "prepared",
+            Self::TargetUncertain => "target_uncertain",
+            Self::TargetApplied => "target_applied",
+        }
+    }
 }
 
 /// The write-ahead record of a rotation in flight. It is stored before any
@@ -377,6 +466,17 @@ pub enum DependentStatus {
     Failed,
 }
 
+impl DependentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InSync => "in_sync",
+            Self::Pending => "pending",
+            Self::Deferred => "deferred",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DependentState {
     pub status: DependentStatus,
@@ -386,12 +486,122 @@ pub struct DependentState {
     pub updated_at: Option<OffsetDateTime>,
 }
 
+/// Why an attempt failed, as roles and history show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    Retryable,
+    OutcomeUnknown,
+    Permanent,
+    /// DCS: a wrong old password brings the instance's lock closer.
+    Lockout,
+    /// The cloud rejected a connection's key: nothing more is sent.
+    CredentialsRejected,
+    /// The target or a job could not take the change yet.
+    Deferred,
+}
+
+impl FailureClass {
+    pub const ALL: [FailureClass; 6] = [
+        Self::Retryable,
+        Self::OutcomeUnknown,
+        Self::Permanent,
+        Self::Lockout,
+        Self::CredentialsRejected,
+        Self::Deferred,
+    ];
+
+    pub fn of(class: ErrorClass) -> Self {
+        match class {
+            ErrorClass::Retryable => Self::Retryable,
+            ErrorClass::OutcomeUnknown => Self::OutcomeUnknown,
+            ErrorClass::Permanent => Self::Permanent,
+            ErrorClass::Lockout { .. } => Self::Lockout,
+        }
+    }
+
+    /// The class's one name; the provider classes are spelled as
+    /// `docs/provider-errors.md` spells them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Retryable => "retryable",
+            Self::OutcomeUnknown => "outcome unknown",
+            Self::Permanent => "permanent",
+            Self::Lockout => "lockout",
+            Self::CredentialsRejected => "credentials rejected",
+            Self::Deferred => "deferred",
+        }
+    }
+}
+
+impl fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for FailureClass {
+    type Err = String;
+
+    /// Also reads what earlier versions stored: the provider class's
+    /// display text, counts included ("lockout risk, 3 tries left").
+    fn from_str(name: &str) -> Result<Self, String> {
+        let name = name.split(',').next().unwrap_or_default();
+        let name = if name == "lockout risk" {
+            "lockout"
+        } else {
+            name
+        };
+        Self::ALL
+            .into_iter()
+            .find(|class| class.as_str() == name)
+            .ok_or_else(|| format!("unknown failure class {name:?}"))
+    }
+}
+
+impl Serialize for FailureClass {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for FailureClass {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LastError {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
-    pub class: String,
+    pub class: FailureClass,
     pub message: String,
+    /// DCS: attempts left before the instance locks, as it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tries_left: Option<u32>,
+    /// DCS: minutes the instance stays locked, as it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_minutes: Option<u32>,
+}
+
+impl LastError {
+    pub fn new(at: OffsetDateTime, error: &ProviderError) -> Self {
+        let (tries_left, locked_minutes) = match error.class {
+            ErrorClass::Lockout {
+                retry_times_left,
+                lock_time_left_minutes,
+            } => (retry_times_left, lock_time_left_minutes),
+            _ => (None, None),
+        };
+        Self {
+            at,
+            class: FailureClass::of(error.class),
+            message: error.to_string(),
+            tries_left,
+            locked_minutes,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -527,17 +737,13 @@ pub struct RoleState {
     pub drift_check: Option<DriftCheck>,
 }
 
-/// `LastError::class` of a role stopped because the cloud rejected a
-/// connection's key.
-pub const CREDENTIALS_REJECTED: &str = "credentials rejected";
-
 impl RoleState {
     pub fn stopped_by_rejected_credentials(&self) -> bool {
         self.status == Status::Failed
             && self
                 .last_error
                 .as_ref()
-                .is_some_and(|e| e.class == CREDENTIALS_REJECTED)
+                .is_some_and(|e| e.class == FailureClass::CredentialsRejected)
     }
 }
 
@@ -641,19 +847,14 @@ impl Role {
                 let dependent_state = state.dependents.get(&id).cloned().unwrap_or_default();
                 json!({
                     "dependent": id,
-                    "state": match dependent_state.status {
-                        DependentStatus::InSync => "in_sync",
-                        DependentStatus::Pending => "pending",
-                        DependentStatus::Deferred => "deferred",
-                        DependentStatus::Failed => "failed",
-                    },
+                    "state": dependent_state.status.as_str(),
                     "last_error": dependent_state.last_error,
                     "updated_at": time_or_null(dependent_state.updated_at),
                 })
             })
             .collect();
         let mut out = json!({
-            "target": self.target.kind(),
+            "target": self.target.kind().as_str(),
             "connection": connection,
             "cluster_id": cluster_id,
             "instance_id": instance_id,
@@ -665,12 +866,12 @@ impl Role {
             "next_vault_rotation": time_or_null(state.next_rotation),
             "status": state.status.as_str(),
             "status_reason": state.status_reason,
-            "last_error": state.last_error.as_ref().map(|e| json!({"at": rfc3339(e.at), "class": e.class, "message": e.message})),
+            "last_error": state.last_error.as_ref().map(|e| json!({"at": rfc3339(e.at), "class": e.class.as_str(), "tries_left": e.tries_left, "locked_minutes": e.locked_minutes, "message": e.message})),
             "rotation_in_progress": state.in_flight.as_ref().map(|r| json!({
                 "id": r.id,
                 "trigger": r.trigger.as_str(),
                 "started_at": rfc3339(r.started_at),
-                "phase": match r.phase { Phase::Prepared => "prepared", Phase::TargetUncertain => "target_uncertain", Phase::TargetApplied => "target_applied" },
+                "phase": r.phase.as_str(),
                 "attempts": r.attempts,
             })),
         });

@@ -1,15 +1,13 @@
-//! Rotation machinery: the crash-safe saga that rotates a role's password
-//! and keeps every dependent copy in step, the rotation of a connection's
-//! own access key, the adapter to the provider clients, and the runner that
-//! executes due work.
+//! Rotation machinery: the pure planner of a role's crash-safe rotation
+//! and its executor, drift checks, the rotation of a connection's own
+//! access key, and the runner that executes due work.
 
-pub mod cloud;
+pub mod checker;
 pub mod drift;
-pub mod drs_batch;
+pub mod execute;
+pub mod plan;
 pub mod root;
 pub mod runner;
-pub mod saga;
-pub mod targets;
 
 use std::time::Duration;
 
@@ -106,15 +104,19 @@ impl Tuning {
     /// Exponential backoff with jitter: between half and all of
     /// `base * 2^(failures-1)`, capped.
     pub fn backoff(&self, failures: u32) -> Duration {
+        self.backoff_at(failures, rand::rng().random::<f64>())
+    }
+
+    /// The backoff after `failures`, at `fraction` (in [0, 1)) of the way
+    /// from its shortest to its longest.
+    pub fn backoff_at(&self, failures: u32, fraction: f64) -> Duration {
         let exponent = failures.saturating_sub(1).min(20);
         let full = self
             .retry_base
             .saturating_mul(1 << exponent)
             .min(self.retry_cap);
         let half = full / 2;
-        half + full
-            .saturating_sub(half)
-            .mul_f64(rand::rng().random::<f64>())
+        half + full.saturating_sub(half).mul_f64(fraction.clamp(0.0, 1.0))
     }
 }
 

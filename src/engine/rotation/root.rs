@@ -8,11 +8,11 @@ use std::sync::Arc;
 use crate::framework::Error;
 use crate::providers::{ErrorClass, ProviderError};
 
-use super::super::Engine;
+use super::super::calls;
 use super::super::connection::{Connection, RootPhase, RootRotation, rfc3339};
-use super::super::path_config;
+use super::super::core::Engine;
 use super::super::scheduler::Job;
-use super::cloud;
+use super::super::store::LockKey;
 
 /// How many times a fresh key is tried before the attempt counts as failed
 /// (clouds take a moment to accept a new key everywhere). Huawei locks an
@@ -34,11 +34,11 @@ pub enum RootOutcome {
 
 /// Scheduled rotation of a connection's key, if it is due.
 pub async fn run_due(engine: &Arc<Engine>, name: &str) -> Result<(), Error> {
-    let Some(_guard) = engine.locks.try_lock(&Engine::connection_lock(name)) else {
+    let Some(_guard) = engine.store.try_lock(LockKey::Connection(name)) else {
         return Ok(());
     };
-    let Some(connection) = path_config::load(engine, name).await? else {
-        engine.timetable.set(Job::Root(name.into()), None);
+    let Some(connection) = engine.store.load_connection(name).await? else {
+        engine.store.timetable.set(Job::Root(name.into()), None);
         return Ok(());
     };
     let due = connection
@@ -54,7 +54,9 @@ pub async fn run_due(engine: &Arc<Engine>, name: &str) -> Result<(), Error> {
 /// Runs or resumes a root rotation. The caller holds the connection lock.
 pub async fn run(engine: &Arc<Engine>, name: &str, trigger: &str) -> Result<RootOutcome, Error> {
     engine.ensure_writable().await?;
-    let mut connection = path_config::load(engine, name)
+    let mut connection = engine
+        .store
+        .load_connection(name)
         .await?
         .ok_or_else(|| Error::bad_request(format!("connection {name:?} does not exist")))?;
     let Some(user) = connection.iam_user.clone() else {
@@ -69,7 +71,7 @@ pub async fn run(engine: &Arc<Engine>, name: &str, trigger: &str) -> Result<Root
         ));
     }
     if connection.root.in_flight.is_none() {
-        let keys = match cloud::list_access_keys(&connection, &user).await {
+        let keys = match calls::list_access_keys(&engine.store, name, &connection, &user).await {
             Ok(keys) => keys,
             Err(error) => return failed(engine, name, &mut connection, &error).await,
         };
@@ -101,7 +103,7 @@ pub async fn run(engine: &Arc<Engine>, name: &str, trigger: &str) -> Result<Root
             keys_before: keys,
             phase: RootPhase::Creating,
         });
-        path_config::store(engine, name, &connection).await?;
+        engine.store.commit_connection(name, &connection).await?;
     }
     loop {
         let flight = connection
@@ -111,13 +113,15 @@ pub async fn run(engine: &Arc<Engine>, name: &str, trigger: &str) -> Result<Root
             .expect("a root rotation in flight");
         match flight.phase {
             RootPhase::Creating => {
-                if let Err(error) = delete_orphans(&connection, &user, &flight).await {
+                if let Err(error) = delete_orphans(engine, name, &connection, &user, &flight).await
+                {
                     return failed(engine, name, &mut connection, &error).await;
                 }
-                let created = match cloud::create_access_key(&connection, &user).await {
-                    Ok(created) => created,
-                    Err(error) => return failed(engine, name, &mut connection, &error).await,
-                };
+                let created =
+                    match calls::create_access_key(&engine.store, name, &connection, &user).await {
+                        Ok(created) => created,
+                        Err(error) => return failed(engine, name, &mut connection, &error).await,
+                    };
                 set_phase(
                     &mut connection,
                     RootPhase::Created {
@@ -125,7 +129,7 @@ pub async fn run(engine: &Arc<Engine>, name: &str, trigger: &str) -> Result<Root
                         secret_key: created.1,
                     },
                 );
-                path_config::store(engine, name, &connection).await?;
+                engine.store.commit_connection(name, &connection).await?;
             }
             RootPhase::Created {
                 access_key,
@@ -134,16 +138,24 @@ pub async fn run(engine: &Arc<Engine>, name: &str, trigger: &str) -> Result<Root
                 let mut candidate = connection.clone();
                 candidate.access_key = access_key.clone();
                 candidate.secret_key = secret_key.clone();
-                if let Err(error) = verify_new_key(&candidate).await {
+                if let Err(error) = verify_new_key(engine, &candidate).await {
                     return failed(engine, name, &mut connection, &error).await;
                 }
                 connection.access_key = access_key;
                 connection.secret_key = secret_key;
                 set_phase(&mut connection, RootPhase::Swapped);
-                path_config::store(engine, name, &connection).await?;
+                engine.store.commit_connection(name, &connection).await?;
             }
             RootPhase::Swapped => {
-                match cloud::delete_access_key(&connection, &user, &flight.old_access_key).await {
+                match calls::delete_access_key(
+                    &engine.store,
+                    name,
+                    &connection,
+                    &user,
+                    &flight.old_access_key,
+                )
+                .await
+                {
                     Ok(()) => {}
                     Err(error) if error.is_not_found() => {}
                     Err(error) => return failed(engine, name, &mut connection, &error).await,
@@ -154,10 +166,7 @@ pub async fn run(engine: &Arc<Engine>, name: &str, trigger: &str) -> Result<Root
                 connection.root.last_error = None;
                 connection.root.failures = 0;
                 connection.root.next_rotation = connection.schedule.next_after(Some(now), now);
-                path_config::store(engine, name, &connection).await?;
-                engine
-                    .timetable
-                    .set(Job::Root(name.into()), connection.root.next_rotation);
+                engine.store.commit_connection(name, &connection).await?;
                 tracing::info!(
                     connection = name,
                     trigger = flight.trigger,
@@ -180,14 +189,16 @@ fn set_phase(connection: &mut Connection, phase: RootPhase) {
 /// Keys that appeared after the rotation started but are not recorded are
 /// ours from a creation whose answer was lost: nobody has their secret.
 async fn delete_orphans(
+    engine: &Engine,
+    name: &str,
     connection: &Connection,
     user: &str,
     flight: &RootRotation,
 ) -> Result<(), ProviderError> {
-    let keys = cloud::list_access_keys(connection, user).await?;
+    let keys = calls::list_access_keys(&engine.store, name, connection, user).await?;
     for key in keys.iter().filter(|key| !flight.keys_before.contains(key)) {
         tracing::warn!(access_key = %key, "deleting an access key created by an interrupted rotation");
-        match cloud::delete_access_key(connection, user, key).await {
+        match calls::delete_access_key(&engine.store, name, connection, user, key).await {
             Ok(()) => {}
             Err(error) if error.is_not_found() => {}
             Err(error) => return Err(error),
@@ -196,10 +207,10 @@ async fn delete_orphans(
     Ok(())
 }
 
-async fn verify_new_key(candidate: &Connection) -> Result<(), ProviderError> {
+async fn verify_new_key(engine: &Engine, candidate: &Connection) -> Result<(), ProviderError> {
     let mut tries = 1;
     loop {
-        match cloud::verify(candidate).await {
+        match calls::verify(&engine.store, candidate).await {
             Ok(()) => return Ok(()),
             Err(error) if tries >= VERIFY_TRIES => return Err(error),
             Err(_) => {
@@ -234,10 +245,7 @@ async fn failed(
     } else {
         None
     };
-    path_config::store(engine, name, connection).await?;
-    engine
-        .timetable
-        .set(Job::Root(name.into()), connection.root.next_rotation);
+    engine.store.commit_connection(name, connection).await?;
     let message = error.to_string();
     tracing::warn!(connection = name, error = %message, "access key rotation failed");
     Ok(match (gave_up, error.class) {

@@ -8,10 +8,11 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::sync::{Semaphore, watch};
 
-use super::super::Engine;
+use super::super::core::Engine;
 use super::super::role::{RoleKind, Trigger};
 use super::super::scheduler::Job;
-use super::saga::{self, RotateRequest};
+use super::super::store::LockKey;
+use super::execute::{self, RotateRequest};
 
 /// Longest sleep between looks at the timetable, so a clock jump or a
 /// missed wake-up costs at most this much delay.
@@ -19,7 +20,7 @@ const MAX_SLEEP: Duration = Duration::from_secs(30);
 
 pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
     let mut delay = Duration::from_millis(100);
-    while let Err(err) = engine.index().await {
+    while let Err(err) = engine.store.index().await {
         tracing::warn!(error = %err, "cannot load roles yet; retrying");
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
@@ -28,14 +29,14 @@ pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
         delay = (delay * 2).min(MAX_SLEEP);
     }
     // A restore re-initialises the mount: check every target soon after.
-    engine.timetable.set(
+    engine.store.timetable.set(
         Job::DriftCheck,
-        Some(engine.clock.now() + super::drift::FIRST_CHECK_AFTER),
+        Some(engine.clock.now() + super::checker::FIRST_CHECK_AFTER),
     );
     let permits = Arc::new(Semaphore::new(engine.tuning.concurrency));
     loop {
         let now = engine.clock.now();
-        let sleep = match engine.timetable.next_due() {
+        let sleep = match engine.store.timetable.next_due() {
             Some(due) if due <= now => Duration::ZERO,
             Some(due) => Duration::try_from(due - now)
                 .unwrap_or(MAX_SLEEP)
@@ -45,7 +46,7 @@ pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
         if !sleep.is_zero() {
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
-                _ = engine.timetable.changed() => {}
+                _ = engine.store.timetable.changed() => {}
                 _ = stop.changed() => return,
             }
         }
@@ -55,19 +56,22 @@ pub async fn run(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
         let available = permits.available_permits();
         if available == 0 {
             tokio::select! {
-                _ = engine.timetable.changed() => {}
+                _ = engine.store.timetable.changed() => {}
                 _ = stop.changed() => return,
             }
             continue;
         }
-        let due = engine.timetable.take_due(engine.clock.now(), available);
+        let due = engine
+            .store
+            .timetable
+            .take_due(engine.clock.now(), available);
         if due.is_empty() {
             continue;
         }
         if !engine.runs_background_work().await {
             // A standby or secondary: the active node does this work.
             for job in &due {
-                engine.timetable.finished(job);
+                engine.store.timetable.finished(job);
             }
             tokio::select! {
                 _ = tokio::time::sleep(MAX_SLEEP) => {}
@@ -105,27 +109,27 @@ struct Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.engine.timetable.finished(&self.job);
+        self.engine.store.timetable.finished(&self.job);
     }
 }
 
 async fn run_job(engine: &Arc<Engine>, job: &Job) {
-    let due_before = engine.timetable.due_at(job);
+    let due_before = engine.store.timetable.due_at(job);
     let result = match job {
         Job::Role(name) => run_role(engine, name).await,
         Job::Root(name) => super::root::run_due(engine, name).await,
-        Job::DriftCheck => super::drift::check_all(engine).await,
+        Job::DriftCheck => super::checker::check_all(engine).await,
     };
     if let Err(err) = &result {
         tracing::warn!(job = ?job, error = %err, "scheduled work failed");
     }
     // Whatever happened, never spin on the same due time.
-    let due_after = engine.timetable.due_at(job);
+    let due_after = engine.store.timetable.due_at(job);
     if due_after.is_some()
         && due_after == due_before
         && due_after.is_some_and(|due| due <= engine.clock.now())
     {
-        engine.timetable.set(
+        engine.store.timetable.set(
             job.clone(),
             Some(engine.clock.now() + engine.tuning.backoff(1)),
         );
@@ -133,16 +137,16 @@ async fn run_job(engine: &Arc<Engine>, job: &Job) {
 }
 
 async fn run_role(engine: &Arc<Engine>, name: &str) -> Result<(), crate::framework::Error> {
-    let Some(_guard) = engine.locks.try_lock(&Engine::role_lock(name)) else {
+    let Some(_guard) = engine.store.try_lock(LockKey::Role(name)) else {
         // Someone is rotating it right now; they will set its next time.
-        engine.timetable.set(
+        engine.store.timetable.set(
             Job::Role(name.into()),
             Some(engine.clock.now() + Duration::from_secs(1)),
         );
         return Ok(());
     };
-    let Some(role) = engine.load_role(name).await? else {
-        engine.timetable.set(Job::Role(name.into()), None);
+    let Some(role) = engine.store.load_role(name).await? else {
+        engine.store.timetable.set(Job::Role(name.into()), None);
         return Ok(());
     };
     let mut request = RotateRequest::new(Trigger::Schedule);
@@ -156,7 +160,7 @@ async fn run_role(engine: &Arc<Engine>, name: &str) -> Result<(), crate::framewo
                 };
             }
             _ if role.state.in_flight.is_none() => {
-                engine.timetable.set(
+                engine.store.timetable.set(
                     Job::Role(name.into()),
                     role.state.checkout.as_ref().map(|c| c.max_expires_at),
                 );
@@ -165,10 +169,10 @@ async fn run_role(engine: &Arc<Engine>, name: &str) -> Result<(), crate::framewo
             _ => {}
         }
     }
-    let outcome = saga::run(engine, name, request).await?;
+    let outcome = execute::run(engine, name, request).await?;
     tracing::info!(
         role = name,
-        outcome = outcome.status(),
+        outcome = outcome.status().as_str(),
         "scheduled rotation ran"
     );
     Ok(())
@@ -189,12 +193,13 @@ mod tests {
             Arc::new(MemoryStorage::default()),
             Arc::new(StaticSystemView::default()),
             Arc::new(ManualClock::new(now)),
+            Arc::new(crate::engine::cloud::fake::FakeCloud::default()),
             Tuning::default(),
             "uuid".into(),
         ));
         let job = Job::Role("app".into());
-        engine.timetable.set(job.clone(), Some(now));
-        let handed_out = engine.timetable.take_due(now, 1);
+        engine.store.timetable.set(job.clone(), Some(now));
+        let handed_out = engine.store.timetable.take_due(now, 1);
         assert_eq!(handed_out, vec![job.clone()]);
         let running = Running {
             engine: engine.clone(),
@@ -205,6 +210,6 @@ mod tests {
             panic!("a bug in a rotation");
         });
         assert!(task.await.is_err_and(|e| e.is_panic()));
-        assert_eq!(engine.timetable.take_due(now, 1), vec![job]);
+        assert_eq!(engine.store.timetable.take_due(now, 1), vec![job]);
     }
 }

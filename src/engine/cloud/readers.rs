@@ -20,15 +20,8 @@ use crate::providers::alicloud::polardb::{
 use crate::providers::huaweicloud::dcs::{DcsClient, DcsInstance, MAX_INSTANCES_PAGE};
 use crate::providers::{ErrorClass, ErrorKind, ProviderError, Service};
 
-use super::drs_batch::Batches;
-
-/// What Vault needs to know about a target before changing it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetState {
-    /// DCS instance `status`; PolarDB `AccountStatus`.
-    pub status: Option<String>,
-    pub description: String,
-}
+use super::TargetState;
+use super::batch::Batches;
 
 impl From<&DcsInstance> for TargetState {
     fn from(instance: &DcsInstance) -> Self {

@@ -1,0 +1,170 @@
+//! The engine's state for one mount: its store, the host's system view,
+//! the clock and tuning, and the background runner's stop switch. Paths
+//! and the rotation machinery work through it; it knows neither.
+
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::{OnceCell, watch};
+
+use crate::framework::{Error, Storage, StorageError, SystemView, get_json, put_json};
+
+use super::calls;
+use super::clock::Clock;
+use super::cloud::Cloud;
+use super::connection::Connection;
+use super::marker;
+use super::role::Role;
+use super::rotation::Tuning;
+use super::store::{LockKey, Store};
+
+pub struct Engine {
+    pub store: Store,
+    pub system: Arc<dyn SystemView>,
+    pub clock: Arc<dyn Clock>,
+    pub tuning: Tuning,
+    /// This mount's id in ownership markers.
+    owner: OnceCell<String>,
+    backend_uuid: String,
+    runner: Mutex<Option<watch::Sender<bool>>>,
+}
+
+impl Engine {
+    /// Where the owner id is kept when the host gives no mount UUID.
+    const OWNER_KEY: &'static str = "owner";
+
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        system: Arc<dyn SystemView>,
+        clock: Arc<dyn Clock>,
+        cloud: Arc<dyn Cloud>,
+        tuning: Tuning,
+        backend_uuid: String,
+    ) -> Self {
+        Self {
+            store: Store::new(storage, clock.clone(), cloud),
+            system,
+            clock,
+            tuning,
+            owner: OnceCell::new(),
+            backend_uuid,
+            runner: Mutex::new(None),
+        }
+    }
+
+    /// This mount's owner id, the `<owner>` of its ownership markers: 16 hex
+    /// characters derived from the mount's UUID, which the host keeps in its
+    /// mount table. So it is the same after a restart, `secrets move` or a
+    /// snapshot restore (even of a snapshot taken before the first marker),
+    /// and different for every other mount, namespace and cluster. A host
+    /// that gives no UUID gets a random id kept in the mount's storage.
+    pub async fn owner_id(&self) -> Result<String, Error> {
+        self.owner
+            .get_or_try_init(|| async {
+                if !self.backend_uuid.is_empty() {
+                    let digest = Sha256::digest(format!("cloudrotate-owner:{}", self.backend_uuid));
+                    return Ok(hex::encode(&digest[..8]));
+                }
+                let storage = self.store.storage.as_ref();
+                if let Some(id) = get_json::<String>(storage, Self::OWNER_KEY).await? {
+                    return Ok(id);
+                }
+                self.ensure_writable().await?;
+                let id = marker::new_id();
+                put_json(storage, Self::OWNER_KEY, &id).await?;
+                Ok(id)
+            })
+            .await
+            .cloned()
+    }
+
+    /// After a connection with a rejected key is written again: calls go
+    /// through it again, and the roles it stopped try at once.
+    pub async fn resume_after_rejection(&self, connection: &str) -> Result<(), Error> {
+        self.store.forget_rejection(connection);
+        let now = self.clock.now();
+        for name in self.store.roles_using_connection(connection).await? {
+            let Some(_guard) = self.store.try_lock(LockKey::Role(&name)) else {
+                continue;
+            };
+            let Some(mut role) = self.store.load_role(&name).await? else {
+                continue;
+            };
+            if role.state.stopped_by_rejected_credentials() {
+                role.state.next_rotation = Some(now);
+                self.store.commit_role(&name, &role).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn verify_connection(&self, connection: &Connection) -> Result<(), Error> {
+        calls::verify(&self.store, connection)
+            .await
+            .map_err(|error| {
+                Error::bad_request(format!(
+                    "the connection failed verification: {error}; fix the credentials or endpoint, or write it with verify_connection=false"
+                ))
+            })
+    }
+
+    /// A password for the role's next rotation: from its policy or the
+    /// built-in generator, always fitting the target, never the current one.
+    pub async fn generate_password(&self, role: &Role) -> Result<String, Error> {
+        let rules = role.target.rules();
+        for _ in 0..10 {
+            let candidate = match &role.password_policy {
+                Some(policy) => self.system.generate_password_from_policy(policy).await?,
+                None => rules.generate(),
+            };
+            if rules.check(&candidate).is_ok()
+                && role.state.password.as_deref() != Some(candidate.as_str())
+            {
+                return Ok(candidate);
+            }
+        }
+        Err(Error::bad_request(format!(
+            "password policy {:?} did not produce a password that fits the target in 10 tries; fix the policy",
+            role.password_policy.clone().unwrap_or_default()
+        )))
+    }
+
+    /// Background work runs only where storage may be written.
+    pub async fn runs_background_work(&self) -> bool {
+        let state = self.system.replication_state().await.unwrap_or_default();
+        let local = self.system.local_mount().await.unwrap_or(false);
+        state.runs_background_work(local)
+    }
+
+    /// Refuses work that would reach a cloud on a node that cannot record
+    /// it (an OpenBao standby serving a forwarded-later write): the host
+    /// forwards a request failing with this error to the active node, so
+    /// only the active node ever calls a provider to change anything.
+    pub async fn ensure_writable(&self) -> Result<(), Error> {
+        if self.runs_background_work().await {
+            Ok(())
+        } else {
+            Err(StorageError::ReadOnly.into())
+        }
+    }
+
+    /// Installs the stop switch of a newly started runner, stopping the
+    /// previous one.
+    pub fn replace_runner(&self, stop: watch::Sender<bool>) {
+        if let Some(previous) = self.runner.lock().expect("runner lock").replace(stop) {
+            let _ = previous.send(true);
+        }
+    }
+
+    pub fn stop_runner(&self) {
+        if let Some(stop) = self.runner.lock().expect("runner lock").take() {
+            let _ = stop.send(true);
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop_runner();
+    }
+}

@@ -1,0 +1,147 @@
+//! The periodic drift check: every `drift_check_interval` over every
+//! role, and once shortly after the engine starts (a snapshot restore
+//! re-initialises the mounts). Reads are coalesced per connection; only
+//! roles whose result changed are written.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use crate::framework::Error;
+
+use super::super::calls;
+use super::super::core::Engine;
+use super::super::history;
+use super::super::marker;
+use super::super::role::{CheckState, Role, Status};
+use super::super::scheduler::Job;
+use super::super::store::LockKey;
+use super::drift::{Finding, compare};
+use super::execute;
+use super::plan::{self, MarkerWrite};
+
+/// How soon after the engine starts the first check runs.
+pub const FIRST_CHECK_AFTER: Duration = Duration::from_secs(2);
+
+/// Checks every PolarDB and DCS role of the mount, then schedules the next
+/// check. Reads are coalesced per connection; only roles whose result
+/// changed are written.
+pub async fn check_all(engine: &Arc<Engine>) -> Result<(), Error> {
+    let names = engine
+        .store
+        .index()
+        .await?
+        .lock()
+        .expect("index lock")
+        .all_names();
+    let mut checks = JoinSet::new();
+    let mut checked = 0usize;
+    for name in names {
+        while checks.len() >= engine.tuning.concurrency {
+            checks.join_next().await;
+        }
+        let engine = engine.clone();
+        checks.spawn(async move {
+            if let Err(err) = check_one(&engine, &name).await {
+                tracing::warn!(role = %name, error = %err, "drift check failed");
+            }
+        });
+        checked += 1;
+    }
+    while checks.join_next().await.is_some() {}
+    tracing::debug!(roles = checked, "drift check done");
+    engine.store.timetable.set(
+        Job::DriftCheck,
+        Some(engine.clock.now() + engine.tuning.drift_check_interval),
+    );
+    Ok(())
+}
+
+async fn check_one(engine: &Arc<Engine>, name: &str) -> Result<(), Error> {
+    let Some(role) = engine.store.load_role(name).await? else {
+        return Ok(());
+    };
+    if role.state.status == Status::Drifted {
+        return Ok(());
+    }
+    // Read without the role's lock, so a rotate-role meanwhile is not
+    // refused as "already running"; act only if nothing changed since.
+    let Some(read) = calls::read_target(&engine.store, &role).await else {
+        return Ok(());
+    };
+    let Some(_guard) = engine.store.try_lock(LockKey::Role(name)) else {
+        // A rotation runs: its own precheck reads the target.
+        return Ok(());
+    };
+    let Some(mut current) = engine.store.load_role(name).await? else {
+        return Ok(());
+    };
+    let unchanged = |a: &Role, b: &Role| {
+        a.state.status == b.state.status
+            && a.state.generation == b.state.generation
+            && a.state.marker_generation == b.state.marker_generation
+            && a.state.in_flight.as_ref().map(|f| (&f.id, f.phase))
+                == b.state.in_flight.as_ref().map(|f| (&f.id, f.phase))
+    };
+    if !unchanged(&role, &current) {
+        return Ok(());
+    }
+    let role = &mut current;
+    let now = engine.clock.now();
+    let target = match read {
+        Ok(target) => target,
+        Err(error) => {
+            let why = format!("could not read the target: {error}");
+            if plan::set_check(role, now, CheckState::Unavailable, Some(why)) {
+                engine.store.commit_role(name, role).await?;
+            }
+            return Ok(());
+        }
+    };
+    let owner = engine.owner_id().await?;
+    let changed = match compare(marker::find(&target.description).as_ref(), &owner, role) {
+        Finding::Drifted(kind, detail) => {
+            let ctx = execute::context(engine, name, role, &owner);
+            let applied = plan::drifted(role, kind, detail, &ctx);
+            tracing::warn!(role = name, kind = ?kind, "the target drifted: {}", role.state.status_reason.as_deref().unwrap_or_default());
+            if let Some(entry) = applied.history
+                && let Err(err) = history::record(engine.store.storage.as_ref(), name, entry).await
+            {
+                tracing::warn!(role = name, error = %err, "could not write rotation history");
+            }
+            true
+        }
+        Finding::AlreadyApplied => {
+            // The record resumes now; its own precheck advances it.
+            engine
+                .store
+                .timetable
+                .set(Job::Role(name.into()), Some(now));
+            false
+        }
+        Finding::MarkerBehind => {
+            let generation = role.state.generation.clone().unwrap_or_default();
+            let write = plan::merge_marker(role, &target.description, &owner, &generation);
+            let sent = match &write {
+                MarkerWrite::Send(description) => {
+                    Some(calls::write_description(&engine.store, role, description).await)
+                }
+                _ => None,
+            };
+            plan::record_marker(role, &write, sent, now, &generation);
+            true
+        }
+        Finding::InSync => plan::set_check(role, now, CheckState::InSync, None),
+        Finding::Unverified => plan::set_check(
+            role,
+            now,
+            CheckState::Unverified,
+            Some("the target carries no ownership marker; the next rotation writes one".into()),
+        ),
+    };
+    if changed {
+        engine.store.commit_role(name, role).await?;
+    }
+    Ok(())
+}
