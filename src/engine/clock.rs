@@ -4,6 +4,12 @@ use std::sync::Mutex;
 
 use time::OffsetDateTime;
 
+/// A time as every read and history entry shows it.
+pub fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 pub trait Clock: Send + Sync {
     fn now(&self) -> OffsetDateTime;
 }

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
+use super::clock::rfc3339;
+use super::role::Trigger;
 use super::schedule::Schedule;
 
 pub const STORAGE_PREFIX: &str = "config/";
@@ -57,7 +59,8 @@ pub enum SignatureVersion {
 #[derive(Clone, Serialize, Deserialize)]
 pub struct RootRotation {
     pub started_at: OffsetDateTime,
-    pub trigger: String,
+    /// `manual` or `schedule`.
+    pub trigger: Trigger,
     pub old_access_key: String,
     /// Keys the user had before we created one: any other key found on
     /// resume is ours, and its secret is lost, so it is deleted.
@@ -212,11 +215,6 @@ impl Connection {
         map.extend(self.schedule.describe());
         map
     }
-}
-
-pub fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// `*` matches any run of characters; everything else is literal.

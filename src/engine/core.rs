@@ -15,7 +15,7 @@ use super::cloud::Cloud;
 use super::connection::Connection;
 use super::marker;
 use super::role::Role;
-use super::rotation::Tuning;
+use super::tuning::Tuning;
 use super::store::{LockKey, Store};
 
 pub struct Engine {

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use crate::framework::{Error, Storage, get_json, put_json};
 
-use super::connection::rfc3339;
+use super::clock::rfc3339;
 use super::role::{FailureClass, Trigger};
 
 pub const STORAGE_PREFIX: &str = "history/";

@@ -21,6 +21,7 @@ mod rotation;
 mod schedule;
 mod scheduler;
 mod store;
+mod tuning;
 
 use std::sync::Arc;
 
@@ -34,8 +35,8 @@ use crate::framework::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cloud::{Cloud, ProviderCloud};
 pub use core::Engine;
-pub use rotation::DEFAULT_CONCURRENCY;
-use rotation::Tuning;
+pub use tuning::DEFAULT_CONCURRENCY;
+use tuning::Tuning;
 
 const HELP: &str = "\
 The cloudrotate secrets engine owns and rotates passwords of Alibaba Cloud PolarDB accounts and Huawei Cloud \

@@ -13,7 +13,7 @@ use crate::framework::{
 };
 use crate::handler;
 
-use super::connection::rfc3339;
+use super::clock::rfc3339;
 use super::core::Engine;
 use super::path_roles::{lease_ttls, load_kind};
 use super::role::{Checkout, Role, RoleKind, Status, Target, Trigger};

@@ -273,13 +273,13 @@ async fn delete(engine: &Arc<Engine>, data: &FieldData, kind: RoleKind) -> Handl
     {
         return Err(Error::conflict(format!(
             "role {name:?} has a rotation in flight (started {}) whose new password may already be live; finish it with rotate-role/{name} before deleting the role, or Vault would forget a password only it knows",
-            super::connection::rfc3339(flight.started_at)
+            super::clock::rfc3339(flight.started_at)
         )));
     }
     if let Some(checkout) = &role.state.checkout {
         return Err(Error::conflict(format!(
             "role {name:?} is checked out until {}; revoke the lease first",
-            super::connection::rfc3339(checkout.expires_at)
+            super::clock::rfc3339(checkout.expires_at)
         )));
     }
     engine.store.delete_role(name).await?;

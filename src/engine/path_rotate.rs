@@ -11,7 +11,7 @@ use crate::framework::{
 };
 use crate::handler;
 
-use super::connection::rfc3339;
+use super::clock::rfc3339;
 use super::core::Engine;
 use super::marker;
 use super::role::{Dependent, Role, RoleKind, Target, Trigger};
@@ -85,26 +85,22 @@ async fn rotate_role(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Han
         .filter(|p| !p.is_empty())
         .map(str::to_owned);
     // A given password is propagated (external) or adopted; a drifted
-    // role's manual rotation repairs: the saga decides from the role.
+    // role's manual rotation repairs: the planner decides from the role.
     let trigger = if password.is_some() {
         Trigger::Propagate
     } else {
         Trigger::Manual
     };
-    let outcome = execute::run(
+    let (outcome, role) = execute::rotate(
         engine,
         name,
+        role,
         RotateRequest {
             password,
             ..RotateRequest::new(trigger)
         },
     )
     .await?;
-    let role = engine
-        .store
-        .load_role(name)
-        .await?
-        .ok_or_else(|| missing(name))?;
     let next = role.state.next_rotation.map(rfc3339);
     match outcome {
         RunOutcome::Rotated { rotation_id, dependents_updated } => Ok(Some(Response::with_data(json!({
@@ -307,7 +303,7 @@ async fn rotate_root(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Han
                 "connection {name:?} is being changed or rotated right now; try again shortly"
             ))
         })?;
-    match root::run(engine, name, "manual").await? {
+    match root::run(engine, name, Trigger::Manual).await? {
         RootOutcome::Rotated { access_key } => {
             let connection = engine.store.load_connection(name).await?;
             Ok(Some(Response::with_data(json!({

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::providers::{ErrorClass, ProviderError};
 
-use super::connection::rfc3339;
+use super::clock::rfc3339;
 use super::marker::{self, DescriptionRule};
 use super::password::{self, Rules};
 use super::schedule::Schedule;

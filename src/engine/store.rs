@@ -332,3 +332,49 @@ pub enum SessionError {
     /// The connection cannot be used (bad endpoint, bad CA certificate).
     Cloud(ProviderError),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::ManualClock;
+    use crate::engine::cloud::fake::FakeCloud;
+    use crate::engine::role::{RoleKind, Target};
+    use crate::framework::MemoryStorage;
+    use time::macros::datetime;
+
+    /// A node that serves reads but does not write (a standby) hears of
+    /// another node's writes only through `invalidate`: the role appears
+    /// in its list and its schedule, and leaves both when deleted.
+    #[tokio::test]
+    async fn a_role_written_by_another_node_is_listed_and_scheduled_after_refresh() {
+        let now = datetime!(2026-12-07 10:00 UTC);
+        let storage = Arc::new(MemoryStorage::default());
+        let store = Store::new(
+            storage.clone(),
+            Arc::new(ManualClock::new(now)),
+            Arc::new(FakeCloud::default()),
+        );
+        let listed = |store: &Store| async move {
+            store
+                .index()
+                .await
+                .unwrap()
+                .lock()
+                .unwrap()
+                .names(RoleKind::Static)
+        };
+        assert!(listed(&store).await.is_empty());
+        let mut role = Role::new(RoleKind::Static, Target::External);
+        let due = now + time::Duration::hours(1);
+        role.state.next_rotation = Some(due);
+        put_json(storage.as_ref(), "role/app", &role).await.unwrap();
+        assert!(listed(&store).await.is_empty(), "nothing told this node yet");
+        store.refresh("role/app").await.unwrap();
+        assert_eq!(listed(&store).await, ["app"]);
+        assert_eq!(store.timetable.due_at(&Job::Role("app".into())), Some(due));
+        storage.delete("role/app").await.unwrap();
+        store.refresh("role/app").await.unwrap();
+        assert!(listed(&store).await.is_empty());
+        assert_eq!(store.timetable.due_at(&Job::Role("app".into())), None);
+    }
+}

@@ -68,15 +68,26 @@ pub async fn run(
     name: &str,
     request: RotateRequest,
 ) -> Result<RunOutcome, Error> {
-    engine.ensure_writable().await?;
-    let mut role = engine
+    let role = engine
         .store
         .load_role(name)
         .await?
         .ok_or_else(|| Error::bad_request(format!("role {name:?} does not exist")))?;
+    Ok(rotate(engine, name, role, request).await?.0)
+}
+
+/// Runs (or resumes) a rotation of `role`, as the caller loaded it under
+/// the role's lock; gives the role as it was last committed.
+pub async fn rotate(
+    engine: &Arc<Engine>,
+    name: &str,
+    mut role: Role,
+    request: RotateRequest,
+) -> Result<(RunOutcome, Role), Error> {
+    engine.ensure_writable().await?;
     let now = engine.clock.now();
     match plan::begin(&role, name, request.trigger, request.password, now)? {
-        Begin::NotDue => return Ok(RunOutcome::NotDue),
+        Begin::NotDue => return Ok((RunOutcome::NotDue, role)),
         Begin::MissedWindow(next) => {
             plan::missed_window(&mut role, next);
             engine.store.commit_role(name, &role).await?;
@@ -84,7 +95,7 @@ pub async fn run(
                 role = name,
                 "missed the rotation window; waiting for the next slot"
             );
-            return Ok(RunOutcome::NotDue);
+            return Ok((RunOutcome::NotDue, role));
         }
         Begin::Resume => {
             if let Some(checkout) = &request.end_checkout {
@@ -134,7 +145,7 @@ pub async fn run(
             engine.store.commit_role(name, &role).await?;
         }
         if let Some(outcome) = applied.outcome {
-            return Ok(outcome);
+            return Ok((outcome, role));
         }
     }
 }

@@ -34,14 +34,14 @@ use crate::framework::Error;
 use crate::providers::{ErrorClass, ErrorKind, ProviderError, Service};
 
 use super::super::cloud::{ChangeMethod, JobState, TargetState};
-use super::super::connection::rfc3339;
+use super::super::clock::rfc3339;
 use super::super::history::{Entry, Outcome as Recorded};
 use super::super::marker::{self, Marker};
 use super::super::role::{
     AttemptsReport, CheckState, Dependent, DependentStatus, Drift, DriftCheck, DriftKind,
     FailureClass, LastError, Phase, Role, RoleKind, Rotation, Status, Target, Trigger,
 };
-use super::Tuning;
+use super::super::tuning::Tuning;
 use super::drift::{self, Condition, Finding};
 
 /// DCS locks password changes after 5 wrong old passwords in a row.

@@ -9,7 +9,9 @@ use crate::framework::Error;
 use crate::providers::{ErrorClass, ProviderError};
 
 use super::super::calls;
-use super::super::connection::{Connection, RootPhase, RootRotation, rfc3339};
+use super::super::role::Trigger;
+use super::super::clock::rfc3339;
+use super::super::connection::{Connection, RootPhase, RootRotation};
 use super::super::core::Engine;
 use super::super::scheduler::Job;
 use super::super::store::LockKey;
@@ -46,13 +48,17 @@ pub async fn run_due(engine: &Arc<Engine>, name: &str) -> Result<(), Error> {
         .next_rotation
         .is_some_and(|due| due <= engine.clock.now());
     if due || connection.root.in_flight.is_some() {
-        run(engine, name, "schedule").await?;
+        run(engine, name, Trigger::Schedule).await?;
     }
     Ok(())
 }
 
 /// Runs or resumes a root rotation. The caller holds the connection lock.
-pub async fn run(engine: &Arc<Engine>, name: &str, trigger: &str) -> Result<RootOutcome, Error> {
+pub async fn run(
+    engine: &Arc<Engine>,
+    name: &str,
+    trigger: Trigger,
+) -> Result<RootOutcome, Error> {
     engine.ensure_writable().await?;
     let mut connection = engine
         .store
@@ -98,7 +104,7 @@ pub async fn run(engine: &Arc<Engine>, name: &str, trigger: &str) -> Result<Root
         }
         connection.root.in_flight = Some(RootRotation {
             started_at: engine.clock.now(),
-            trigger: trigger.to_owned(),
+            trigger,
             old_access_key: connection.access_key.clone(),
             keys_before: keys,
             phase: RootPhase::Creating,
@@ -169,7 +175,7 @@ pub async fn run(engine: &Arc<Engine>, name: &str, trigger: &str) -> Result<Root
                 engine.store.commit_connection(name, &connection).await?;
                 tracing::info!(
                     connection = name,
-                    trigger = flight.trigger,
+                    trigger = flight.trigger.as_str(),
                     "rotated the connection's access key"
                 );
                 return Ok(RootOutcome::Rotated {

@@ -182,7 +182,7 @@ async fn run_role(engine: &Arc<Engine>, name: &str) -> Result<(), crate::framewo
 mod tests {
     use super::*;
     use crate::engine::ManualClock;
-    use crate::engine::rotation::Tuning;
+    use crate::engine::tuning::Tuning;
     use crate::framework::{MemoryStorage, StaticSystemView};
     use time::macros::datetime;
 
