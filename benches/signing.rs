@@ -16,6 +16,7 @@ use cloudrotate::providers::alicloud::client::{
     RpcSigningInput, SignatureVersion, build_rpc_request,
 };
 use cloudrotate::providers::alicloud::sign as ali;
+use cloudrotate::providers::hash::{EMPTY_PAYLOAD_SHA256, sha256_hex};
 use cloudrotate::providers::huaweicloud::client::{RestSigningInput, build_rest_request};
 use cloudrotate::providers::huaweicloud::sign as hw;
 use reqwest::{Method, Url};
@@ -234,7 +235,7 @@ fn main() {
         ("x-acs-version", "2017-08-01"),
         ("x-acs-date", timestamp),
         ("x-acs-signature-nonce", nonce),
-        ("x-acs-content-sha256", ali::EMPTY_PAYLOAD_SHA256),
+        ("x-acs-content-sha256", EMPTY_PAYLOAD_SHA256),
     ]));
     results.push((
         "ACS3 authorization only (canonical request + HMAC)",
@@ -245,7 +246,7 @@ fn main() {
                     canonical_uri: "/",
                     query: black_box(polardb_params),
                     signed_headers: &acs3_headers,
-                    payload_sha256: ali::EMPTY_PAYLOAD_SHA256,
+                    payload_sha256: EMPTY_PAYLOAD_SHA256,
                 },
                 "testid",
                 "testsecret",
@@ -278,7 +279,7 @@ fn main() {
         ("X-Project-Id", project),
         ("X-Sdk-Date", "20240501T080000Z"),
     ]));
-    let body_hash = ali::sha256_hex(br#"{"jobs":[]}"#);
+    let body_hash = sha256_hex(br#"{"jobs":[]}"#);
     results.push((
         "Huawei authorization only (canonical request + HMAC)",
         ns_per_request(|| {

@@ -31,12 +31,12 @@ use cloudrotate::framework::{
 };
 use cloudrotate::plugin::convert;
 use cloudrotate::plugin::proto::pb;
+use cloudrotate::providers::alicloud::{self, AlibabaService};
 use cloudrotate::providers::http::IncomingResponse;
 use cloudrotate::providers::huaweicloud::dcs;
 use cloudrotate::providers::huaweicloud::drs::{self, DrsEndpointType, DrsPasswordChange};
-use cloudrotate::providers::{
-    CallInfo, ErrorClass, ProviderError, Secret, Service, alicloud, huaweicloud,
-};
+use cloudrotate::providers::huaweicloud::{self, HuaweiService};
+use cloudrotate::providers::{CallInfo, ErrorClass, ProviderError, Secret};
 use emulator::{Emulator, fixture};
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -861,9 +861,10 @@ fn provider_answers_of_any_shape_classify_without_panic() {
         status(),
         headers(),
         body_bytes(),
-        select(Service::ALL.to_vec()),
+        select(AlibabaService::ALL.to_vec()),
+        select(HuaweiService::ALL.to_vec()),
     );
-    let result = runner(cases, 0xc).run(&strategy, |(status, headers, body, service)| {
+    let result = runner(cases, 0xc).run(&strategy, |(status, headers, body, ali, hw)| {
         let answer = response(status, &headers, body);
         let fail = |what: &str, problem: String| {
             TestCaseError::fail(format!(
@@ -873,8 +874,8 @@ fn provider_answers_of_any_shape_classify_without_panic() {
         };
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
             (
-                alicloud::client::parse_response(service, "Action", &answer, &secrets),
-                huaweicloud::client::parse_response(service, "Action", &answer, &secrets),
+                alicloud::client::parse_response(ali, "Action", &answer, &secrets),
+                huaweicloud::client::parse_response(hw, "Action", &answer, &secrets),
             )
         }))
         .map_err(|_| fail("parse_response panicked", String::new()))?;

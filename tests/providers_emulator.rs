@@ -20,11 +20,13 @@ use cloudrotate::providers::alicloud::dts::{DtsEndpoint, ModifyDtsJobPasswordReq
 use cloudrotate::providers::alicloud::polardb::{
     DescribeAccountsRequest, ModifyAccountPasswordRequest,
 };
-use cloudrotate::providers::alicloud::{AlibabaClient, AlibabaConfig, SignatureVersion};
+use cloudrotate::providers::alicloud::{
+    AlibabaClient, AlibabaConfig, AlibabaService, SignatureVersion,
+};
 use cloudrotate::providers::encoding::percent_encode;
 use cloudrotate::providers::huaweicloud::dcs::UpdatePasswordRequest;
 use cloudrotate::providers::huaweicloud::drs::{DrsEndpointType, DrsPasswordChange};
-use cloudrotate::providers::huaweicloud::{HuaweiClient, HuaweiConfig};
+use cloudrotate::providers::huaweicloud::{HuaweiClient, HuaweiConfig, HuaweiService};
 use cloudrotate::providers::retry::Jitter;
 use cloudrotate::providers::{
     ConnectionOptions, Credentials, ErrorClass, ErrorKind, ProviderError, RetryPolicy, Secret,
@@ -1273,13 +1275,13 @@ fn plain_http_only_when_the_base_url_says_so() {
         Credentials::new(fixture::HW_AK, fixture::HW_SK),
     )
     .with_retry_policy(fast(1));
-    for service in [Service::Polardb, Service::Dts, Service::Ram] {
-        assert_eq!(ali_bare.base_url(service).unwrap().scheme(), "https");
-        assert_eq!(ali(&emu).base_url(service).unwrap().scheme(), "http");
+    for service in AlibabaService::ALL {
+        assert_eq!(ali_bare.base_url(service).scheme(), "https");
+        assert_eq!(ali(&emu).base_url(service).scheme(), "http");
     }
-    for service in [Service::Drs, Service::Dcs, Service::Iam] {
-        assert_eq!(hw_bare.base_url(service).unwrap().scheme(), "https");
-        assert_eq!(hw(&emu).base_url(service).unwrap().scheme(), "http");
+    for service in HuaweiService::ALL {
+        assert_eq!(hw_bare.base_url(service).scheme(), "https");
+        assert_eq!(hw(&emu).base_url(service).scheme(), "http");
     }
     // The emulator speaks plain HTTP: a TLS client gets nowhere, and no
     // request (so no password) ever reaches it.
@@ -1312,11 +1314,11 @@ fn plain_http_only_when_the_base_url_says_so() {
         SignatureVersion::Acs3,
     );
     assert_eq!(
-        defaults.base_url(Service::Polardb).unwrap().as_str(),
+        defaults.base_url(AlibabaService::Polardb).as_str(),
         "https://polardb.cn-shenzhen.aliyuncs.com/"
     );
     assert_eq!(
-        defaults.base_url(Service::Dts).unwrap().as_str(),
+        defaults.base_url(AlibabaService::Dts).as_str(),
         "https://dts.aliyuncs.com/"
     );
 }

@@ -33,6 +33,7 @@ use cloudrotate::providers::alicloud::client::{
 };
 use cloudrotate::providers::alicloud::sign as ali;
 use cloudrotate::providers::encoding::{percent_decode, percent_encode};
+use cloudrotate::providers::hash::{EMPTY_PAYLOAD_SHA256, sha256_hex};
 use cloudrotate::providers::huaweicloud::client::{RestSigningInput, build_rest_request};
 use cloudrotate::providers::huaweicloud::sign as hw;
 use rand::rngs::StdRng;
@@ -450,7 +451,7 @@ fn acs3_case(g: &mut Gen, id: usize) -> Case {
     };
     let query = unique_params(g, 8, Gen::unreserved_key);
     let body = if g.chance(0.3) { g.body() } else { Vec::new() };
-    let body_hash = ali::sha256_hex(&body);
+    let body_hash = sha256_hex(&body);
 
     let mut headers: Vec<(String, String)> = Vec::new();
     let mut names = BTreeSet::new();
@@ -884,9 +885,9 @@ fn hw_case(g: &mut Gen, id: usize) -> Case {
 
     let signed = hw::normalize_headers(&headers);
     let payload = if body.is_empty() {
-        ali::EMPTY_PAYLOAD_SHA256.to_owned()
+        EMPTY_PAYLOAD_SHA256.to_owned()
     } else {
-        ali::sha256_hex(&body)
+        sha256_hex(&body)
     };
     let ak = g.string_of(ALNUM, 20, 20);
     let sk = g.secret();

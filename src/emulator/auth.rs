@@ -16,9 +16,10 @@ use super::http::{Request, param};
 use super::model::{World, parse_ali_expiration, parse_hw_expires_at};
 use crate::providers::alicloud::sign::{
     ACS3_ALGORITHM, Acs3Request, acs3_canonical_request, acs3_signature, acs3_string_to_sign,
-    parse_acs3_authorization, parse_timestamp, sha256_hex, v2_signature, v2_string_to_sign,
+    parse_acs3_authorization, parse_timestamp, v2_signature, v2_string_to_sign,
 };
 use crate::providers::encoding::percent_decode;
+use crate::providers::hash::sha256_hex;
 use crate::providers::huaweicloud::sign as hw;
 
 /// Both clouds refuse requests signed more than 15 minutes from their clock.

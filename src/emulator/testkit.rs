@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use super::http::Request;
 use crate::providers::alicloud::sign as ali;
 use crate::providers::encoding::percent_encode;
+use crate::providers::hash::{EMPTY_PAYLOAD_SHA256, sha256_hex};
 use crate::providers::huaweicloud::sign as hw;
 
 #[derive(Debug, Clone)]
@@ -72,7 +73,7 @@ pub fn alicloud_acs3(
         ("x-acs-signature-nonce".to_owned(), nonce.to_owned()),
         (
             "x-acs-content-sha256".to_owned(),
-            ali::EMPTY_PAYLOAD_SHA256.to_owned(),
+            EMPTY_PAYLOAD_SHA256.to_owned(),
         ),
     ];
     if let Some(token) = &creds.token {
@@ -85,7 +86,7 @@ pub fn alicloud_acs3(
             canonical_uri: "/",
             query: &query,
             signed_headers: &signed,
-            payload_sha256: ali::EMPTY_PAYLOAD_SHA256,
+            payload_sha256: EMPTY_PAYLOAD_SHA256,
         },
         &creds.id,
         &creds.secret,
@@ -173,7 +174,7 @@ pub fn huawei(
             path,
             query: &query,
             signed_headers: &signed,
-            payload_sha256: &ali::sha256_hex(body),
+            payload_sha256: &sha256_hex(body),
         },
         &date,
         &creds.id,

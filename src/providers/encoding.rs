@@ -1,6 +1,7 @@
 //! The one percent-encoder every signature scheme here uses: RFC 3986,
 //! unreserved characters kept, every other UTF-8 byte as `%XX` upper-case.
 //! Form encoders are wrong for signing (they write space as `+` and keep `*`).
+//! Also the canonical request, laid out the same by ACS3 and Huawei's APIG.
 
 pub fn percent_encode(input: &str) -> String {
     let mut out = String::with_capacity(input.len() * 3 / 2);
@@ -60,6 +61,46 @@ pub fn canonical_query(params: &[(String, String)]) -> String {
         out.push('=');
         out.push_str(&percent_encode(value));
     }
+    out
+}
+
+/// `a;b;c` from the (sorted) signed headers.
+pub fn signed_header_names(signed_headers: &[(String, String)]) -> String {
+    signed_headers
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// The canonical request both ACS3 and SDK-HMAC-SHA256 sign: method,
+/// canonical URI, canonical query, one `name:value` line per signed header
+/// (already normalised and sorted), a blank line, the signed header names
+/// and the payload hash.
+pub fn canonical_request(
+    method: &str,
+    canonical_uri: &str,
+    query: &[(String, String)],
+    signed_headers: &[(String, String)],
+    payload_sha256: &str,
+) -> String {
+    let mut out = String::with_capacity(512);
+    out.push_str(method);
+    out.push('\n');
+    out.push_str(canonical_uri);
+    out.push('\n');
+    out.push_str(&canonical_query(query));
+    out.push('\n');
+    for (name, value) in signed_headers {
+        out.push_str(name);
+        out.push(':');
+        out.push_str(value);
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(&signed_header_names(signed_headers));
+    out.push('\n');
+    out.push_str(payload_sha256);
     out
 }
 

@@ -6,8 +6,10 @@
 //! client that builds, signs, sends and parses, and one file per service.
 //! The pieces every cloud shares live here: [`error`] (the one error type),
 //! [`http`] (pooled HTTPS with timeouts and transport-failure
-//! classification), [`retry`] (backoff with full jitter) and [`pacing`]
-//! (a per-connection token bucket).
+//! classification), [`send`] (the one signed-send loop: pacing, retries,
+//! answer reading and redaction), [`retry`] (backoff with full jitter),
+//! [`pacing`] (a per-connection token bucket), [`hash`] and [`encoding`]
+//! (what both signature schemes are built from).
 
 // `ProviderError` is a flat struct with public fields (~136 bytes) that the
 // engine matches on; it is returned once per network round-trip, so its
@@ -15,19 +17,69 @@
 // match site noisier.
 #![allow(clippy::result_large_err)]
 
+/// Declares one cloud's services: an enum whose variants are a subset of
+/// [`Service`]'s, with the same names, so a call built for one cloud cannot
+/// name another cloud's service. Each gets `ALL`, `as_str` (the name
+/// [`Service`] gives it), `Display`, `FromStr` (refusing the other names,
+/// listing the allowed ones) and `From` into [`Service`].
+macro_rules! cloud_services {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            pub const ALL: [$name; [$($name::$variant),+].len()] = [$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                $crate::providers::Service::from(self).as_str()
+            }
+        }
+
+        impl From<$name> for $crate::providers::Service {
+            fn from(service: $name) -> Self {
+                match service {
+                    $($name::$variant => Self::$variant),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(name: &str) -> Result<Self, Self::Err> {
+                $crate::providers::parse_service_name(name, &$name::ALL)
+            }
+        }
+    };
+}
+
 pub mod alicloud;
 pub mod encoding;
 pub mod error;
+pub mod hash;
 pub mod http;
 pub mod huaweicloud;
 pub mod pacing;
 pub mod retry;
+pub mod send;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use reqwest::Url;
+
 pub use error::{ErrorClass, ErrorKind, ProviderError};
+use http::parse_base_url;
 pub use retry::{Idempotency, RetryPolicy};
 
 /// A string that must never be printed: passwords, secret keys, tokens.
@@ -120,7 +172,9 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// The cloud services the clients talk to.
+/// The cloud services the clients talk to, whatever the cloud: what errors
+/// and endpoint overrides name. A call is built with its cloud's own enum
+/// ([`alicloud::AlibabaService`], [`huaweicloud::HuaweiService`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Service {
     /// Alibaba Cloud PolarDB (RPC, version 2017-08-01).
@@ -168,12 +222,26 @@ impl fmt::Display for Service {
 impl std::str::FromStr for Service {
     type Err = String;
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Service::ALL
-            .into_iter()
-            .find(|service| service.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown service {s:?}"))
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        parse_service_name(name, &Service::ALL)
     }
+}
+
+/// The service among `allowed` that `name` names (in any case); the error
+/// lists the allowed names.
+fn parse_service_name<S: Copy + Into<Service>>(name: &str, allowed: &[S]) -> Result<S, String> {
+    let name_of = |service: S| service.into().as_str();
+    allowed
+        .iter()
+        .copied()
+        .find(|service| name_of(*service).eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().copied().map(name_of).collect();
+            format!(
+                "unknown service {name:?}; expected one of: {}",
+                names.join(", ")
+            )
+        })
 }
 
 /// How one connection (one set of credentials against one cloud) reaches
@@ -225,6 +293,27 @@ impl ConnectionOptions {
             .get(&service)
             .or(self.endpoint.as_ref())
             .map(String::as_str)
+    }
+
+    /// The base URL for `service`: the configured one, else `https://` +
+    /// the host `default_host` gives for the region (the cloud's SDK rule).
+    pub fn base_url(
+        &self,
+        service: Service,
+        default_host: impl FnOnce(&str) -> String,
+    ) -> Result<Url, String> {
+        if let Some(base) = self.base_url_for(service) {
+            return parse_base_url(base);
+        }
+        let valid_region = !self.region.is_empty()
+            && self
+                .region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid_region {
+            return Err(format!("invalid region {:?}", self.region));
+        }
+        parse_base_url(&format!("https://{}", default_host(&self.region)))
     }
 
     pub fn retry_policy(&self) -> RetryPolicy {
@@ -293,6 +382,32 @@ mod tests {
         assert!(!shown.contains("very-secret-key"));
         assert!(!shown.contains("tok-123456"));
         assert_eq!(format!("{}", Secret::new("pw")), "[redacted]");
+    }
+
+    #[test]
+    fn each_cloud_parses_only_its_own_service_names() {
+        use alicloud::AlibabaService;
+        use huaweicloud::HuaweiService;
+        assert_eq!("DTS".parse::<AlibabaService>(), Ok(AlibabaService::Dts));
+        assert_eq!("iam".parse::<HuaweiService>(), Ok(HuaweiService::Iam));
+        assert_eq!(
+            "drs".parse::<AlibabaService>().unwrap_err(),
+            r#"unknown service "drs"; expected one of: polardb, dts, ram"#
+        );
+        assert_eq!(
+            "polardb".parse::<HuaweiService>().unwrap_err(),
+            r#"unknown service "polardb"; expected one of: drs, dcs, iam"#
+        );
+        let mut names = Vec::new();
+        for service in AlibabaService::ALL {
+            assert_eq!(service.as_str().parse(), Ok(service));
+            names.push(Service::from(service));
+        }
+        for service in HuaweiService::ALL {
+            assert_eq!(service.to_string().parse(), Ok(service));
+            names.push(Service::from(service));
+        }
+        assert_eq!(names, Service::ALL, "the clouds share out every service");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The Alibaba Cloud RPC client: builds `POST /` with every parameter in
 //! the query (as the official SDKs do), signs it with ACS3-HMAC-SHA256 or
-//! V2 HMAC-SHA1 (per connection), sends it with retries and pacing, and
-//! turns every documented answer shape into a value or a [`ProviderError`].
+//! V2 HMAC-SHA1 (per connection), and reads every documented answer shape
+//! as a value or a classified failure. Sending, retries, pacing and
+//! redaction are the shared loop's ([`crate::providers::send`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,16 +13,18 @@ use reqwest::{Method, Url};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::endpoints;
 use super::sign::{
-    Acs3Request, EMPTY_PAYLOAD_SHA256, acs3_authorization, acs3_headers_to_sign, format_timestamp,
-    v2_signature, v2_string_to_sign,
+    Acs3Request, acs3_authorization, acs3_headers_to_sign, format_timestamp, v2_signature,
+    v2_string_to_sign,
 };
+use super::{AlibabaService, endpoints};
 use crate::providers::encoding::canonical_query;
-use crate::providers::error::{ErrorClass, ErrorKind, ProviderError, redact};
+use crate::providers::error::{ErrorClass, ErrorKind, ProviderError};
+use crate::providers::hash::EMPTY_PAYLOAD_SHA256;
 use crate::providers::http::{
     HttpClient, IncomingResponse, OutgoingRequest, base_path, host_header, names, url_without_query,
 };
+use crate::providers::send::{self, Accepted, Answer, Call, Cloud, ErrorBody, Refusal, json_text};
 use crate::providers::{
     CallInfo, ConnectionOptions, Credentials, Idempotency, RetryPolicy, Service,
 };
@@ -45,39 +48,31 @@ pub struct AlibabaConfig {
 
 /// The API version of each Alibaba service; the emulator tells services
 /// apart by it.
-pub fn api_version(service: Service) -> Option<&'static str> {
+pub fn api_version(service: AlibabaService) -> &'static str {
     match service {
-        Service::Polardb => Some("2017-08-01"),
-        Service::Dts => Some("2020-01-01"),
-        Service::Ram => Some("2015-05-01"),
-        _ => None,
+        AlibabaService::Polardb => "2017-08-01",
+        AlibabaService::Dts => "2020-01-01",
+        AlibabaService::Ram => "2015-05-01",
     }
 }
 
-/// One RPC action with its parameters. `Debug` shows parameter names only.
-#[derive(Clone)]
-pub struct RpcCall {
-    pub service: Service,
-    pub action: &'static str,
-    pub params: Vec<(String, String)>,
-    pub idempotency: Idempotency,
-    /// Parameter values that are secrets (new passwords), for redaction.
-    pub secrets: Vec<String>,
-}
+/// One RPC action; its request is its parameters. `Debug` shows parameter
+/// names only.
+pub type RpcCall = Call<AlibabaService, Vec<(String, String)>>;
 
 impl RpcCall {
-    pub fn new(service: Service, action: &'static str, idempotency: Idempotency) -> Self {
-        RpcCall {
+    pub fn new(service: AlibabaService, action: &'static str, idempotency: Idempotency) -> Self {
+        Call {
             service,
             action,
-            params: Vec::new(),
             idempotency,
             secrets: Vec::new(),
+            request: Vec::new(),
         }
     }
 
     pub fn param(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.params.push((name.to_owned(), value.into()));
+        self.request.push((name.to_owned(), value.into()));
         self
     }
 
@@ -88,9 +83,8 @@ impl RpcCall {
         }
     }
 
-    pub fn secret_param(mut self, name: &str, value: &str) -> Self {
-        self.secrets.push(value.to_owned());
-        self.param(name, value)
+    pub fn secret_param(self, name: &str, value: &str) -> Self {
+        self.secret(value).param(name, value)
     }
 }
 
@@ -115,7 +109,7 @@ impl fmt::Debug for RpcCall {
         f.debug_struct("RpcCall")
             .field("service", &self.service)
             .field("action", &self.action)
-            .field("params", &names(&self.params))
+            .field("params", &names(&self.request))
             .field("idempotency", &self.idempotency)
             .finish_non_exhaustive()
     }
@@ -233,7 +227,8 @@ struct Inner {
     http: HttpClient,
     credentials: Credentials,
     signature: SignatureVersion,
-    bases: BTreeMap<Service, Url>,
+    /// One for every Alibaba service.
+    bases: BTreeMap<AlibabaService, Url>,
     region: String,
 }
 
@@ -247,9 +242,9 @@ impl AlibabaClient {
         let http = HttpClient::new(&config.options)
             .map_err(|e| ProviderError::config(Service::Polardb, "connect", &e))?;
         let mut bases = BTreeMap::new();
-        for service in [Service::Polardb, Service::Dts, Service::Ram] {
+        for service in AlibabaService::ALL {
             let base = endpoints::base_url(service, &config.options)
-                .map_err(|e| ProviderError::config(service, "connect", &e))?;
+                .map_err(|e| ProviderError::config(service.into(), "connect", &e))?;
             bases.insert(service, base);
         }
         Ok(AlibabaClient {
@@ -276,8 +271,8 @@ impl AlibabaClient {
         &self.inner.region
     }
 
-    pub fn base_url(&self, service: Service) -> Option<&Url> {
-        self.inner.bases.get(&service)
+    pub fn base_url(&self, service: AlibabaService) -> &Url {
+        &self.inner.bases[&service]
     }
 
     pub fn polardb(&self) -> super::polardb::PolarDbClient {
@@ -294,64 +289,107 @@ impl AlibabaClient {
 
     /// Sends one RPC call with retries, returning the parsed JSON body.
     pub async fn call(&self, call: &RpcCall) -> Result<(Value, CallInfo), ProviderError> {
-        let inner = &*self.inner;
-        let mut secrets = inner.credentials.secrets();
-        secrets.extend(call.secrets.iter().cloned());
-        let secrets = &secrets;
-        let base = inner.bases.get(&call.service).ok_or_else(|| {
-            ProviderError::config(call.service, call.action, "not an Alibaba Cloud service")
-        })?;
-        let version = api_version(call.service).unwrap_or_default();
-        inner
-            .http
-            .retry_policy()
-            .run(call.idempotency, |attempt| async move {
-                let timestamp = format_timestamp(OffsetDateTime::now_utc());
-                let nonce = new_nonce();
-                let request = build_rpc_request(&RpcSigningInput {
-                    base,
-                    version,
-                    action: call.action,
-                    params: &call.params,
-                    credentials: &inner.credentials,
-                    signature: inner.signature,
-                    timestamp: &timestamp,
-                    nonce: &nonce,
-                });
-                let response = inner
-                    .http
-                    .send(request)
-                    .await
-                    .map_err(|f| f.into_error(call.service, call.action, secrets))?;
-                let (body, mut info) =
-                    parse_response(call.service, call.action, &response, secrets)?;
-                info.attempts = attempt;
-                Ok((body, info))
-            })
-            .await
+        let client = &*self.inner;
+        send::send(&client.http, &client.credentials, client, call).await
     }
 }
 
-/// The error fields of an Alibaba answer, whatever its shape.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AlibabaErrorBody {
-    pub code: Option<String>,
-    pub message: Option<String>,
-    pub request_id: Option<String>,
+impl Cloud for Inner {
+    type Service = AlibabaService;
+    type Request = Vec<(String, String)>;
+
+    fn sign(&self, call: &RpcCall) -> OutgoingRequest {
+        build_rpc_request(&RpcSigningInput {
+            base: &self.bases[&call.service],
+            version: api_version(call.service),
+            action: call.action,
+            params: &call.request,
+            credentials: &self.credentials,
+            signature: self.signature,
+            timestamp: &format_timestamp(OffsetDateTime::now_utc()),
+            nonce: &new_nonce(),
+        })
+    }
+
+    /// A 2xx answer that is not a JSON object with a `RequestId` (every
+    /// Alibaba answer has one; a proxy's page does not) may or may not have
+    /// come from the cloud: `OutcomeUnknown`.
+    fn read_success(answer: Answer<'_>) -> Result<Accepted, Refusal> {
+        if answer.json.as_ref().is_some_and(failed_on_2xx) {
+            return Err(Self::read_failure(&answer));
+        }
+        let header_request_id = answer
+            .response
+            .header("x-acs-request-id")
+            .map(str::to_owned);
+        let unknown = |message: &str, request_id: Option<String>| Refusal {
+            class: ErrorClass::OutcomeUnknown,
+            kind: ErrorKind::InvalidResponse,
+            code: None,
+            message: message.to_owned(),
+            request_id,
+            retry_after: None,
+        };
+        let Some(body) = answer.json.filter(Value::is_object) else {
+            return Err(unknown(
+                "the answer is not a JSON object",
+                header_request_id,
+            ));
+        };
+        let Some(request_id) =
+            string_field(&body, &["RequestId", "requestId"]).or(header_request_id)
+        else {
+            return Err(unknown("the answer has no RequestId", None));
+        };
+        Ok(Accepted {
+            body,
+            request_id: Some(request_id),
+        })
+    }
+
+    /// Non-2xx answers, and 2xx bodies that report a failure (DTS).
+    fn read_failure(answer: &Answer<'_>) -> Refusal {
+        let response = answer.response;
+        let parsed = match &answer.json {
+            Some(body) => parse_error_json(body),
+            None => {
+                parse_error_xml(&answer.text).unwrap_or_else(|| ErrorBody::from_text(&answer.text))
+            }
+        };
+        // A 2xx body that reports a failure without a code gives nothing
+        // to classify by.
+        let (mut class, mut kind) = if response.is_success() && parsed.code.is_none() {
+            (ErrorClass::Permanent, ErrorKind::Other)
+        } else {
+            classify(response.status, parsed.code.as_deref())
+        };
+        if acs_retry_after(response).is_some()
+            && !matches!(kind, ErrorKind::Auth | ErrorKind::PermissionDenied)
+        {
+            (class, kind) = (ErrorClass::Retryable, ErrorKind::Throttled);
+        }
+        Refusal {
+            class,
+            kind,
+            code: parsed.code,
+            message: parsed.message.unwrap_or_default(),
+            request_id: parsed
+                .request_id
+                .or_else(|| response.header("x-acs-request-id").map(str::to_owned)),
+            // `x-acs-retry-after` first, then `Retry-After`.
+            retry_after: response.retry_after(),
+        }
+    }
 }
 
 fn string_field(value: &Value, names: &[&str]) -> Option<String> {
-    names.iter().find_map(|name| match value.get(*name)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    })
+    names.iter().find_map(|name| json_text(value.get(*name)))
 }
 
 /// Reads `Code`/`code`, `Message`/`message`, `RequestId`/`requestId`, the
 /// DTS `ErrCode`/`ErrMessage` (with `%s` filled from `DynamicMessage`) and
 /// the permission detail of a 403.
-pub fn parse_error_json(body: &Value) -> AlibabaErrorBody {
+pub fn parse_error_json(body: &Value) -> ErrorBody {
     let dts_code = string_field(body, &["ErrCode", "errCode"]);
     let code = dts_code.or_else(|| string_field(body, &["Code", "code"]));
     let mut message = match string_field(body, &["ErrMessage", "errMessage"]) {
@@ -370,7 +408,7 @@ pub fn parse_error_json(body: &Value) -> AlibabaErrorBody {
         let text = message.take().unwrap_or_default();
         message = Some(format!("{text} (denied action {action})").trim().to_owned());
     }
-    AlibabaErrorBody {
+    ErrorBody {
         code,
         message,
         request_id: string_field(body, &["RequestId", "requestId"]),
@@ -378,7 +416,7 @@ pub fn parse_error_json(body: &Value) -> AlibabaErrorBody {
 }
 
 /// The `<Error>` XML answer (sent when `Format` is missing).
-pub fn parse_error_xml(text: &str) -> Option<AlibabaErrorBody> {
+pub fn parse_error_xml(text: &str) -> Option<ErrorBody> {
     fn tag(text: &str, name: &str) -> Option<String> {
         let open = format!("<{name}>");
         let close = format!("</{name}>");
@@ -390,7 +428,7 @@ pub fn parse_error_xml(text: &str) -> Option<AlibabaErrorBody> {
     if !text.contains("<Code>") {
         return None;
     }
-    Some(AlibabaErrorBody {
+    Some(ErrorBody {
         code: tag(text, "Code"),
         message: tag(text, "Message"),
         request_id: tag(text, "RequestId"),
@@ -509,79 +547,16 @@ fn acs_retry_after(response: &IncomingResponse) -> Option<std::time::Duration> {
         .map(std::time::Duration::from_millis)
 }
 
-/// Turns one answer into its JSON body or an error: non-2xx statuses, and
-/// 2xx bodies that report a failure (DTS). A 2xx answer that is not a JSON
-/// object with a `RequestId` (every Alibaba answer has one; a proxy's page
-/// does not) may or may not have come from the cloud: `OutcomeUnknown`.
+/// Reads one answer: its JSON body, or the error of a non-2xx status, of
+/// a 2xx body that reports a failure (DTS) or of a 2xx answer that is no
+/// Alibaba answer.
 pub fn parse_response(
-    service: Service,
+    service: AlibabaService,
     action: &str,
     response: &IncomingResponse,
     secrets: &[String],
 ) -> Result<(Value, CallInfo), ProviderError> {
-    let text = String::from_utf8_lossy(&response.body);
-    let json: Option<Value> = serde_json::from_str(&text).ok();
-    let header_request_id = response.header("x-acs-request-id").map(str::to_owned);
-    let failed = json.as_ref().is_some_and(failed_on_2xx);
-    if response.is_success() && !failed {
-        let unknown = |message: &str, request_id: Option<String>| {
-            ProviderError::new(
-                ErrorClass::OutcomeUnknown,
-                ErrorKind::InvalidResponse,
-                service,
-                action,
-                message,
-                secrets,
-            )
-            .with_status(response.status)
-            .with_request_id(request_id)
-            .redacted(secrets)
-        };
-        let Some(body) = json.filter(Value::is_object) else {
-            return Err(unknown(
-                "the answer is not a JSON object",
-                header_request_id,
-            ));
-        };
-        let Some(request_id) =
-            string_field(&body, &["RequestId", "requestId"]).or(header_request_id)
-        else {
-            return Err(unknown("the answer has no RequestId", None));
-        };
-        return Ok((
-            body,
-            CallInfo {
-                request_id: Some(redact(&request_id, secrets)),
-                http_status: response.status,
-                attempts: 1,
-            },
-        ));
-    }
-    let parsed = match &json {
-        Some(body) => parse_error_json(body),
-        None => parse_error_xml(&text).unwrap_or_else(|| AlibabaErrorBody {
-            message: Some(text.trim().chars().take(300).collect()),
-            ..AlibabaErrorBody::default()
-        }),
-    };
-    let message = parsed.message.clone().unwrap_or_default();
-    let (mut class, mut kind) = if failed && response.is_success() && parsed.code.is_none() {
-        (ErrorClass::Permanent, ErrorKind::Other)
-    } else {
-        classify(response.status, parsed.code.as_deref())
-    };
-    let acs_wait = acs_retry_after(response);
-    if acs_wait.is_some() && !matches!(kind, ErrorKind::Auth | ErrorKind::PermissionDenied) {
-        (class, kind) = (ErrorClass::Retryable, ErrorKind::Throttled);
-    }
-    Err(
-        ProviderError::new(class, kind, service, action, &message, secrets)
-            .with_status(response.status)
-            .with_code(parsed.code)
-            .with_request_id(parsed.request_id.or(header_request_id))
-            .with_retry_after(acs_wait.or_else(|| response.retry_after()))
-            .redacted(secrets),
-    )
+    send::read_answer::<Inner>(service.into(), action, response, secrets)
 }
 
 #[cfg(test)]
@@ -608,7 +583,7 @@ mod tests {
 
     fn error_of(status: u16, body: &str) -> ProviderError {
         parse_response(
-            Service::Dts,
+            AlibabaService::Dts,
             "ModifyDtsJobPassword",
             &response(status, body, &[]),
             &[],
@@ -704,7 +679,7 @@ mod tests {
     #[test]
     fn throttling_keeps_retry_after() {
         let error = parse_response(
-            Service::Polardb,
+            AlibabaService::Polardb,
             "ModifyAccountPassword",
             &response(
                 400,
@@ -723,7 +698,7 @@ mod tests {
     #[test]
     fn v2_signature_echo_never_reaches_the_error() {
         let error = parse_response(
-            Service::Polardb,
+            AlibabaService::Polardb,
             "ModifyAccountPassword",
             &response(
                 400,
@@ -760,7 +735,7 @@ mod tests {
             r#"{"RequestId":"R","ErrCode":""}"#,
         ] {
             assert!(
-                parse_response(Service::Dts, "X", &response(200, body, &[]), &[]).is_ok(),
+                parse_response(AlibabaService::Dts, "X", &response(200, body, &[]), &[]).is_ok(),
                 "{body}"
             );
         }
@@ -770,7 +745,7 @@ mod tests {
     fn a_2xx_that_is_not_an_alibaba_answer_is_outcome_unknown() {
         for body in ["<html>captive portal</html>", "[]", r#"{"ok":true}"#] {
             let error = parse_response(
-                Service::Polardb,
+                AlibabaService::Polardb,
                 "ModifyAccountPassword",
                 &response(200, body, &[]),
                 &[],
@@ -783,7 +758,7 @@ mod tests {
             );
         }
         let (_, info) = parse_response(
-            Service::Polardb,
+            AlibabaService::Polardb,
             "ModifyAccountPassword",
             &response(200, "{}", &[("x-acs-request-id", "HDR-1")]),
             &[],
@@ -803,7 +778,7 @@ mod tests {
             (ErrorClass::Retryable, ErrorKind::Throttled)
         );
         let error = parse_response(
-            Service::Dts,
+            AlibabaService::Dts,
             "ModifyDtsJobPassword",
             &response(
                 400,
@@ -823,7 +798,7 @@ mod tests {
         );
         // ...but never turns an auth failure into something retried.
         let error = parse_response(
-            Service::Dts,
+            AlibabaService::Dts,
             "ModifyDtsJobPassword",
             &response(
                 400,
@@ -840,7 +815,7 @@ mod tests {
     #[test]
     fn success_keeps_the_request_id() {
         let (body, info) = parse_response(
-            Service::Dts,
+            AlibabaService::Dts,
             "ModifyDtsJobPassword",
             &response(
                 200,
@@ -864,7 +839,7 @@ mod tests {
         for (status, body) in [(400, echo), (300, xml)] {
             let answer = response(status, body, &[]);
             let error = parse_response(
-                Service::Dts,
+                AlibabaService::Dts,
                 "ModifyDtsJobPassword",
                 &answer,
                 std::slice::from_ref(&secret),
@@ -874,7 +849,7 @@ mod tests {
         }
         let answer = response(200, r#"{"RequestId":"Pl4nted-Secret!"}"#, &[]);
         let (_, info) =
-            parse_response(Service::Dts, "DescribeDtsJobs", &answer, &[secret]).unwrap();
+            parse_response(AlibabaService::Dts, "DescribeDtsJobs", &answer, &[secret]).unwrap();
         assert_eq!(info.request_id.as_deref(), Some("[redacted]"));
     }
 
@@ -1169,7 +1144,7 @@ mod tests {
     #[test]
     fn debug_output_names_parameters_without_values() {
         let call = RpcCall::new(
-            Service::Dts,
+            AlibabaService::Dts,
             "ModifyDtsJobPassword",
             Idempotency::NonIdempotent,
         )
@@ -1184,7 +1159,7 @@ mod tests {
             base: &base,
             version: "2020-01-01",
             action: "ModifyDtsJobPassword",
-            params: &call.params,
+            params: &call.request,
             credentials: &creds,
             signature: SignatureVersion::V2,
             timestamp: "2024-05-01T08:00:00Z",

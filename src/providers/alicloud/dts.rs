@@ -10,6 +10,7 @@
 
 use serde::Deserialize;
 
+use super::AlibabaService;
 use super::client::{AlibabaClient, RpcCall};
 use crate::providers::{
     CallInfo, ErrorKind, Idempotency, ProviderError, Secret, Service, Verified, decode_body,
@@ -177,7 +178,7 @@ impl DtsClient {
         request: &ModifyDtsJobPasswordRequest,
     ) -> Result<ModifyDtsJobPasswordResponse, ProviderError> {
         let call = RpcCall::new(
-            Service::Dts,
+            AlibabaService::Dts,
             "ModifyDtsJobPassword",
             Idempotency::NonIdempotent,
         )
@@ -204,7 +205,7 @@ impl DtsClient {
         region_id: Option<&str>,
     ) -> Result<DtsJobDetail, ProviderError> {
         let call = RpcCall::new(
-            Service::Dts,
+            AlibabaService::Dts,
             "DescribeDtsJobDetail",
             Idempotency::Idempotent,
         )
@@ -223,10 +224,14 @@ impl DtsClient {
 
     /// A cheap authenticated call: `DescribeDtsJobs` with one item per page.
     pub async fn verify(&self) -> Result<Verified, ProviderError> {
-        let call = RpcCall::new(Service::Dts, "DescribeDtsJobs", Idempotency::Idempotent)
-            .param("RegionId", self.client.region())
-            .param("PageSize", "1")
-            .param("PageNumber", "1");
+        let call = RpcCall::new(
+            AlibabaService::Dts,
+            "DescribeDtsJobs",
+            Idempotency::Idempotent,
+        )
+        .param("RegionId", self.client.region())
+        .param("PageSize", "1")
+        .param("PageNumber", "1");
         let (_, info) = self.client.call(&call).await?;
         Ok(Verified {
             service: Service::Dts,
@@ -334,7 +339,7 @@ mod tests {
             body: body.as_bytes().to_vec(),
         };
         let (_, info) =
-            parse_response(Service::Dts, "ModifyDtsJobPassword", &response, &[]).unwrap();
+            parse_response(AlibabaService::Dts, "ModifyDtsJobPassword", &response, &[]).unwrap();
         assert_eq!(
             info.request_id.as_deref(),
             Some("8C498360-7892-433C-847A-BA71A850****")

@@ -5,8 +5,8 @@
 
 use reqwest::Url;
 
-use crate::providers::http::parse_base_url;
-use crate::providers::{ConnectionOptions, Service};
+use super::AlibabaService;
+use crate::providers::ConnectionOptions;
 
 /// The regions the alibabacloud_polardb20170801 9.2.1 SDK's endpoint map sends to the central host.
 const POLARDB_CENTRAL: &[&str] = &[
@@ -112,48 +112,31 @@ const DTS_CENTRAL: &[&str] = &[
 
 /// The regions the SDK's map sends to `service`'s central host (none for
 /// services without a map).
-pub fn central_regions(service: Service) -> &'static [&'static str] {
+pub fn central_regions(service: AlibabaService) -> &'static [&'static str] {
     match service {
-        Service::Polardb => POLARDB_CENTRAL,
-        Service::Dts => DTS_CENTRAL,
-        _ => &[],
+        AlibabaService::Polardb => POLARDB_CENTRAL,
+        AlibabaService::Dts => DTS_CENTRAL,
+        AlibabaService::Ram => &[],
     }
 }
 
 /// The public host the official SDK uses for `service` in `region`.
-pub fn default_host(service: Service, region: &str) -> Option<String> {
+pub fn default_host(service: AlibabaService, region: &str) -> String {
     let central = central_regions(service).contains(&region);
-    let host = match service {
-        Service::Polardb if central => "polardb.aliyuncs.com".to_owned(),
-        Service::Polardb => format!("polardb.{region}.aliyuncs.com"),
-        Service::Dts if central => "dts.aliyuncs.com".to_owned(),
-        Service::Dts => format!("dts.{region}.aliyuncs.com"),
+    match service {
+        AlibabaService::Polardb if central => "polardb.aliyuncs.com".to_owned(),
+        AlibabaService::Polardb => format!("polardb.{region}.aliyuncs.com"),
+        AlibabaService::Dts if central => "dts.aliyuncs.com".to_owned(),
+        AlibabaService::Dts => format!("dts.{region}.aliyuncs.com"),
         // RAM is a global service.
-        Service::Ram => "ram.aliyuncs.com".to_owned(),
-        Service::Drs | Service::Dcs | Service::Iam => return None,
-    };
-    Some(host)
-}
-
-fn valid_region(region: &str) -> bool {
-    !region.is_empty()
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        AlibabaService::Ram => "ram.aliyuncs.com".to_owned(),
+    }
 }
 
 /// The base URL for `service`: the configured one, else `https://` + the
 /// SDK host for the region.
-pub fn base_url(service: Service, options: &ConnectionOptions) -> Result<Url, String> {
-    if let Some(base) = options.base_url_for(service) {
-        return parse_base_url(base);
-    }
-    if !valid_region(&options.region) {
-        return Err(format!("invalid region {:?}", options.region));
-    }
-    let host = default_host(service, &options.region)
-        .ok_or_else(|| format!("{service} is not an Alibaba Cloud service"))?;
-    parse_base_url(&format!("https://{host}"))
+pub fn base_url(service: AlibabaService, options: &ConnectionOptions) -> Result<Url, String> {
+    options.base_url(service.into(), |region| default_host(service, region))
 }
 
 #[cfg(test)]
@@ -162,55 +145,65 @@ mod tests {
 
     #[test]
     fn sdk_region_rules() {
-        let host = |s, r| default_host(s, r).unwrap();
+        let host = default_host;
         assert_eq!(
-            host(Service::Polardb, "cn-hangzhou"),
+            host(AlibabaService::Polardb, "cn-hangzhou"),
             "polardb.aliyuncs.com"
         );
-        assert_eq!(host(Service::Polardb, "cn-heyuan"), "polardb.aliyuncs.com");
         assert_eq!(
-            host(Service::Polardb, "ap-southeast-1"),
+            host(AlibabaService::Polardb, "cn-heyuan"),
+            "polardb.aliyuncs.com"
+        );
+        assert_eq!(
+            host(AlibabaService::Polardb, "ap-southeast-1"),
             "polardb.ap-southeast-1.aliyuncs.com"
         );
         assert_eq!(
-            host(Service::Polardb, "cn-shenzhen"),
+            host(AlibabaService::Polardb, "cn-shenzhen"),
             "polardb.cn-shenzhen.aliyuncs.com"
         );
-        assert_eq!(host(Service::Dts, "cn-hangzhou"), "dts.aliyuncs.com");
-        assert_eq!(host(Service::Dts, "eu-central-1"), "dts.aliyuncs.com");
+        assert_eq!(host(AlibabaService::Dts, "cn-hangzhou"), "dts.aliyuncs.com");
         assert_eq!(
-            host(Service::Dts, "ap-northeast-1"),
+            host(AlibabaService::Dts, "eu-central-1"),
+            "dts.aliyuncs.com"
+        );
+        assert_eq!(
+            host(AlibabaService::Dts, "ap-northeast-1"),
             "dts.ap-northeast-1.aliyuncs.com"
         );
         assert_eq!(
-            host(Service::Dts, "cn-guangzhou"),
+            host(AlibabaService::Dts, "cn-guangzhou"),
             "dts.cn-guangzhou.aliyuncs.com"
         );
-        assert_eq!(host(Service::Ram, "ap-northeast-1"), "ram.aliyuncs.com");
-        assert_eq!(default_host(Service::Dcs, "cn-hangzhou"), None);
+        assert_eq!(
+            host(AlibabaService::Ram, "ap-northeast-1"),
+            "ram.aliyuncs.com"
+        );
     }
 
     #[test]
     fn overrides_win_and_http_needs_to_be_explicit() {
         let mut options = ConnectionOptions::new("cn-guangzhou");
         assert_eq!(
-            base_url(Service::Dts, &options).unwrap().as_str(),
+            base_url(AlibabaService::Dts, &options).unwrap().as_str(),
             "https://dts.cn-guangzhou.aliyuncs.com/"
         );
         options.endpoint = Some("gateway.internal:8443".into());
         assert_eq!(
-            base_url(Service::Polardb, &options).unwrap().as_str(),
+            base_url(AlibabaService::Polardb, &options)
+                .unwrap()
+                .as_str(),
             "https://gateway.internal:8443/"
         );
         options
             .endpoints
-            .insert(Service::Ram, "http://127.0.0.1:9000".into());
+            .insert(AlibabaService::Ram.into(), "http://127.0.0.1:9000".into());
         assert_eq!(
-            base_url(Service::Ram, &options).unwrap().as_str(),
+            base_url(AlibabaService::Ram, &options).unwrap().as_str(),
             "http://127.0.0.1:9000/"
         );
         options.endpoint = None;
         options.region = "cn-hangzhou/../x".into();
-        assert!(base_url(Service::Dts, &options).is_err());
+        assert!(base_url(AlibabaService::Dts, &options).is_err());
     }
 }

@@ -9,3 +9,8 @@ pub mod ram;
 pub mod sign;
 
 pub use client::{AlibabaClient, AlibabaConfig, SignatureVersion};
+
+cloud_services! {
+    /// The Alibaba Cloud services an RPC call can be for.
+    AlibabaService { Polardb, Dts, Ram }
+}

@@ -6,6 +6,7 @@ pub mod accounts;
 
 use serde::Deserialize;
 
+use super::AlibabaService;
 use super::client::{AlibabaClient, RpcCall};
 use crate::providers::{
     CallInfo, Idempotency, ProviderError, Secret, Service, Verified, decode_body,
@@ -156,7 +157,7 @@ impl PolarDbClient {
         request: &ModifyAccountPasswordRequest,
     ) -> Result<ModifyAccountPasswordResponse, ProviderError> {
         let call = RpcCall::new(
-            Service::Polardb,
+            AlibabaService::Polardb,
             "ModifyAccountPassword",
             Idempotency::Idempotent,
         )
@@ -173,7 +174,7 @@ impl PolarDbClient {
         request: &DescribeAccountsRequest,
     ) -> Result<DescribeAccountsResponse, ProviderError> {
         let call = RpcCall::new(
-            Service::Polardb,
+            AlibabaService::Polardb,
             "DescribeAccounts",
             Idempotency::Idempotent,
         )
@@ -201,7 +202,7 @@ impl PolarDbClient {
         page: &DescribeAccountsPage,
     ) -> Result<DescribeAccountsResponse, ProviderError> {
         let call = RpcCall::new(
-            Service::Polardb,
+            AlibabaService::Polardb,
             "DescribeAccounts",
             Idempotency::Idempotent,
         )
@@ -221,7 +222,7 @@ impl PolarDbClient {
         request: &ModifyAccountDescriptionRequest,
     ) -> Result<CallInfo, ProviderError> {
         let call = RpcCall::new(
-            Service::Polardb,
+            AlibabaService::Polardb,
             "ModifyAccountDescription",
             Idempotency::Idempotent,
         )
@@ -234,7 +235,11 @@ impl PolarDbClient {
 
     /// A cheap authenticated call: `DescribeRegions`.
     pub async fn verify(&self) -> Result<Verified, ProviderError> {
-        let call = RpcCall::new(Service::Polardb, "DescribeRegions", Idempotency::Idempotent);
+        let call = RpcCall::new(
+            AlibabaService::Polardb,
+            "DescribeRegions",
+            Idempotency::Idempotent,
+        );
         let (_, info) = self.client.call(&call).await?;
         Ok(Verified {
             service: Service::Polardb,
@@ -257,7 +262,7 @@ mod tests {
         use crate::providers::{ErrorClass, ErrorKind};
         let answer = |status: u16, body: &str| {
             parse_response(
-                Service::Polardb,
+                AlibabaService::Polardb,
                 "ModifyAccountPassword",
                 &IncomingResponse {
                     status,

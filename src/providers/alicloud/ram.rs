@@ -4,6 +4,7 @@
 
 use serde::Deserialize;
 
+use super::AlibabaService;
 use super::client::{AlibabaClient, RpcCall};
 use crate::providers::{
     CallInfo, Idempotency, ProviderError, Secret, Service, Verified, decode_body,
@@ -95,8 +96,12 @@ impl RamClient {
         &self,
         user_name: Option<&str>,
     ) -> Result<CreatedAccessKey, ProviderError> {
-        let call = RpcCall::new(Service::Ram, "CreateAccessKey", Idempotency::NonIdempotent)
-            .optional("UserName", user_name);
+        let call = RpcCall::new(
+            AlibabaService::Ram,
+            "CreateAccessKey",
+            Idempotency::NonIdempotent,
+        )
+        .optional("UserName", user_name);
         let (body, info) = self.client.call(&call).await?;
         let body: CreateAccessKeyBody = decode_body(Service::Ram, call.action, body, &info)?;
         let key = body.access_key;
@@ -116,9 +121,13 @@ impl RamClient {
         user_name: Option<&str>,
         access_key_id: &str,
     ) -> Result<DeleteAccessKeyResponse, ProviderError> {
-        let call = RpcCall::new(Service::Ram, "DeleteAccessKey", Idempotency::Idempotent)
-            .optional("UserName", user_name)
-            .param("UserAccessKeyId", access_key_id);
+        let call = RpcCall::new(
+            AlibabaService::Ram,
+            "DeleteAccessKey",
+            Idempotency::Idempotent,
+        )
+        .optional("UserName", user_name)
+        .param("UserAccessKeyId", access_key_id);
         let (_, info) = self.client.call(&call).await?;
         Ok(DeleteAccessKeyResponse { info })
     }
@@ -127,8 +136,12 @@ impl RamClient {
         &self,
         user_name: Option<&str>,
     ) -> Result<ListAccessKeysResponse, ProviderError> {
-        let call = RpcCall::new(Service::Ram, "ListAccessKeys", Idempotency::Idempotent)
-            .optional("UserName", user_name);
+        let call = RpcCall::new(
+            AlibabaService::Ram,
+            "ListAccessKeys",
+            Idempotency::Idempotent,
+        )
+        .optional("UserName", user_name);
         let (body, info) = self.client.call(&call).await?;
         let body: ListAccessKeysBody = decode_body(Service::Ram, call.action, body, &info)?;
         Ok(ListAccessKeysResponse {

@@ -5,17 +5,15 @@
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::providers::encoding::{canonical_query, percent_encode};
+use crate::providers::encoding::{
+    canonical_query, canonical_request, percent_encode, signed_header_names,
+};
+use crate::providers::hash::{hmac_sha256_hex, sha256_hex};
 
 pub const ACS3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
-
-/// SHA-256 of an empty body, the payload hash of every RPC call we make.
-pub const EMPTY_PAYLOAD_SHA256: &str =
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// `yyyy-MM-ddTHH:mm:ssZ` in UTC: `x-acs-date` and the V2 `Timestamp`.
 pub fn format_timestamp(at: OffsetDateTime) -> String {
@@ -33,10 +31,6 @@ pub fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
     )
     .ok()
     .map(|t| t.assume_utc())
-}
-
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
 }
 
 /// The request as ACS3 signs it. `signed_headers` holds exactly the headers
@@ -74,34 +68,14 @@ pub fn acs3_headers_to_sign(headers: &[(String, String)]) -> Vec<(String, String
     merged
 }
 
-/// `a;b;c` from the (sorted) signed headers.
-pub fn signed_header_names(signed_headers: &[(String, String)]) -> String {
-    signed_headers
-        .iter()
-        .map(|(name, _)| name.as_str())
-        .collect::<Vec<_>>()
-        .join(";")
-}
-
 pub fn acs3_canonical_request(request: &Acs3Request<'_>) -> String {
-    let mut out = String::with_capacity(512);
-    out.push_str(request.method);
-    out.push('\n');
-    out.push_str(request.canonical_uri);
-    out.push('\n');
-    out.push_str(&canonical_query(request.query));
-    out.push('\n');
-    for (name, value) in request.signed_headers {
-        out.push_str(name);
-        out.push(':');
-        out.push_str(value);
-        out.push('\n');
-    }
-    out.push('\n');
-    out.push_str(&signed_header_names(request.signed_headers));
-    out.push('\n');
-    out.push_str(request.payload_sha256);
-    out
+    canonical_request(
+        request.method,
+        request.canonical_uri,
+        request.query,
+        request.signed_headers,
+        request.payload_sha256,
+    )
 }
 
 pub fn acs3_string_to_sign(canonical_request: &str) -> String {
@@ -113,10 +87,7 @@ pub fn acs3_string_to_sign(canonical_request: &str) -> String {
 
 /// Lower-hex HMAC-SHA256 keyed with the raw secret (no `&` suffix).
 pub fn acs3_signature(access_key_secret: &str, string_to_sign: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(access_key_secret.as_bytes())
-        .expect("HMAC takes any key length");
-    mac.update(string_to_sign.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    hmac_sha256_hex(access_key_secret, string_to_sign)
 }
 
 /// The full `Authorization` header value for a request.
@@ -183,6 +154,7 @@ pub fn v2_signature(access_key_secret: &str, string_to_sign: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::hash::EMPTY_PAYLOAD_SHA256;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
         items

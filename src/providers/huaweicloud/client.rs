@@ -1,7 +1,8 @@
 //! The Huawei Cloud REST client: JSON bodies serialised once (the signed
 //! hash is over exactly the bytes sent), signed with SDK-HMAC-SHA256 over
-//! every header it sends, retried and paced, and every documented error
-//! shape parsed into a [`ProviderError`].
+//! every header it sends, and every documented error shape read as a
+//! classified failure. Sending, retries, pacing and redaction are the
+//! shared loop's ([`crate::providers::send`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,14 +12,15 @@ use reqwest::{Method, Url};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::endpoints;
 use super::sign::{SignRequest, authorization, format_sdk_date, normalize_headers};
-use crate::providers::alicloud::sign::{EMPTY_PAYLOAD_SHA256, sha256_hex};
+use super::{HuaweiService, endpoints};
 use crate::providers::encoding::{canonical_query, percent_decode, percent_encode};
-use crate::providers::error::{ErrorClass, ErrorKind, ProviderError, redact};
+use crate::providers::error::{ErrorClass, ErrorKind, ProviderError};
+use crate::providers::hash::{EMPTY_PAYLOAD_SHA256, sha256_hex};
 use crate::providers::http::{
     HttpClient, IncomingResponse, OutgoingRequest, base_path, host_header, names, url_without_query,
 };
+use crate::providers::send::{self, Accepted, Answer, Call, Cloud, ErrorBody, Refusal, json_text};
 use crate::providers::{
     CallInfo, ConnectionOptions, Credentials, Idempotency, RetryPolicy, Service,
 };
@@ -35,54 +37,49 @@ pub struct HuaweiConfig {
     pub domain_id: Option<String>,
 }
 
-/// One REST call. `path` is decoded and relative to the service's base URL.
-/// `Debug` leaves out query values and the body.
+/// What a REST call sends. `path` is decoded and relative to the
+/// service's base URL.
 #[derive(Clone)]
-pub struct RestCall {
-    pub service: Service,
-    pub action: &'static str,
+pub struct RestRequest {
     pub method: Method,
     pub path: String,
     pub query: Vec<(String, String)>,
     /// Serialised JSON, sent and hashed as is.
     pub body: Option<Vec<u8>>,
-    pub idempotency: Idempotency,
-    /// Values in the body that are secrets, for redaction.
-    pub secrets: Vec<String>,
 }
+
+/// One REST call. `Debug` leaves out query values and the body.
+pub type RestCall = Call<HuaweiService, RestRequest>;
 
 impl RestCall {
     pub fn new(
-        service: Service,
+        service: HuaweiService,
         action: &'static str,
         method: Method,
         path: String,
         idempotency: Idempotency,
     ) -> Self {
-        RestCall {
+        Call {
             service,
             action,
-            method,
-            path,
-            query: Vec::new(),
-            body: None,
             idempotency,
             secrets: Vec::new(),
+            request: RestRequest {
+                method,
+                path,
+                query: Vec::new(),
+                body: None,
+            },
         }
     }
 
     pub fn query(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.query.push((name.to_owned(), value.into()));
+        self.request.query.push((name.to_owned(), value.into()));
         self
     }
 
     pub fn json(mut self, body: &Value) -> Self {
-        self.body = Some(serde_json::to_vec(body).expect("a JSON value always serialises"));
-        self
-    }
-
-    pub fn secret(mut self, value: &str) -> Self {
-        self.secrets.push(value.to_owned());
+        self.request.body = Some(serde_json::to_vec(body).expect("a JSON value always serialises"));
         self
     }
 }
@@ -112,10 +109,10 @@ impl fmt::Debug for RestCall {
         f.debug_struct("RestCall")
             .field("service", &self.service)
             .field("action", &self.action)
-            .field("method", &self.method)
-            .field("path", &self.path)
-            .field("query", &names(&self.query))
-            .field("body_len", &self.body.as_ref().map(Vec::len))
+            .field("method", &self.request.method)
+            .field("path", &self.request.path)
+            .field("query", &names(&self.request.query))
+            .field("body_len", &self.request.body.as_ref().map(Vec::len))
             .field("idempotency", &self.idempotency)
             .finish_non_exhaustive()
     }
@@ -215,7 +212,7 @@ pub fn is_path_segment(value: &str) -> bool {
 /// `value` as one path segment of a call, or the error that refuses it
 /// before anything is sent.
 pub fn path_segment<'a>(
-    service: Service,
+    service: HuaweiService,
     action: &str,
     what: &str,
     value: &'a str,
@@ -226,7 +223,7 @@ pub fn path_segment<'a>(
         Err(ProviderError::new(
             ErrorClass::Permanent,
             ErrorKind::InvalidParameter,
-            service,
+            service.into(),
             action,
             &format!("{what} must be one path segment (not empty, no '/', not '.' or '..')"),
             &[],
@@ -247,7 +244,8 @@ struct Inner {
     credentials: Credentials,
     project_id: String,
     domain_id: Option<String>,
-    bases: BTreeMap<Service, Url>,
+    /// One for every Huawei service.
+    bases: BTreeMap<HuaweiService, Url>,
 }
 
 impl HuaweiClient {
@@ -267,9 +265,9 @@ impl HuaweiClient {
             ));
         }
         let mut bases = BTreeMap::new();
-        for service in [Service::Drs, Service::Dcs, Service::Iam] {
+        for service in HuaweiService::ALL {
             let base = endpoints::base_url(service, &config.options)
-                .map_err(|e| ProviderError::config(service, "connect", &e))?;
+                .map_err(|e| ProviderError::config(service.into(), "connect", &e))?;
             bases.insert(service, base);
         }
         Ok(HuaweiClient {
@@ -296,8 +294,8 @@ impl HuaweiClient {
         &self.inner.project_id
     }
 
-    pub fn base_url(&self, service: Service) -> Option<&Url> {
-        self.inner.bases.get(&service)
+    pub fn base_url(&self, service: HuaweiService) -> &Url {
+        &self.inner.bases[&service]
     }
 
     pub fn drs(&self) -> super::drs::DrsClient {
@@ -315,42 +313,73 @@ impl HuaweiClient {
     /// Sends one call with retries; returns the JSON body (`Null` when
     /// empty) of a 2xx answer.
     pub async fn call(&self, call: &RestCall) -> Result<(Value, CallInfo), ProviderError> {
-        let inner = &*self.inner;
-        let mut secrets = inner.credentials.secrets();
-        secrets.extend(call.secrets.iter().cloned());
-        let secrets = &secrets;
-        let base = inner.bases.get(&call.service).ok_or_else(|| {
-            ProviderError::config(call.service, call.action, "not a Huawei Cloud service")
-        })?;
+        let client = &*self.inner;
+        send::send(&client.http, &client.credentials, client, call).await
+    }
+}
+
+impl Cloud for Inner {
+    type Service = HuaweiService;
+    type Request = RestRequest;
+
+    fn sign(&self, call: &RestCall) -> OutgoingRequest {
         let (project_id, domain_id) =
-            scope_headers(call.service, &inner.project_id, inner.domain_id.as_deref());
-        inner
-            .http
-            .retry_policy()
-            .run(call.idempotency, |attempt| async move {
-                let sdk_date = format_sdk_date(OffsetDateTime::now_utc());
-                let request = build_rest_request(&RestSigningInput {
-                    base,
-                    method: &call.method,
-                    path: &call.path,
-                    query: &call.query,
-                    body: call.body.as_deref(),
-                    credentials: &inner.credentials,
-                    project_id,
-                    domain_id,
-                    sdk_date: &sdk_date,
+            scope_headers(call.service, &self.project_id, self.domain_id.as_deref());
+        let request = &call.request;
+        build_rest_request(&RestSigningInput {
+            base: &self.bases[&call.service],
+            method: &request.method,
+            path: &request.path,
+            query: &request.query,
+            body: request.body.as_deref(),
+            credentials: &self.credentials,
+            project_id,
+            domain_id,
+            sdk_date: &format_sdk_date(OffsetDateTime::now_utc()),
+        })
+    }
+
+    /// The JSON body, `Null` when empty. Service-level "200 but failed"
+    /// checks live with each call.
+    fn read_success(answer: Answer<'_>) -> Result<Accepted, Refusal> {
+        let header_request_id = answer.response.header("x-request-id").map(str::to_owned);
+        let body = match answer.json {
+            Some(body) => body,
+            None if answer.text.trim().is_empty() => Value::Null,
+            None => {
+                return Err(Refusal {
+                    class: ErrorClass::Permanent,
+                    kind: ErrorKind::InvalidResponse,
+                    code: None,
+                    message: "the answer is not JSON".to_owned(),
+                    request_id: header_request_id,
+                    retry_after: None,
                 });
-                let response = inner
-                    .http
-                    .send(request)
-                    .await
-                    .map_err(|f| f.into_error(call.service, call.action, secrets))?;
-                let (body, mut info) =
-                    parse_response(call.service, call.action, &response, secrets)?;
-                info.attempts = attempt;
-                Ok((body, info))
-            })
-            .await
+            }
+        };
+        let request_id = header_request_id.or_else(|| json_text(body.get("request_id")));
+        Ok(Accepted { body, request_id })
+    }
+
+    fn read_failure(answer: &Answer<'_>) -> Refusal {
+        let response = answer.response;
+        let parsed = match &answer.json {
+            Some(body) => parse_error_json(body),
+            None => ErrorBody::from_text(&answer.text),
+        };
+        let message = parsed.message.unwrap_or_default();
+        let (class, kind) = classify(response.status, parsed.code.as_deref(), &message);
+        Refusal {
+            class,
+            kind,
+            code: parsed.code,
+            message,
+            request_id: response
+                .header("x-request-id")
+                .map(str::to_owned)
+                .or(parsed.request_id),
+            retry_after: response.retry_after(),
+        }
     }
 }
 
@@ -358,29 +387,13 @@ impl HuaweiClient {
 /// the account's domain when it is known (the SDK's global credentials),
 /// every call otherwise the project (its basic credentials).
 pub fn scope_headers<'a>(
-    service: Service,
+    service: HuaweiService,
     project_id: &'a str,
     domain_id: Option<&'a str>,
 ) -> (Option<&'a str>, Option<&'a str>) {
     match (service, domain_id) {
-        (Service::Iam, Some(domain)) => (None, Some(domain)),
+        (HuaweiService::Iam, Some(domain)) => (None, Some(domain)),
         _ => (Some(project_id), None),
-    }
-}
-
-/// The error fields of a Huawei answer, whatever its shape.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HuaweiErrorBody {
-    pub code: Option<String>,
-    pub message: Option<String>,
-    pub request_id: Option<String>,
-}
-
-fn text_of(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
     }
 }
 
@@ -390,7 +403,7 @@ fn text_of(value: Option<&Value>) -> Option<String> {
 /// SDK, a pair whose values are both null does not end the search: IAM's
 /// documented key-limit answer nests `"error_code": null, "error_msg": null`
 /// beside the `code`/`message` that say what happened.
-pub fn parse_error_json(body: &Value) -> HuaweiErrorBody {
+pub fn parse_error_json(body: &Value) -> ErrorBody {
     fn find(body: &Value, depth: usize) -> Option<(Option<String>, Option<String>)> {
         let object = body.as_object()?;
         for (code, message) in [
@@ -399,7 +412,7 @@ pub fn parse_error_json(body: &Value) -> HuaweiErrorBody {
             ("code", "message"),
         ] {
             if object.contains_key(code) && object.contains_key(message) {
-                let pair = (text_of(object.get(code)), text_of(object.get(message)));
+                let pair = (json_text(object.get(code)), json_text(object.get(message)));
                 if pair.0.is_some() || pair.1.is_some() {
                     return Some(pair);
                 }
@@ -411,10 +424,10 @@ pub fn parse_error_json(body: &Value) -> HuaweiErrorBody {
         object.values().find_map(|nested| find(nested, depth + 1))
     }
     let (code, message) = find(body, 0).unwrap_or_default();
-    HuaweiErrorBody {
+    ErrorBody {
         code,
         message,
-        request_id: text_of(body.get("request_id")),
+        request_id: json_text(body.get("request_id")),
     }
 }
 
@@ -487,72 +500,15 @@ pub fn classify(status: u16, code: Option<&str>, message: &str) -> (ErrorClass, 
     }
 }
 
-/// Turns one answer into its JSON body (`Null` for an empty 2xx body) or
-/// an error. Service-level "200 but failed" checks live with each call.
+/// Reads one answer: its JSON body (`Null` for an empty 2xx body), or
+/// the error. Service-level "200 but failed" checks live with each call.
 pub fn parse_response(
-    service: Service,
+    service: HuaweiService,
     action: &str,
     response: &IncomingResponse,
     secrets: &[String],
 ) -> Result<(Value, CallInfo), ProviderError> {
-    let text = String::from_utf8_lossy(&response.body);
-    let json: Option<Value> = serde_json::from_str(&text).ok();
-    let header_request_id = response.header("x-request-id").map(str::to_owned);
-    if response.is_success() {
-        let body = match json {
-            Some(body) => body,
-            None if text.trim().is_empty() => Value::Null,
-            None => {
-                return Err(ProviderError::new(
-                    ErrorClass::Permanent,
-                    ErrorKind::InvalidResponse,
-                    service,
-                    action,
-                    "the answer is not JSON",
-                    secrets,
-                )
-                .with_status(response.status)
-                .with_request_id(header_request_id)
-                .redacted(secrets));
-            }
-        };
-        let request_id = header_request_id
-            .or_else(|| text_of(body.get("request_id")))
-            .map(|id| redact(&id, secrets));
-        return Ok((
-            body,
-            CallInfo {
-                request_id,
-                http_status: response.status,
-                attempts: 1,
-            },
-        ));
-    }
-    let parsed = match &json {
-        Some(body) => parse_error_json(body),
-        None => HuaweiErrorBody {
-            message: Some(text.trim().chars().take(300).collect()),
-            ..HuaweiErrorBody::default()
-        },
-    };
-    let (class, kind) = classify(
-        response.status,
-        parsed.code.as_deref(),
-        parsed.message.as_deref().unwrap_or(""),
-    );
-    Err(ProviderError::new(
-        class,
-        kind,
-        service,
-        action,
-        parsed.message.as_deref().unwrap_or(""),
-        secrets,
-    )
-    .with_status(response.status)
-    .with_code(parsed.code)
-    .with_request_id(header_request_id.or(parsed.request_id))
-    .with_retry_after(response.retry_after())
-    .redacted(secrets))
+    send::read_answer::<Inner>(service.into(), action, response, secrets)
 }
 
 #[cfg(test)]
@@ -578,7 +534,7 @@ mod tests {
 
     fn error_of(status: u16, body: &str) -> ProviderError {
         parse_response(
-            Service::Dcs,
+            HuaweiService::Dcs,
             "UpdatePassword",
             &response(status, body, &[("X-Request-Id", "hdr-id")]),
             &[],
@@ -681,7 +637,7 @@ mod tests {
     #[test]
     fn empty_success_body_is_null() {
         let (body, info) = parse_response(
-            Service::Iam,
+            HuaweiService::Iam,
             "DeleteAccessKey",
             &response(204, "", &[("X-Request-Id", "r1")]),
             &[],
@@ -702,10 +658,12 @@ mod tests {
             r#"{"error_code":"Pl4nted-Secret!","error_msg":"m"}"#,
             &[("X-Request-Id", "Pl4nted-Secret!")],
         );
-        let error = parse_response(Service::Dcs, "UpdatePassword", &answer, &secrets).unwrap_err();
+        let error =
+            parse_response(HuaweiService::Dcs, "UpdatePassword", &answer, &secrets).unwrap_err();
         assert!(!error.to_string().contains("Pl4nted"), "{error}");
         let answer = response(200, r#"{"request_id":"Pl4nted-Secret!"}"#, &[]);
-        let (_, info) = parse_response(Service::Dcs, "UpdatePassword", &answer, &secrets).unwrap();
+        let (_, info) =
+            parse_response(HuaweiService::Dcs, "UpdatePassword", &answer, &secrets).unwrap();
         assert_eq!(info.request_id.as_deref(), Some("[redacted]"));
     }
 
@@ -854,12 +812,15 @@ mod tests {
     #[test]
     fn iam_is_scoped_by_domain_when_known_else_by_project() {
         assert_eq!(
-            scope_headers(Service::Iam, "p", Some("d")),
+            scope_headers(HuaweiService::Iam, "p", Some("d")),
             (None, Some("d"))
         );
-        assert_eq!(scope_headers(Service::Iam, "p", None), (Some("p"), None));
         assert_eq!(
-            scope_headers(Service::Dcs, "p", Some("d")),
+            scope_headers(HuaweiService::Iam, "p", None),
+            (Some("p"), None)
+        );
+        assert_eq!(
+            scope_headers(HuaweiService::Dcs, "p", Some("d")),
             (Some("p"), None)
         );
     }
@@ -869,7 +830,7 @@ mod tests {
         for bad in ["", ".", "..", "a/b", "/"] {
             assert!(!is_path_segment(bad), "{bad:?}");
             let error =
-                path_segment(Service::Dcs, "ResetPassword", "instance_id", bad).unwrap_err();
+                path_segment(HuaweiService::Dcs, "ResetPassword", "instance_id", bad).unwrap_err();
             assert_eq!(error.kind, ErrorKind::InvalidParameter);
         }
         for good in [
@@ -879,7 +840,10 @@ mod tests {
             "é",
             "3f7e1c7e-8d3a-4b6e-9d0f-8f1e2a3b4c5d",
         ] {
-            assert_eq!(path_segment(Service::Dcs, "x", "id", good).unwrap(), good);
+            assert_eq!(
+                path_segment(HuaweiService::Dcs, "x", "id", good).unwrap(),
+                good
+            );
         }
         let config = HuaweiConfig {
             credentials: Credentials::new("AK", "SK"),
@@ -896,7 +860,7 @@ mod tests {
     #[test]
     fn debug_output_carries_no_body_or_query_value() {
         let call = RestCall::new(
-            Service::Dcs,
+            HuaweiService::Dcs,
             "UpdatePassword",
             Method::PUT,
             "/v2/p/instances/i/password".into(),
@@ -910,10 +874,10 @@ mod tests {
         let creds = Credentials::new("AK", "SK-Secret-1").with_security_token("Token-Secret-1");
         let input = RestSigningInput {
             base: &base,
-            method: &call.method,
-            path: &call.path,
-            query: &call.query,
-            body: call.body.as_deref(),
+            method: &call.request.method,
+            path: &call.request.path,
+            query: &call.request.query,
+            body: call.request.body.as_deref(),
             credentials: &creds,
             project_id: Some("p"),
             domain_id: None,

@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::HuaweiService;
 use super::client::{HuaweiClient, RestCall, path_segment};
 use crate::providers::{
     CallInfo, ErrorClass, ErrorKind, Idempotency, ProviderError, Secret, Service, Verified,
@@ -279,7 +280,7 @@ impl DcsClient {
     }
 
     fn instance_path(&self, action: &str, instance_id: &str) -> Result<String, ProviderError> {
-        let instance_id = path_segment(Service::Dcs, action, "instance_id", instance_id)?;
+        let instance_id = path_segment(HuaweiService::Dcs, action, "instance_id", instance_id)?;
         Ok(format!(
             "/v2/{}/instances/{instance_id}",
             self.client.project_id()
@@ -294,7 +295,7 @@ impl DcsClient {
         request: &UpdatePasswordRequest,
     ) -> Result<UpdatePasswordResponse, ProviderError> {
         let call = RestCall::new(
-            Service::Dcs,
+            HuaweiService::Dcs,
             "UpdatePassword",
             Method::PUT,
             format!(
@@ -320,7 +321,7 @@ impl DcsClient {
         new_password: &Secret,
     ) -> Result<ResetPasswordResponse, ProviderError> {
         let call = RestCall::new(
-            Service::Dcs,
+            HuaweiService::Dcs,
             "ResetPassword",
             Method::POST,
             format!(
@@ -340,7 +341,7 @@ impl DcsClient {
 
     pub async fn show_instance(&self, instance_id: &str) -> Result<DcsInstance, ProviderError> {
         let call = RestCall::new(
-            Service::Dcs,
+            HuaweiService::Dcs,
             "ShowInstance",
             Method::GET,
             self.instance_path("ShowInstance", instance_id)?,
@@ -356,7 +357,7 @@ impl DcsClient {
     /// `dcs_client.py` list_instances).
     pub async fn list_instances(&self, offset: usize) -> Result<DcsInstancePage, ProviderError> {
         let call = RestCall::new(
-            Service::Dcs,
+            HuaweiService::Dcs,
             "ListInstances",
             Method::GET,
             format!("/v2/{}/instances", self.client.project_id()),
@@ -388,7 +389,7 @@ impl DcsClient {
         description: &str,
     ) -> Result<CallInfo, ProviderError> {
         let call = RestCall::new(
-            Service::Dcs,
+            HuaweiService::Dcs,
             "UpdateInstance",
             Method::PUT,
             self.instance_path("UpdateInstance", instance_id)?,
@@ -402,7 +403,7 @@ impl DcsClient {
     /// A cheap authenticated call: list one instance.
     pub async fn verify(&self) -> Result<Verified, ProviderError> {
         let call = RestCall::new(
-            Service::Dcs,
+            HuaweiService::Dcs,
             "ListInstances",
             Method::GET,
             format!("/v2/{}/instances", self.client.project_id()),

@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::HuaweiService;
 use super::client::{HuaweiClient, RestCall};
 use crate::providers::{
     CallInfo, ErrorClass, ErrorKind, Idempotency, ProviderError, Secret, Service, Verified,
@@ -361,7 +362,7 @@ impl DrsClient {
             })
             .collect();
         let mut call = RestCall::new(
-            Service::Drs,
+            HuaweiService::Drs,
             ACTION,
             Method::PUT,
             format!("/v3/{}/jobs/batch-modify-pwd", self.client.project_id()),
@@ -387,7 +388,7 @@ impl DrsClient {
         let mut info = CallInfo::default();
         for chunk in job_ids.chunks(DRS_STATUS_PAGE) {
             let call = RestCall::new(
-                Service::Drs,
+                HuaweiService::Drs,
                 ACTION,
                 Method::POST,
                 format!("/v3/{}/jobs/batch-status", self.client.project_id()),
@@ -415,7 +416,7 @@ impl DrsClient {
     /// A cheap authenticated call: list one job (v5).
     pub async fn verify(&self) -> Result<Verified, ProviderError> {
         let call = RestCall::new(
-            Service::Drs,
+            HuaweiService::Drs,
             "ListJobs",
             Method::GET,
             format!("/v5/{}/jobs", self.client.project_id()),

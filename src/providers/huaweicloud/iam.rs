@@ -5,6 +5,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::HuaweiService;
 use super::client::{HuaweiClient, RestCall, path_segment};
 use crate::providers::{
     CallInfo, Idempotency, ProviderError, Secret, Service, Verified, decode_body,
@@ -99,7 +100,7 @@ impl IamClient {
             credential["description"] = json!(description);
         }
         let call = RestCall::new(
-            Service::Iam,
+            HuaweiService::Iam,
             "CreatePermanentAccessKey",
             Method::POST,
             CREDENTIALS_PATH.to_owned(),
@@ -125,13 +126,13 @@ impl IamClient {
         access: &str,
     ) -> Result<DeleteIamAccessKeyResponse, ProviderError> {
         let call = RestCall::new(
-            Service::Iam,
+            HuaweiService::Iam,
             "DeletePermanentAccessKey",
             Method::DELETE,
             format!(
                 "{CREDENTIALS_PATH}/{}",
                 path_segment(
-                    Service::Iam,
+                    HuaweiService::Iam,
                     "DeletePermanentAccessKey",
                     "access key id",
                     access
@@ -148,7 +149,7 @@ impl IamClient {
         user_id: &str,
     ) -> Result<ListIamAccessKeysResponse, ProviderError> {
         let call = RestCall::new(
-            Service::Iam,
+            HuaweiService::Iam,
             "ListPermanentAccessKeys",
             Method::GET,
             CREDENTIALS_PATH.to_owned(),

@@ -9,3 +9,8 @@ pub mod iam;
 pub mod sign;
 
 pub use client::{HuaweiClient, HuaweiConfig};
+
+cloud_services! {
+    /// The Huawei Cloud services a REST call can be for.
+    HuaweiService { Drs, Dcs, Iam }
+}

@@ -1,12 +1,11 @@
 //! Huawei Cloud APIG signing (`SDK-HMAC-SHA256`) as pure functions over a
 //! canonical request. The emulator verifies with the same functions.
 
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::providers::encoding::{canonical_query, percent_encode};
+use crate::providers::encoding::{self, percent_encode, signed_header_names};
+use crate::providers::hash::{hmac_sha256_hex, sha256_hex};
 
 pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
 
@@ -66,47 +65,25 @@ pub struct SignRequest<'a> {
 }
 
 pub fn canonical_request(request: &SignRequest<'_>) -> String {
-    let mut out = String::with_capacity(512);
-    out.push_str(request.method);
-    out.push('\n');
-    out.push_str(&canonical_uri(request.path));
-    out.push('\n');
-    out.push_str(&canonical_query(request.query));
-    out.push('\n');
-    for (name, value) in request.signed_headers {
-        out.push_str(name);
-        out.push(':');
-        out.push_str(value);
-        out.push('\n');
-    }
-    out.push('\n');
-    out.push_str(&signed_header_names(request.signed_headers));
-    out.push('\n');
-    out.push_str(request.payload_sha256);
-    out
-}
-
-pub fn signed_header_names(signed_headers: &[(String, String)]) -> String {
-    signed_headers
-        .iter()
-        .map(|(name, _)| name.as_str())
-        .collect::<Vec<_>>()
-        .join(";")
+    encoding::canonical_request(
+        request.method,
+        &canonical_uri(request.path),
+        request.query,
+        request.signed_headers,
+        request.payload_sha256,
+    )
 }
 
 pub fn string_to_sign(sdk_date: &str, canonical_request: &str) -> String {
     format!(
         "{ALGORITHM}\n{sdk_date}\n{}",
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
+        sha256_hex(canonical_request.as_bytes())
     )
 }
 
 /// Lower-hex HMAC-SHA256 keyed with the raw secret key.
 pub fn signature(secret_key: &str, string_to_sign: &str) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret_key.as_bytes()).expect("HMAC takes any key length");
-    mac.update(string_to_sign.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    hmac_sha256_hex(secret_key, string_to_sign)
 }
 
 /// The `Authorization` header for a request signed at `sdk_date` (which
@@ -170,7 +147,7 @@ mod tests {
     }
 
     fn sha256(data: &str) -> String {
-        hex::encode(Sha256::digest(data.as_bytes()))
+        sha256_hex(data.as_bytes())
     }
 
     #[test]

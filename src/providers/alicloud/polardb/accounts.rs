@@ -13,8 +13,9 @@
 use std::fmt;
 
 use super::PolarDbClient;
+use crate::providers::alicloud::AlibabaService;
 use crate::providers::alicloud::client::RpcCall;
-use crate::providers::{CallInfo, Idempotency, ProviderError, Secret, Service};
+use crate::providers::{CallInfo, Idempotency, ProviderError, Secret};
 
 /// `AccountType` of CreateAccount. Left out, PolarDB creates a `Super`
 /// account, so the client always says which.
@@ -155,7 +156,7 @@ impl PolarDbClient {
             None => Idempotency::NonIdempotent,
         };
         let (db_names, privileges) = grant_lists(&request.grants);
-        let call = RpcCall::new(Service::Polardb, "CreateAccount", idempotency)
+        let call = RpcCall::new(AlibabaService::Polardb, "CreateAccount", idempotency)
             .param("DBClusterId", &request.db_cluster_id)
             .param("AccountName", &request.account_name)
             .secret_param("AccountPassword", request.account_password.expose())
@@ -178,7 +179,7 @@ impl PolarDbClient {
     ) -> Result<CallInfo, ProviderError> {
         let (db_names, privileges) = grant_lists(&request.grants);
         let call = RpcCall::new(
-            Service::Polardb,
+            AlibabaService::Polardb,
             "GrantAccountPrivilege",
             Idempotency::Idempotent,
         )
@@ -195,7 +196,7 @@ impl PolarDbClient {
         request: &RevokeAccountPrivilegeRequest,
     ) -> Result<CallInfo, ProviderError> {
         let call = RpcCall::new(
-            Service::Polardb,
+            AlibabaService::Polardb,
             "RevokeAccountPrivilege",
             Idempotency::Idempotent,
         )
@@ -212,9 +213,13 @@ impl PolarDbClient {
         &self,
         request: &DeleteAccountRequest,
     ) -> Result<CallInfo, ProviderError> {
-        let call = RpcCall::new(Service::Polardb, "DeleteAccount", Idempotency::Idempotent)
-            .param("DBClusterId", &request.db_cluster_id)
-            .param("AccountName", &request.account_name);
+        let call = RpcCall::new(
+            AlibabaService::Polardb,
+            "DeleteAccount",
+            Idempotency::Idempotent,
+        )
+        .param("DBClusterId", &request.db_cluster_id)
+        .param("AccountName", &request.account_name);
         self.send(&call).await
     }
 }

@@ -20,6 +20,7 @@ use super::{
     DcsClient, ResetPasswordResponse, UpdatePasswordResponse, check_password_change_answer,
     check_password_reset_answer,
 };
+use crate::providers::huaweicloud::HuaweiService;
 use crate::providers::huaweicloud::client::{RestCall, path_segment};
 use crate::providers::{CallInfo, Idempotency, ProviderError, Secret, Service, decode_body};
 
@@ -161,7 +162,7 @@ impl DcsClient {
         instance_id: &str,
         account_id: &str,
     ) -> Result<String, ProviderError> {
-        let account_id = path_segment(Service::Dcs, action, "account_id", account_id)?;
+        let account_id = path_segment(HuaweiService::Dcs, action, "account_id", account_id)?;
         Ok(format!(
             "{}/{account_id}",
             self.accounts_path(action, instance_id)?
@@ -174,7 +175,7 @@ impl DcsClient {
         instance_id: &str,
     ) -> Result<ListAclAccountsResponse, ProviderError> {
         let call = RestCall::new(
-            Service::Dcs,
+            HuaweiService::Dcs,
             "ListAclAccounts",
             Method::GET,
             self.accounts_path("ListAclAccounts", instance_id)?,
@@ -204,7 +205,7 @@ impl DcsClient {
             body["description"] = json!(description);
         }
         let call = RestCall::new(
-            Service::Dcs,
+            HuaweiService::Dcs,
             "CreateAclAccount",
             Method::POST,
             self.accounts_path("CreateAclAccount", &request.instance_id)?,
@@ -225,7 +226,7 @@ impl DcsClient {
     ) -> Result<UpdatePasswordResponse, ProviderError> {
         const ACTION: &str = "UpdateAclAccountPassWord";
         let call = RestCall::new(
-            Service::Dcs,
+            HuaweiService::Dcs,
             ACTION,
             Method::PUT,
             format!(
@@ -254,7 +255,7 @@ impl DcsClient {
     ) -> Result<ResetPasswordResponse, ProviderError> {
         const ACTION: &str = "ResetAclAccountPassWord";
         let call = RestCall::new(
-            Service::Dcs,
+            HuaweiService::Dcs,
             ACTION,
             Method::PUT,
             format!(
@@ -278,7 +279,7 @@ impl DcsClient {
     ) -> Result<UpdateAclAccountRoleResponse, ProviderError> {
         const ACTION: &str = "UpdateAclAccount";
         let call = RestCall::new(
-            Service::Dcs,
+            HuaweiService::Dcs,
             ACTION,
             Method::PUT,
             format!(
@@ -311,7 +312,7 @@ impl DcsClient {
     ) -> Result<CallInfo, ProviderError> {
         const ACTION: &str = "DeleteAclAccount";
         let call = RestCall::new(
-            Service::Dcs,
+            HuaweiService::Dcs,
             ACTION,
             Method::DELETE,
             self.account_path(ACTION, instance_id, account_id)?,
