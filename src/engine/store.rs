@@ -345,6 +345,16 @@ mod tests {
     /// A node that serves reads but does not write (a standby) hears of
     /// another node's writes only through `invalidate`: the role appears
     /// in its list and its schedule, and leaves both when deleted.
+    async fn listed(store: &Store) -> Vec<String> {
+        store
+            .index()
+            .await
+            .unwrap()
+            .lock()
+            .unwrap()
+            .names(RoleKind::Static)
+    }
+
     #[tokio::test]
     async fn a_role_written_by_another_node_is_listed_and_scheduled_after_refresh() {
         let now = datetime!(2026-12-07 10:00 UTC);
@@ -354,15 +364,6 @@ mod tests {
             Arc::new(ManualClock::new(now)),
             Arc::new(FakeCloud::default()),
         );
-        let listed = |store: &Store| async move {
-            store
-                .index()
-                .await
-                .unwrap()
-                .lock()
-                .unwrap()
-                .names(RoleKind::Static)
-        };
         assert!(listed(&store).await.is_empty());
         let mut role = Role::new(RoleKind::Static, Target::External);
         let due = now + time::Duration::hours(1);
