@@ -6,6 +6,8 @@
 
 #[path = "support/python.rs"]
 mod python;
+#[path = "support/tools.rs"]
+mod tools;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -14,6 +16,7 @@ use std::process::{Command, Stdio};
 use cloudrotate::providers::Service;
 use cloudrotate::providers::{alicloud, huaweicloud};
 use serde::Deserialize;
+use tools::Tool;
 
 #[derive(Deserialize)]
 struct SdkMap {
@@ -34,7 +37,7 @@ const ORDINARY_REGIONS: &[&str] = &[
 ];
 
 fn sdk_maps(regions: &[&str]) -> BTreeMap<String, SdkMap> {
-    let mut child = Command::new(python::python())
+    let mut child = Command::new(Tool::Python.path())
         .arg(python::script("endpoint_oracle.py"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
