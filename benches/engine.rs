@@ -35,6 +35,8 @@ mod emulator;
 mod server;
 #[path = "support/mod.rs"]
 mod support;
+#[path = "../tests/support/tools.rs"]
+mod tools;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -18,30 +18,23 @@
 mod server;
 #[path = "support/mod.rs"]
 mod support;
+#[path = "../tests/support/tools.rs"]
+mod tools;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use server::{Options, Server, plugin_binary, processes_of, tools_dir};
+use server::{Options, Server, plugin_binary, processes_of};
 use support::{Report, count, mib, proc_kib, quantile, write_all};
+use tools::Tool;
 
 /// Where the Go peer is mounted and what it is called in the catalog.
 const GO_MOUNT: &str = "go";
 const GO_NAME: &str = "go-reference";
 const PASSWORD: &str = "Bench-Password-1";
-
-fn go_plugin_binary() -> PathBuf {
-    let binary = tools_dir().join("bin").join("reference-plugin");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `make bench` (it builds tests/go)",
-        binary.display()
-    );
-    binary
-}
 
 fn host_certificate_pem() -> String {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512).unwrap();
@@ -154,7 +147,7 @@ fn go_role(name: &str) -> (String, Value) {
 
 fn main() {
     let mut report = Report::new("runtime");
-    let go = go_plugin_binary();
+    let go = Tool::ReferencePlugin.path();
     let runs = count("BENCH_COLD_STARTS", 50);
     let (our_start, go_start) = cold_starts(&go, runs);
     report.duration(

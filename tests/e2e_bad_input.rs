@@ -17,6 +17,8 @@
 mod emulator;
 #[path = "support/server.rs"]
 mod server;
+#[path = "support/tools.rs"]
+mod tools;
 
 use std::collections::BTreeMap;
 use std::fmt;

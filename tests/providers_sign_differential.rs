@@ -22,6 +22,8 @@
 
 #[path = "support/python.rs"]
 mod python;
+#[path = "support/tools.rs"]
+mod tools;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -40,6 +42,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::{Method, Url};
 use serde_json::{Value, json};
+use tools::Tool;
 
 const DEFAULT_SEED: u64 = 0x5EED_C10D_2024;
 const DEFAULT_CASES_PER_SCHEME: usize = 1200;
@@ -992,7 +995,7 @@ fn hw_wire_case(g: &mut Gen, id: usize) -> Case {
 // ---------------------------------------------------------------------------
 
 fn run_oracle(cases: &[Case]) -> Vec<Value> {
-    let python = python::python();
+    let python = Tool::Python.path();
     let script = python::script("sign_oracle.py");
     let mut child = Command::new(&python)
         .arg(&script)

@@ -8,6 +8,8 @@
 mod emulator;
 #[path = "support/server.rs"]
 mod server;
+#[path = "support/tools.rs"]
+mod tools;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

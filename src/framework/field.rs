@@ -365,6 +365,9 @@ fn coerce_map(raw: &Value) -> Result<BTreeMap<String, String>, String> {
 pub struct FieldData {
     values: HashMap<&'static str, FieldValue>,
     provided: Vec<&'static str>,
+    /// The schema's field names, so debug builds catch a handler asking for
+    /// a field its path never declared (a typo would otherwise read as absent).
+    declared: Vec<&'static str>,
 }
 
 impl FieldData {
@@ -402,7 +405,10 @@ impl FieldData {
                 )));
             }
         }
-        let mut data = Self::default();
+        let mut data = Self {
+            declared: schema.iter().map(|f| f.name).collect(),
+            ..Self::default()
+        };
         for field in schema {
             let captured = captures.iter().find(|(name, _)| *name == field.name);
             let value = match (captured, raw.get(field.name)) {
@@ -427,50 +433,60 @@ impl FieldData {
 
     /// Whether the request itself carried this field (defaults do not count).
     pub fn provided(&self, name: &str) -> bool {
+        self.assert_declared(name);
         self.provided.contains(&name)
     }
 
     pub fn value(&self, name: &str) -> Option<&FieldValue> {
+        self.assert_declared(name);
         self.values.get(name)
     }
 
+    fn assert_declared(&self, name: &str) {
+        debug_assert!(
+            self.declared.contains(&name),
+            "handler reads field {name:?}, which its path does not declare (declared: {:?})",
+            self.declared
+        );
+    }
+
     pub fn str(&self, name: &str) -> Option<&str> {
-        match self.values.get(name) {
+        match self.value(name) {
             Some(FieldValue::Str(s)) => Some(s),
             _ => None,
         }
     }
 
     pub fn bool(&self, name: &str) -> Option<bool> {
-        match self.values.get(name) {
+        match self.value(name) {
             Some(FieldValue::Bool(b)) => Some(*b),
             _ => None,
         }
     }
 
     pub fn int(&self, name: &str) -> Option<i64> {
-        match self.values.get(name) {
+        match self.value(name) {
             Some(FieldValue::Int(i)) => Some(*i),
             _ => None,
         }
     }
 
     pub fn duration(&self, name: &str) -> Option<Duration> {
-        match self.values.get(name) {
+        match self.value(name) {
             Some(FieldValue::Duration(d)) => Some(*d),
             _ => None,
         }
     }
 
     pub fn list(&self, name: &str) -> Option<&[String]> {
-        match self.values.get(name) {
+        match self.value(name) {
             Some(FieldValue::List(items)) => Some(items),
             _ => None,
         }
     }
 
     pub fn map(&self, name: &str) -> Option<&BTreeMap<String, String>> {
-        match self.values.get(name) {
+        match self.value(name) {
             Some(FieldValue::Map(map)) => Some(map),
             _ => None,
         }
@@ -604,6 +620,14 @@ mod tests {
             false,
         );
         assert!(lenient.is_ok());
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "handler reads field \"perod\", which its path does not declare")]
+    fn reading_an_undeclared_field_fails_in_debug_builds() {
+        let data = parse(json!({"period": "1h"})).unwrap();
+        data.duration("perod");
     }
 
     #[test]

@@ -12,24 +12,18 @@
 
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::{Value, json};
 
+use super::tools::Tool;
+
 /// The uid and gid the server runs as when the tests run as root.
 const NOBODY: u32 = 65534;
 pub const ADMIN_USER: &str = "postgres";
 pub const ADMIN_PASSWORD: &str = "Admin-Pg-Passw0rd";
-
-/// The tools folder: `CLOUDROTATE_TOOLS` (the Makefile sets it), else the
-/// repository's `.tools`.
-pub fn tools_dir() -> PathBuf {
-    std::env::var_os("CLOUDROTATE_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools"))
-}
 
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
@@ -72,12 +66,8 @@ pub struct Postgres {
 
 impl Postgres {
     pub fn start() -> Self {
-        let bin = tools_dir().join("pginstall").join("bin");
-        assert!(
-            bin.join("pg_ctl").exists(),
-            "no PostgreSQL at {} (run make tools)",
-            bin.display()
-        );
+        let pg_ctl = Tool::Postgres.path();
+        let bin = pg_ctl.parent().expect("pg_ctl's folder").to_owned();
         let dir = scratch_dir("pg");
         let data = dir.join("data");
         let sockets = dir.join("sockets");

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use cloudrotate::emulator::backing::redis::{self, Connection, RespValue};
 use serde_json::{Value, json};
 
-use super::postgres::{free_port, runtime, scratch_dir, tools_dir};
+use super::postgres::{free_port, runtime, scratch_dir};
+use super::tools::Tool;
 
 pub const ADMIN_USER: &str = "emulator-admin";
 pub const ADMIN_PASSWORD: &str = "Admin-Redis-Passw0rd";
@@ -26,12 +27,7 @@ impl Redis {
     /// Starts the server; its default user takes `password` (the DCS
     /// instance password the emulator will manage).
     pub fn start(password: &str) -> Self {
-        let binary = tools_dir().join("bin").join("redis-server");
-        assert!(
-            binary.exists(),
-            "no redis-server at {} (run make tools)",
-            binary.display()
-        );
+        let binary = Tool::RedisServer.path();
         let dir = scratch_dir("redis");
         let port = free_port();
         let config = format!(

