@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
+use crate::providers::alicloud::AlibabaService;
+use crate::providers::huaweicloud::HuaweiService;
+
 use super::clock::rfc3339;
 use super::role::Trigger;
 use super::schedule::Schedule;
@@ -37,11 +40,12 @@ impl Provider {
         }
     }
 
-    /// The services whose base URL `endpoints` may override.
-    pub fn services(self) -> &'static [&'static str] {
+    /// The canonical name of a service whose base URL `endpoints` may
+    /// override, or why `name` is none of this cloud's.
+    pub fn service(self, name: &str) -> Result<&'static str, String> {
         match self {
-            Self::Alicloud => &["polardb", "dts", "ram"],
-            Self::Huaweicloud => &["drs", "dcs", "iam"],
+            Self::Alicloud => name.parse::<AlibabaService>().map(AlibabaService::as_str),
+            Self::Huaweicloud => name.parse::<HuaweiService>().map(HuaweiService::as_str),
         }
     }
 }

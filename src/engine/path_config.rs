@@ -246,17 +246,17 @@ fn apply(existing: Option<Connection>, data: &FieldData) -> Result<Connection, E
             non_empty(data, "endpoint").map(|u| u.trim_end_matches('/').to_owned());
     }
     if provided("endpoints") {
-        connection.endpoints = data.map("endpoints").cloned().unwrap_or_default();
-        for (service, url) in connection.endpoints.iter_mut() {
-            if !provider.services().contains(&service.as_str()) {
-                return Err(Error::bad_request(format!(
-                    "endpoints has unknown service {service:?}; {} connections accept: {}",
-                    provider.as_str(),
-                    provider.services().join(", ")
-                )));
-            }
-            *url = url.trim_end_matches('/').to_owned();
+        let mut endpoints = std::collections::BTreeMap::new();
+        for (service, url) in data.map("endpoints").cloned().unwrap_or_default() {
+            let service = provider.service(&service).map_err(|why| {
+                Error::bad_request(format!(
+                    "endpoints: {why} ({} connections)",
+                    provider.as_str()
+                ))
+            })?;
+            endpoints.insert(service.to_owned(), url.trim_end_matches('/').to_owned());
         }
+        connection.endpoints = endpoints;
     }
     if provided("signature_version") {
         connection.signature_version = match data.str("signature_version") {
