@@ -409,7 +409,11 @@ impl InProcess {
             storage: storage.clone(),
             system: Arc::new(StaticSystemView::default()),
         };
-        let backend: Arc<dyn Backend> = Arc::new(engine::backend(config, Arc::new(SystemClock)));
+        let backend: Arc<dyn Backend> = Arc::new(engine::backend(
+            config,
+            Arc::new(SystemClock),
+            Arc::new(engine::ProviderCloud),
+        ));
         runtime.block_on(backend.initialize()).unwrap();
         Self {
             runtime,

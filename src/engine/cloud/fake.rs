@@ -1,14 +1,16 @@
 //! A scripted [`Cloud`] for tests: targets and jobs held in memory, every
 //! call logged, and errors served from a script (per operation, in order;
 //! `applied` errors change the state before failing, like an answer lost
-//! after the provider acted).
+//! after the provider acted). A DCS target can count wrong old passwords
+//! as DCS does, DTS refuses the password its job already holds, and a
+//! simulated crash stops every effect after a given number of steps.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::providers::ProviderError;
+use crate::providers::{ErrorClass, ErrorKind, ProviderError, Service};
 
 use super::super::connection::Connection;
 use super::super::role::{Dependent, Target};
@@ -29,7 +31,13 @@ pub struct FakeTarget {
     pub status: Option<String>,
     pub description: String,
     pub password: String,
+    /// DCS: wrong old passwords left before the instance locks, counted
+    /// and reported as DCS does; `None` answers DCS.4080 (no count).
+    pub tries_left: Option<u32>,
 }
+
+/// Minutes a DCS instance stays locked after its last try.
+pub const DCS_LOCK_MINUTES: u32 = 5;
 
 #[derive(Debug, Clone)]
 pub struct FakeJob {
@@ -50,6 +58,10 @@ struct State {
     jobs: HashMap<String, FakeJob>,
     faults: HashMap<Op, VecDeque<Fault>>,
     calls: Vec<String>,
+    /// Steps (calls, and what tests count with `step`) left before a
+    /// simulated crash.
+    steps_left: Option<usize>,
+    crashed: bool,
 }
 
 /// The in-memory clouds; clones share their state.
@@ -111,7 +123,50 @@ impl FakeCloud {
         self.state().calls.clone()
     }
 
+    /// After `steps` more steps (`None`: never) the process "crashes":
+    /// calls change nothing and fail, and `step` says no.
+    pub fn crash_after(&self, steps: Option<usize>) {
+        let mut state = self.state();
+        state.steps_left = steps;
+        state.crashed = false;
+    }
+
+    /// Takes one step; `false` once crashed.
+    pub fn step(&self) -> bool {
+        let mut state = self.state();
+        match state.steps_left {
+            Some(0) => {
+                state.crashed = true;
+                false
+            }
+            Some(left) => {
+                state.steps_left = Some(left - 1);
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// A step was refused: everything after it had no effect.
+    pub fn crashed(&self) -> bool {
+        self.state().crashed
+    }
+
     fn call(&self, op: Op, detail: String) -> Option<Fault> {
+        if !self.step() {
+            let error = ProviderError::new(
+                ErrorClass::Retryable,
+                ErrorKind::Connect,
+                Service::Polardb,
+                "fake",
+                "crashed",
+                &[],
+            );
+            return Some(Fault {
+                error,
+                applied: false,
+            });
+        }
         let mut state = self.state();
         state.calls.push(detail);
         state.faults.get_mut(&op).and_then(VecDeque::pop_front)
@@ -134,11 +189,32 @@ struct FakeSession {
 
 fn missing(what: &str) -> ProviderError {
     ProviderError::new(
-        crate::providers::ErrorClass::Permanent,
-        crate::providers::ErrorKind::NotFound,
-        crate::providers::Service::Polardb,
+        ErrorClass::Permanent,
+        ErrorKind::NotFound,
+        Service::Polardb,
         "fake",
         &format!("{what} does not exist"),
+        &[],
+    )
+}
+
+/// DCS refuses a wrong old password; with a count, one try is spent and
+/// the last one locks the instance.
+fn wrong_old_password(fake: &mut FakeTarget) -> ProviderError {
+    let tries_left = fake.tries_left.map(|left| left.saturating_sub(1));
+    fake.tries_left = tries_left;
+    let lock = tries_left
+        .filter(|left| *left == 0)
+        .map(|_| DCS_LOCK_MINUTES);
+    ProviderError::new(
+        ErrorClass::Lockout {
+            retry_times_left: tries_left,
+            lock_time_left_minutes: lock,
+        },
+        ErrorKind::PasswordLockout,
+        Service::Dcs,
+        "UpdatePassword",
+        "password verification failed",
         &[],
     )
 }
@@ -194,19 +270,10 @@ impl Session for FakeSession {
             }
             Some(fault) => Err(fault.error),
             None => {
-                if method == ChangeMethod::DcsUpdate && old_password != Some(&fake.password) {
-                    // DCS refuses a wrong old password (DCS.4080: no count).
-                    return Err(ProviderError::new(
-                        crate::providers::ErrorClass::Lockout {
-                            retry_times_left: None,
-                            lock_time_left_minutes: None,
-                        },
-                        crate::providers::ErrorKind::PasswordLockout,
-                        crate::providers::Service::Dcs,
-                        "UpdatePassword",
-                        "password verification failed",
-                        &[],
-                    ));
+                if method == ChangeMethod::DcsUpdate
+                    && (old_password != Some(&fake.password) || fake.tries_left == Some(0))
+                {
+                    return Err(wrong_old_password(fake));
                 }
                 fake.password = new_password.to_owned();
                 Ok(Some(format!("req-{}", state.calls.len())))
@@ -285,6 +352,17 @@ impl Session for FakeSession {
                     Err(error)
                 }
                 Some(fault) => Err(fault.error),
+                // ModifyDtsJobPassword refuses the password the job holds.
+                None if matches!(dependent, Dependent::Dts { .. }) && job.password == password => {
+                    Err(ProviderError::new(
+                        ErrorClass::Permanent,
+                        ErrorKind::PasswordRefused,
+                        Service::Dts,
+                        "ModifyDtsJobPassword",
+                        "the Password parameter is invalid",
+                        &[],
+                    ))
+                }
                 None => {
                     job.password = password.to_owned();
                     Ok(None)

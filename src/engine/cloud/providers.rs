@@ -114,7 +114,7 @@ struct Alibaba {
     accounts: AccountReader,
 }
 
-fn polardb_account<'a>(target: &'a Target) -> Result<&'a str, ProviderError> {
+fn polardb_account(target: &Target) -> Result<&str, ProviderError> {
     match target {
         Target::PolardbAccount { cluster_id, .. } => Ok(cluster_id),
         _ => Err(wrong_cloud(Service::Dcs, "a DCS instance")),

@@ -5,6 +5,10 @@
 pub mod checker;
 pub mod drift;
 pub mod execute;
+#[cfg(test)]
+mod execute_tests;
 pub mod plan;
+#[cfg(test)]
+mod plan_tests;
 pub mod root;
 pub mod runner;
