@@ -1,15 +1,17 @@
 //! The engine in process (in-memory storage, fixed system view) against the
-//! real emulator binary: every target kind, dependents, deferral, faults,
-//! leases, schedules, root rotation and bad input, checked through the
-//! emulator's view of the truth.
+//! real emulator binary, through the real provider clients: what the
+//! planner's tables (`src/engine/rotation/plan_tests.rs`, `execute_tests.rs`)
+//! cannot show: signed calls reaching each target kind and dependent, dry
+//! runs over real reads, leases, root rotation, claims, standbys and bad
+//! input, checked through the emulator's view of the truth.
 
 #[path = "support/emulator.rs"]
 mod emulator;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cloudrotate::engine::{self, Clock, ManualClock, SystemClock};
+use cloudrotate::engine::{self, Clock, SystemClock};
 use cloudrotate::framework::{
     Backend, BackendConfig, Error, Existence, LeaseInfo, MemoryStorage, Operation,
     ReplicationState, Request, Response, StaticSystemView,
@@ -91,22 +93,6 @@ impl Mount {
                 .unwrap_or_else(|| panic!("read {path}: not found"))
                 .data,
         )
-    }
-
-    /// Polls until `check` holds on the read of `path`.
-    fn wait_until(&self, path: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let value = self.read(path);
-            if check(&value) {
-                return value;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {value}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 }
 
@@ -210,165 +196,6 @@ fn polardb_role_with_a_dts_dependent_ends_with_one_password_everywhere() {
         "{history}"
     );
     assert!(!history.to_string().contains(&rotated));
-}
-
-#[test]
-fn dcs_role_with_a_drs_dependent_defers_until_the_job_accepts_then_completes() {
-    let (emulator, mount) = setup();
-    emulator.patch_status("drs/drsjob1", "CREATING");
-    let reply = mount.write_ok(
-        "static-roles/dcs-cache",
-        json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-1", "password": fixture::INITIAL,
-                "dependents": ["drs:hw/drsjob1/so"], "disable_automated_rotation": true }),
-    );
-    let warnings = reply.map(|r| r.warnings).unwrap_or_default();
-    assert!(
-        warnings
-            .iter()
-            .any(|w| w.contains("deferred") && w.contains("CREATING")),
-        "{warnings:?}"
-    );
-    let role = mount.read("static-roles/dcs-cache");
-    assert_eq!(role["status"], "deferred");
-    assert!(
-        role["status_reason"]
-            .as_str()
-            .unwrap()
-            .contains("drs:hw/drsjob1/so")
-    );
-    assert_eq!(
-        emulator.get("dcs/dcs-1")["password"],
-        fixture::INITIAL,
-        "nothing was touched"
-    );
-    assert_eq!(
-        emulator.get("drs/drsjob1")["so"]["password"],
-        fixture::INITIAL
-    );
-
-    emulator.patch_status("drs/drsjob1", "INCRE_TRANSFER_STARTED");
-    let role = mount.wait_until(
-        "static-roles/dcs-cache",
-        "the deferred rotation to finish",
-        |r| r["status"] == "ok",
-    );
-    let current = password(&mount, "dcs-cache");
-    assert_ne!(current, fixture::INITIAL);
-    assert_eq!(emulator.get("dcs/dcs-1")["password"], current);
-    assert_eq!(emulator.get("drs/drsjob1")["so"]["password"], current);
-    assert_eq!(
-        emulator.get("dcs/dcs-1")["changes"],
-        1,
-        "one rotation, one password"
-    );
-    assert_eq!(role["dependent_states"][0]["state"], "in_sync");
-    let history = mount.read("history/dcs-cache");
-    assert_eq!(
-        history["rotations"].as_array().unwrap().len(),
-        1,
-        "the deferred rotation finished as itself"
-    );
-    assert_eq!(history["rotations"][0]["outcome"], "succeeded");
-}
-
-#[test]
-fn lost_dcs_answers_are_resolved_by_reset_without_spending_attempts() {
-    let (emulator, mount) = setup();
-    emulator.set_faults(json!({
-        "seed": 7, "drop_after_apply_rate": 1.0, "drop_after_apply_hold_ms": 0, "apis": ["dcs.UpdatePassword"],
-        "scripted": [{ "api": "drs.BatchResetPassword", "code": "APIGW.0308", "status": 429, "count": 1 }]
-    }));
-    mount.write_ok(
-        "static-roles/dcs-cache",
-        json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-1", "password": fixture::INITIAL,
-                "dependents": "drs:hw/drsjob1/so" }),
-    );
-    mount.wait_until("static-roles/dcs-cache", "convergence", |r| {
-        r["status"] == "ok"
-    });
-    let current = password(&mount, "dcs-cache");
-    let instance = emulator.get("dcs/dcs-1");
-    assert_eq!(instance["password"], current);
-    assert_eq!(emulator.get("drs/drsjob1")["so"]["password"], current);
-    assert_eq!(instance["locked"], false);
-    assert_eq!(
-        instance["retry_times_left"], 5,
-        "no old-password attempt was spent"
-    );
-    assert_eq!(
-        emulator.calls("dcs.UpdatePassword"),
-        1,
-        "a lost update is never re-sent"
-    );
-    assert!(
-        emulator.calls("dcs.ResetPassword") >= 1,
-        "the lost update was resolved by a reset"
-    );
-    assert_eq!(emulator.counters()["outcomes"]["dropped_after_apply"], 1);
-    assert_eq!(
-        mount.read("history/dcs-cache")["rotations"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
-}
-
-#[test]
-fn lost_polardb_and_dts_answers_and_throttling_converge_on_one_password() {
-    let (emulator, mount) = setup();
-    emulator.set_faults(json!({
-        "seed": 11, "drop_after_apply_rate": 0.5, "drop_after_apply_hold_ms": 0,
-        "apis": ["polardb.ModifyAccountPassword", "dts.ModifyDtsJobPassword"],
-        "scripted": [{ "api": "dts.ModifyDtsJobPassword", "code": "Throttling.User", "status": 400, "count": 2 }]
-    }));
-    for _ in 0..3 {
-        mount
-            .write(
-                "static-roles/team-app",
-                json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
-            "username": "app", "dependents": "dts:ali/dtsjob1/src" }),
-            )
-            .unwrap();
-        mount.wait_until("static-roles/team-app", "convergence", |r| {
-            r["status"] == "ok"
-        });
-        let current = password(&mount, "team-app");
-        assert_eq!(
-            emulator.get("polardb/pc-1/accounts/app")["password"],
-            current
-        );
-        assert_eq!(emulator.get("dts/dtsjob1")["src"]["password"], current);
-        let _ = mount.write("rotate-role/team-app", json!({}));
-    }
-    mount.wait_until("static-roles/team-app", "convergence", |r| {
-        r["status"] == "ok"
-    });
-    let current = password(&mount, "team-app");
-    assert_eq!(emulator.get("dts/dtsjob1")["src"]["password"], current);
-    let counters = emulator.counters();
-    assert!(
-        counters["outcomes"]["dropped_after_apply"]
-            .as_u64()
-            .unwrap()
-            >= 2,
-        "{counters}"
-    );
-    assert_eq!(
-        counters["outcomes"]["scripted"], 2,
-        "both throttling answers were met: {counters}"
-    );
-    let history = mount.read("history/team-app");
-    let rotations = history["rotations"].as_array().unwrap();
-    assert_eq!(
-        rotations.len(),
-        4,
-        "one create and three manual rotations: {history}"
-    );
-    assert!(
-        rotations.iter().all(|r| r["outcome"] == "succeeded"),
-        "{history}"
-    );
 }
 
 #[test]
@@ -489,52 +316,6 @@ fn leased_check_out_is_exclusive_renews_and_rotates_when_revoked() {
     assert_eq!(again.data["password"], now_live);
     let history = mount.read("history/team-report");
     assert_eq!(history["rotations"][0]["trigger"], "lease-end");
-}
-
-#[test]
-fn scheduled_rotation_runs_when_due_and_not_before() {
-    let emulator = Emulator::start();
-    emulator.seed(fixture::seed());
-    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
-    let mount = Mount::new(clock.clone());
-    connections(&mount, &emulator);
-    mount.write_ok(
-        "static-roles/team-app",
-        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": "app", "rotation_period": "1h" }),
-    );
-    let first = password(&mount, "team-app");
-    clock.advance(Duration::from_secs(59 * 60));
-    mount
-        .runtime
-        .block_on(
-            mount
-                .backend
-                .handle_request(Request::new(Operation::Rollback, "")),
-        )
-        .unwrap();
-    assert_eq!(
-        emulator.calls("polardb.ModifyAccountPassword"),
-        1,
-        "not due yet"
-    );
-    clock.advance(Duration::from_secs(2 * 60));
-    mount
-        .runtime
-        .block_on(
-            mount
-                .backend
-                .handle_request(Request::new(Operation::Rollback, "")),
-        )
-        .unwrap();
-    mount.wait_until("history/team-app", "the scheduled rotation", |h| {
-        h["rotations"].as_array().unwrap().len() == 2
-    });
-    assert_eq!(
-        mount.read("history/team-app")["rotations"][0]["trigger"],
-        "schedule"
-    );
-    assert_ne!(password(&mount, "team-app"), first);
-    assert_eq!(emulator.calls("polardb.ModifyAccountPassword"), 2);
 }
 
 #[test]
@@ -706,72 +487,6 @@ fn external_target_propagates_the_given_password_to_every_copy() {
 }
 
 #[test]
-fn a_scheduled_role_that_gave_up_tries_again_at_its_next_cycle() {
-    let emulator = Emulator::start();
-    emulator.seed(fixture::seed());
-    let start = time::OffsetDateTime::now_utc();
-    let clock = Arc::new(ManualClock::new(start));
-    let mount = Mount::with(
-        clock.clone(),
-        &[("max_failures", "2")],
-        StaticSystemView::default(),
-    );
-    connections(&mount, &emulator);
-    mount.write_ok(
-        "static-roles/team-app",
-        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": "app",
-                "rotation_period": "1h" }),
-    );
-    let first = password(&mount, "team-app");
-    // The next scheduled rotation meets a PolarDB that keeps failing.
-    emulator.set_faults(
-        json!({ "seed": 1, "server_error_rate": 1.0, "apis": ["polardb.ModifyAccountPassword"] }),
-    );
-    // Each retry waits for a backoff of the (manual) clock to pass.
-    clock.advance(Duration::from_secs(3601));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let role = loop {
-        mount
-            .request(Request::new(Operation::Rollback, ""))
-            .unwrap();
-        let role = mount.read("static-roles/team-app");
-        if role["status"] == "failed" {
-            break role;
-        }
-        assert!(Instant::now() < deadline, "did not give up: {role}");
-        clock.advance(Duration::from_secs(1));
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let next = time::OffsetDateTime::parse(
-        role["next_vault_rotation"]
-            .as_str()
-            .expect("a next rotation, not a wait for rotate-role"),
-        &time::format_description::well_known::Rfc3339,
-    )
-    .unwrap();
-    let now = clock.now();
-    assert!(
-        next > now && next - now <= time::Duration::hours(1),
-        "next cycle {next}, now {now}"
-    );
-    // The cloud recovers; at the next cycle the same role rotates by itself.
-    emulator.set_faults(json!({}));
-    clock.advance(Duration::from_secs(3601));
-    mount
-        .request(Request::new(Operation::Rollback, ""))
-        .unwrap();
-    mount.wait_until("static-roles/team-app", "the next cycle", |r| {
-        r["status"] == "ok"
-    });
-    let rotated = password(&mount, "team-app");
-    assert_ne!(rotated, first);
-    assert_eq!(
-        emulator.get("polardb/pc-1/accounts/app")["password"],
-        rotated
-    );
-}
-
-#[test]
 fn a_standby_never_calls_a_provider_and_asks_the_host_to_forward() {
     let emulator = Emulator::start();
     emulator.seed(fixture::seed());
@@ -844,77 +559,6 @@ fn adopting_a_password_with_a_dependent_propagates_it_and_does_not_rotate() {
     assert_eq!(password(&mount, "dcs-adopted"), fixture::INITIAL);
 }
 
-/// Every changing call may be answered with a gateway error after it was
-/// applied (the emulator's applied-then-502/504 fault). PolarDB, DTS, DCS
-/// and DRS (seven copies on one job list, more than batch-status's default
-/// page of 5) all converge to `ok` with one password everywhere, and a DCS
-/// old-password change is never sent twice.
-#[test]
-fn changes_answered_with_a_gateway_error_after_applying_converge() {
-    let (emulator, mount) = setup();
-    let jobs: Vec<Value> = (1..=7)
-        .map(|n| {
-            json!({ "id": format!("drs-many-{n}"), "project_id": fixture::PROJECT,
-                "status": if n == 7 { "INCRE_TRANSFER_FAILED" } else { "INCRE_TRANSFER_STARTED" },
-                "so": { "password": fixture::INITIAL }, "ta": { "password": fixture::INITIAL } })
-        })
-        .collect();
-    emulator.seed(json!({ "huaweicloud": { "drs_jobs": jobs } }));
-    emulator.set_faults(json!({
-        "seed": 5, "gateway_error_after_apply_rate": 0.5,
-        "apis": ["polardb.ModifyAccountPassword", "dts.ModifyDtsJobPassword", "dcs.UpdatePassword",
-                 "dcs.ResetPassword", "drs.BatchResetPassword"]
-    }));
-    let many: Vec<String> = (1..=7).map(|n| format!("drs:hw/drs-many-{n}/so")).collect();
-    mount.write_ok(
-        "static-roles/dcs-cache",
-        json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-1",
-                "password": fixture::INITIAL, "dependents": many }),
-    );
-    mount.write_ok(
-        "static-roles/team-app",
-        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
-                "username": "app", "dependents": "dts:ali/dtsjob1/src" }),
-    );
-    for _ in 0..3 {
-        for role in ["dcs-cache", "team-app"] {
-            mount.wait_until(&format!("static-roles/{role}"), "convergence", |r| {
-                r["status"] == "ok"
-            });
-        }
-        let dcs = password(&mount, "dcs-cache");
-        assert_eq!(emulator.get("dcs/dcs-1")["password"], dcs);
-        assert_eq!(emulator.get("dcs/dcs-1")["retry_times_left"], 5);
-        for n in 1..=7 {
-            assert_eq!(
-                emulator.get(&format!("drs/drs-many-{n}"))["so"]["password"],
-                dcs
-            );
-        }
-        let app = password(&mount, "team-app");
-        assert_eq!(emulator.get("polardb/pc-1/accounts/app")["password"], app);
-        assert_eq!(emulator.get("dts/dtsjob1")["src"]["password"], app);
-        for role in ["dcs-cache", "team-app"] {
-            let _ = mount.write(&format!("rotate-role/{role}"), json!({}));
-        }
-    }
-    let counters = emulator.counters();
-    assert!(
-        counters["outcomes"]["gateway_error_after_apply"]
-            .as_u64()
-            .unwrap()
-            >= 3,
-        "{counters}"
-    );
-    assert!(
-        emulator.calls("dcs.UpdatePassword") <= 4,
-        "an update answered with a gateway error is never re-sent: {counters}"
-    );
-}
-
-/// A key creation answered with a gateway error after it was applied: the
-/// key whose secret never arrived is deleted by the next attempt, which
-/// rotates cleanly; Huawei's calls carry the connection's X-Domain-Id.
 #[test]
 fn a_key_created_behind_a_gateway_error_is_cleaned_up_by_the_next_root_rotation() {
     let (emulator, mount) = setup();
@@ -965,28 +609,4 @@ fn a_key_created_behind_a_gateway_error_is_cleaned_up_by_the_next_root_rotation(
             "apis": ["ram.CreateAccessKey", "iam.CreatePermanentAccessKey"]
         }));
     }
-}
-
-/// DCS.4080 (password verification failed) is a wrong old password: the
-/// rotation never offers the old password again and resets instead.
-#[test]
-fn a_dcs_password_verification_failure_switches_to_reset() {
-    let (emulator, mount) = setup();
-    emulator.set_faults(json!({
-        "scripted": [{ "api": "dcs.UpdatePassword", "code": "DCS.4080", "count": 1 }]
-    }));
-    mount.write_ok(
-        "static-roles/dcs-cache",
-        json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-1",
-                "password": fixture::INITIAL }),
-    );
-    mount.wait_until("static-roles/dcs-cache", "convergence", |r| {
-        r["status"] == "ok"
-    });
-    assert_eq!(
-        emulator.get("dcs/dcs-1")["password"],
-        password(&mount, "dcs-cache")
-    );
-    assert_eq!(emulator.calls("dcs.UpdatePassword"), 1);
-    assert_eq!(emulator.calls("dcs.ResetPassword"), 1);
 }

@@ -15,8 +15,8 @@ use super::cloud::Cloud;
 use super::connection::Connection;
 use super::marker;
 use super::role::Role;
-use super::tuning::Tuning;
 use super::store::{LockKey, Store};
+use super::tuning::Tuning;
 
 pub struct Engine {
     pub store: Store,

@@ -369,7 +369,10 @@ mod tests {
         let due = now + time::Duration::hours(1);
         role.state.next_rotation = Some(due);
         put_json(storage.as_ref(), "role/app", &role).await.unwrap();
-        assert!(listed(&store).await.is_empty(), "nothing told this node yet");
+        assert!(
+            listed(&store).await.is_empty(),
+            "nothing told this node yet"
+        );
         store.refresh("role/app").await.unwrap();
         assert_eq!(listed(&store).await, ["app"]);
         assert_eq!(store.timetable.due_at(&Job::Role("app".into())), Some(due));

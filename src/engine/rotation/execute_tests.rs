@@ -18,7 +18,7 @@ use super::super::marker;
 use super::super::role::{
     self, DependentStatus, DriftKind, FailureClass, Phase, Role, Status, Target, Trigger,
 };
-use super::Tuning;
+use super::super::tuning::Tuning;
 use super::execute::{self, RotateRequest};
 use super::plan::RunOutcome;
 use super::plan_tests::{

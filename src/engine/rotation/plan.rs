@@ -33,8 +33,8 @@ use time::OffsetDateTime;
 use crate::framework::Error;
 use crate::providers::{ErrorClass, ErrorKind, ProviderError, Service};
 
-use super::super::cloud::{ChangeMethod, JobState, TargetState};
 use super::super::clock::rfc3339;
+use super::super::cloud::{ChangeMethod, JobState, TargetState};
 use super::super::history::{Entry, Outcome as Recorded};
 use super::super::marker::{self, Marker};
 use super::super::role::{

@@ -29,7 +29,7 @@ use super::super::role::{
     RoleKind, Rotation, Status, Target, Trigger,
 };
 use super::super::schedule::Schedule;
-use super::Tuning;
+use super::super::tuning::Tuning;
 use super::plan::{
     self, Action, Applied, Begin, Context, MarkerWrite, Observation, Run, RunOutcome, Start,
 };

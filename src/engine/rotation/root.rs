@@ -9,10 +9,10 @@ use crate::framework::Error;
 use crate::providers::{ErrorClass, ProviderError};
 
 use super::super::calls;
-use super::super::role::Trigger;
 use super::super::clock::rfc3339;
 use super::super::connection::{Connection, RootPhase, RootRotation};
 use super::super::core::Engine;
+use super::super::role::Trigger;
 use super::super::scheduler::Job;
 use super::super::store::LockKey;
 
@@ -54,11 +54,7 @@ pub async fn run_due(engine: &Arc<Engine>, name: &str) -> Result<(), Error> {
 }
 
 /// Runs or resumes a root rotation. The caller holds the connection lock.
-pub async fn run(
-    engine: &Arc<Engine>,
-    name: &str,
-    trigger: Trigger,
-) -> Result<RootOutcome, Error> {
+pub async fn run(engine: &Arc<Engine>, name: &str, trigger: Trigger) -> Result<RootOutcome, Error> {
     engine.ensure_writable().await?;
     let mut connection = engine
         .store
