@@ -18,7 +18,7 @@ use super::core::Engine;
 use super::marker;
 use super::password;
 use super::role::Trigger;
-use super::role::{Dependent, DependentStatus, Phase, Role, RoleKind, Target, TargetKind};
+use super::role::{Dependent, Phase, Role, RoleKind, Target, TargetKind};
 use super::rotation::execute::{self, RotateRequest};
 use super::rotation::plan::RunOutcome;
 use super::schedule;
@@ -648,13 +648,7 @@ async fn write(
         .iter()
         .any(|d| !old_dependents.contains(&d.to_string()));
     if creating {
-        for dependent in &role.dependents {
-            role.state
-                .dependents
-                .entry(dependent.to_string())
-                .or_default()
-                .status = DependentStatus::Pending;
-        }
+        role.mark_dependents_pending();
     }
     engine.store.commit_role(name, &role).await?;
     drop((connection_guards, roles_guard));

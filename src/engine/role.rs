@@ -800,6 +800,17 @@ impl Role {
         Duration::from_secs(self.max_ttl_secs)
     }
 
+    /// Every dependent is to be given the role's password (again).
+    pub fn mark_dependents_pending(&mut self) {
+        for dependent in &self.dependents {
+            self.state
+                .dependents
+                .entry(dependent.to_string())
+                .or_default()
+                .status = DependentStatus::Pending;
+        }
+    }
+
     /// Every resource this role claims: its target and each dependent.
     pub fn claims(&self) -> Vec<String> {
         let mut claims: Vec<String> = self
