@@ -59,11 +59,20 @@ pub struct Entry {
     /// refusal of the old password.
     #[serde(default)]
     pub events: Vec<String>,
+    /// Dual-account roles: the account the rotation changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Dual-account roles: the account `static-creds` served when the run
+    /// started and when it ended (they differ once the target confirmed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_after: Option<String>,
 }
 
 impl Entry {
     pub fn describe(&self) -> Value {
-        json!({
+        let mut out = json!({
             "rotation_id": self.rotation_id,
             "started_at": rfc3339(self.started_at),
             "updated_at": rfc3339(self.updated_at),
@@ -75,7 +84,18 @@ impl Entry {
             "dependents_updated": self.dependents_updated,
             "attempts": self.attempts,
             "events": self.events,
-        })
+        });
+        let map = out.as_object_mut().expect("an object");
+        for (key, value) in [
+            ("account", &self.account),
+            ("active_before", &self.active_before),
+            ("active_after", &self.active_after),
+        ] {
+            if let Some(value) = value {
+                map.insert(key.into(), json!(value));
+            }
+        }
+        out
     }
 }
 
@@ -106,4 +126,50 @@ pub async fn record(storage: &dyn Storage, role: &str, entry: Entry) -> Result<(
 pub async fn delete(storage: &dyn Storage, role: &str) -> Result<(), Error> {
     storage.delete(&key(role)).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An entry as the release before dual-account roles stored it.
+    fn stored_entry() -> Value {
+        json!({
+            "rotation_id": "0011223344556677",
+            "started_at": "2026-12-02T03:00:00Z",
+            "updated_at": "2026-12-02T03:00:05Z",
+            "trigger": "schedule",
+            "outcome": "succeeded",
+            "error_class": null,
+            "error": null,
+            "request_ids": ["req-1"],
+            "dependents_updated": [],
+            "attempts": 1,
+            "events": []
+        })
+    }
+
+    #[test]
+    fn single_role_entries_load_store_and_read_unchanged() {
+        let entry: Entry = serde_json::from_value(stored_entry()).unwrap();
+        assert_eq!(entry.account, None);
+        assert_eq!(serde_json::to_value(&entry).unwrap(), stored_entry());
+        let shown = entry.describe();
+        assert!(shown.get("account").is_none() && shown.get("active_after").is_none());
+    }
+
+    #[test]
+    fn dual_role_entries_show_the_account_and_the_flip() {
+        let mut entry: Entry = serde_json::from_value(stored_entry()).unwrap();
+        entry.account = Some("app_green".into());
+        entry.active_before = Some("app_blue".into());
+        entry.active_after = Some("app_green".into());
+        let shown = entry.describe();
+        assert_eq!(shown["account"], json!("app_green"));
+        assert_eq!(shown["active_before"], json!("app_blue"));
+        assert_eq!(shown["active_after"], json!("app_green"));
+        let stored = serde_json::to_value(&entry).unwrap();
+        let loaded: Entry = serde_json::from_value(stored).unwrap();
+        assert_eq!(loaded.active_after.as_deref(), Some("app_green"));
+    }
 }

@@ -412,6 +412,9 @@ pub enum Phase {
     TargetUncertain,
     /// The target holds the new password; dependents are being updated.
     TargetApplied,
+    /// DCS accepted an ACL account reset but the account is still
+    /// `UPDATING`: a resumed run reads the account and never sends again.
+    Settling,
 }
 
 impl Phase {
@@ -420,6 +423,7 @@ impl Phase {
             Self::Prepared => "prepared",
             Self::TargetUncertain => "target_uncertain",
             Self::TargetApplied => "target_applied",
+            Self::Settling => "settling",
         }
     }
 }
@@ -437,6 +441,10 @@ pub struct Rotation {
     pub new_password: String,
     pub old_password: Option<String>,
     pub phase: Phase,
+    /// Dual-account roles: the account this rotation changes (the one
+    /// inactive when it started); `None` for single roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// DCS only: the old password may no longer be offered (it was refused,
     /// the outcome of a change is unknown, or too few attempts are left),
     /// so the change is made with reset.
@@ -731,6 +739,19 @@ pub struct RoleState {
     /// The generation the marker on the target names, as last written.
     #[serde(default)]
     pub marker_generation: Option<String>,
+    /// Dual-account roles: the index in `usernames` of the account
+    /// `static-creds` serves. For these roles `password`, `generation` and
+    /// `marker_generation` belong to the active account; `last_password`,
+    /// `last_generation` and `last_marker_generation` to the inactive one,
+    /// which keeps working until the next rotation.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub active: u8,
+    /// Dual-account roles: the inactive account's `generation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_generation: Option<String>,
+    /// Dual-account roles: the inactive account's `marker_generation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_marker_generation: Option<String>,
     #[serde(default)]
     pub drift: Option<Drift>,
     #[serde(default)]
@@ -754,6 +775,11 @@ pub struct Role {
     pub target: Target,
     #[serde(default)]
     pub username: Option<String>,
+    /// Dual-account roles: the two accounts that take turns (`username`
+    /// is then `None`); empty for a single role, whose stored JSON stays
+    /// as older versions wrote it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usernames: Vec<String>,
     #[serde(default)]
     pub dependents: Vec<Dependent>,
     #[serde(default)]
@@ -771,6 +797,10 @@ pub struct Role {
     pub state: RoleState,
 }
 
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
 fn time_or_null(at: Option<OffsetDateTime>) -> Value {
     at.map_or(Value::Null, |at| Value::from(rfc3339(at)))
 }
@@ -782,6 +812,7 @@ impl Role {
             kind,
             target,
             username: None,
+            usernames: Vec::new(),
             dependents: Vec::new(),
             password_policy: None,
             dcs_reset: false,
@@ -800,6 +831,34 @@ impl Role {
         Duration::from_secs(self.max_ttl_secs)
     }
 
+    /// The role names two accounts that take turns.
+    pub fn is_dual(&self) -> bool {
+        !self.usernames.is_empty()
+    }
+
+    /// The account `static-creds` serves: a single role's `username`, or
+    /// the active one of a dual role's two.
+    pub fn active_username(&self) -> Option<&str> {
+        if self.is_dual() {
+            self.usernames
+                .get(usize::from(self.state.active))
+                .map(String::as_str)
+        } else {
+            self.username.as_deref()
+        }
+    }
+
+    /// Dual roles: the account the next rotation changes, which still
+    /// works until then. `None` for a single role.
+    pub fn inactive_username(&self) -> Option<&str> {
+        let active = usize::from(self.state.active);
+        self.usernames
+            .iter()
+            .enumerate()
+            .find(|(at, _)| *at != active)
+            .map(|(_, name)| name.as_str())
+    }
+
     /// Every dependent is to be given the role's password (again).
     pub fn mark_dependents_pending(&mut self) {
         for dependent in &self.dependents {
@@ -811,13 +870,23 @@ impl Role {
         }
     }
 
-    /// Every resource this role claims: its target and each dependent.
+    /// Every resource this role claims: its target (each account of a
+    /// dual PolarDB role; a DCS instance once, whatever its accounts) and
+    /// each dependent. In `usernames` order, so a flip changes nothing.
     pub fn claims(&self) -> Vec<String> {
-        let mut claims: Vec<String> = self
-            .target
-            .resource_id(self.username.as_deref())
+        let accounts: Vec<Option<&str>> = if self.is_dual() {
+            self.usernames
+                .iter()
+                .map(|name| Some(name.as_str()))
+                .collect()
+        } else {
+            vec![self.username.as_deref()]
+        };
+        let mut claims: Vec<String> = accounts
             .into_iter()
+            .filter_map(|account| self.target.resource_id(account))
             .collect();
+        claims.dedup();
         claims.extend(self.dependents.iter().map(Dependent::resource_id));
         claims
     }
@@ -869,7 +938,7 @@ impl Role {
             "connection": connection,
             "cluster_id": cluster_id,
             "instance_id": instance_id,
-            "username": self.username.clone().unwrap_or_default(),
+            "username": self.active_username().unwrap_or_default(),
             "dependents": self.dependents.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "dependent_states": dependents,
             "password_policy": self.password_policy.clone().unwrap_or_default(),
@@ -899,6 +968,11 @@ impl Role {
             }),
         );
         map.insert("drift_check".into(), self.describe_drift_check());
+        if self.is_dual() {
+            map.insert("usernames".into(), json!(self.usernames));
+            map.insert("active_username".into(), json!(self.active_username()));
+            map.insert("inactive_username".into(), json!(self.inactive_username()));
+        }
         if matches!(self.target, Target::DcsInstance { .. }) {
             map.insert(
                 "dcs_change_method".into(),
@@ -994,5 +1068,140 @@ mod tests {
         assert_eq!(a.resource_id(Some("app")), b.resource_id(Some("app")));
         assert_ne!(a.resource_id(Some("app")), a.resource_id(Some("other")));
         assert_eq!(Target::External.resource_id(Some("x")), None);
+    }
+
+    /// A single PolarDB role with a rotation in flight, as the release
+    /// before dual-account roles stored it (field order as serialized).
+    fn stored_single_role() -> Value {
+        json!({
+            "kind": "static",
+            "target": {"type": "polardb-account", "connection": "ali", "cluster_id": "pc-1"},
+            "username": "app",
+            "dependents": [{"type": "dts", "connection": "ali", "job_id": "dtsj1",
+                            "endpoint": "src", "username": "app"}],
+            "password_policy": null,
+            "dcs_reset": false,
+            "schedule": {"period": 86400, "disabled": false},
+            "ttl_secs": 0,
+            "max_ttl_secs": 0,
+            "state": {
+                "password": "Old-Secret-1",
+                "last_password": null,
+                "last_vault_rotation": "2026-12-01T03:00:00Z",
+                "next_rotation": "2026-12-02T03:00:00Z",
+                "status": "rotating",
+                "status_reason": null,
+                "last_error": null,
+                "failures": 0,
+                "dependents": {"dts:ali/dtsj1/src/app": {"status": "pending", "last_error": null,
+                                                         "updated_at": null}},
+                "in_flight": {
+                    "id": "0011223344556677",
+                    "trigger": "schedule",
+                    "started_at": "2026-12-02T03:00:00Z",
+                    "new_password": "New-Secret-1",
+                    "old_password": "Old-Secret-1",
+                    "phase": "target_applied",
+                    "dcs_reset_only": false,
+                    "attempts": 1,
+                    "request_ids": ["req-1"],
+                    "marker_written": true,
+                    "events": []
+                },
+                "checkout": null,
+                "dcs_retry_times_left": null,
+                "dcs_attempts_reported": null,
+                "generation": "0011223344556677",
+                "marker_generation": "0011223344556677",
+                "drift": null,
+                "drift_check": null
+            }
+        })
+    }
+
+    fn dual(target: Target) -> Role {
+        let mut role = Role::new(RoleKind::Static, target);
+        role.usernames = vec!["app_blue".into(), "app_green".into()];
+        role
+    }
+
+    fn polardb() -> Target {
+        Target::PolardbAccount {
+            connection: "ali".into(),
+            cluster_id: "pc-1".into(),
+        }
+    }
+
+    #[test]
+    fn stored_single_roles_load_and_store_unchanged() {
+        let stored = stored_single_role();
+        let role: Role = serde_json::from_value(stored.clone()).unwrap();
+        assert!(!role.is_dual());
+        assert_eq!(role.active_username(), Some("app"));
+        assert_eq!(role.inactive_username(), None);
+        assert_eq!(role.state.active, 0);
+        assert_eq!(role.state.last_generation, None);
+        let flight = role.state.in_flight.as_ref().unwrap();
+        assert_eq!(flight.account, None);
+        assert_eq!(flight.phase, Phase::TargetApplied);
+        // None of the new fields is written for a single role.
+        assert_eq!(serde_json::to_value(&role).unwrap(), stored);
+    }
+
+    #[test]
+    fn dual_roles_store_their_accounts_and_which_is_active() {
+        let mut role = dual(polardb());
+        role.state.active = 1;
+        role.state.last_generation = Some("g1".into());
+        let stored = serde_json::to_value(&role).unwrap();
+        assert_eq!(stored["usernames"], json!(["app_blue", "app_green"]));
+        assert_eq!(stored["state"]["active"], json!(1));
+        let loaded: Role = serde_json::from_value(stored).unwrap();
+        assert_eq!(loaded.active_username(), Some("app_green"));
+        assert_eq!(loaded.inactive_username(), Some("app_blue"));
+        assert_eq!(loaded.state.last_generation.as_deref(), Some("g1"));
+        assert_eq!(
+            serde_json::from_value::<Phase>(json!("settling")).unwrap(),
+            Phase::Settling
+        );
+        assert_eq!(Phase::Settling.as_str(), "settling");
+    }
+
+    #[test]
+    fn dual_roles_claim_each_account_of_a_cluster_but_an_instance_once() {
+        let mut role = dual(polardb());
+        role.dependents = vec![Dependent::parse("dts:ali/dtsj1/src/app_green", None).unwrap()];
+        let claims = role.claims();
+        assert_eq!(
+            claims,
+            [
+                "polardb:pc-1/app_blue",
+                "polardb:pc-1/app_green",
+                "dts:dtsj1/src"
+            ]
+        );
+        // A flip changes nothing the index keeps.
+        role.state.active = 1;
+        assert_eq!(role.claims(), claims);
+        let dcs = dual(Target::DcsInstance {
+            connection: "hw".into(),
+            instance_id: "dcs-1".into(),
+        });
+        assert_eq!(dcs.claims(), ["dcs:dcs-1"]);
+    }
+
+    #[test]
+    fn reads_show_both_accounts_of_a_dual_role_only() {
+        let mut role = dual(polardb());
+        role.state.active = 1;
+        let shown = role.describe("r");
+        assert_eq!(shown["username"], json!("app_green"));
+        assert_eq!(shown["active_username"], json!("app_green"));
+        assert_eq!(shown["inactive_username"], json!("app_blue"));
+        assert_eq!(shown["usernames"], json!(["app_blue", "app_green"]));
+        let single: Role = serde_json::from_value(stored_single_role()).unwrap();
+        let shown = single.describe("r");
+        assert_eq!(shown["username"], json!("app"));
+        assert!(!shown.contains_key("usernames") && !shown.contains_key("active_username"));
     }
 }

@@ -153,6 +153,7 @@ mod tests {
             new_password: "x".into(),
             old_password: None,
             phase,
+            account: None,
             dcs_reset_only: false,
             attempts: 0,
             request_ids: Vec::new(),

@@ -37,6 +37,9 @@ fn history(
         dependents_updated,
         attempts: flight.attempts,
         events: flight.events.clone(),
+        account: flight.account.clone(),
+        active_before: None,
+        active_after: None,
     }
 }
 

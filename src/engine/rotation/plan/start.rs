@@ -175,6 +175,7 @@ pub fn start(role: &mut Role, start: Start, password: String, id: String, now: O
         old_password,
         new_password: password,
         phase: start.phase,
+        account: None,
         // A repair never offers the old password: the target holds another.
         dcs_reset_only: start.trigger == Trigger::Repair,
         attempts: 0,
