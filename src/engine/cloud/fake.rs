@@ -2,8 +2,9 @@
 //! call logged, and errors served from a script (per operation, in order;
 //! `applied` errors change the state before failing, like an answer lost
 //! after the provider acted). A DCS target can count wrong old passwords
-//! as DCS does, DTS refuses the password its job already holds, and a
-//! simulated crash stops every effect after a given number of steps.
+//! as DCS does, DTS refuses the password its job already holds, a DCS ACL
+//! account stays `UPDATING` for a scripted number of reads after a reset,
+//! and a simulated crash stops every effect after a given number of steps.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,7 @@ use crate::providers::{ErrorClass, ErrorKind, ProviderError, Service};
 
 use super::super::connection::Connection;
 use super::super::role::{Dependent, Target};
-use super::{ChangeMethod, Cloud, JobState, Session, TargetState};
+use super::{AccountInfo, ChangeMethod, Cloud, JobState, Session, TargetState};
 
 /// The operations a script can fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,6 +25,9 @@ pub enum Op {
     WriteDescription,
     DescribeJob,
     UpdateJob,
+    /// Fails every account of one `describe_accounts` call (DCS lists
+    /// them in one call).
+    DescribeAccounts,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -34,6 +38,13 @@ pub struct FakeTarget {
     /// DCS: wrong old passwords left before the instance locks, counted
     /// and reported as DCS does; `None` answers DCS.4080 (no count).
     pub tries_left: Option<u32>,
+    /// Accounts: what `describe_accounts` reports as `kind` and
+    /// `privileges` (in any order).
+    pub kind: Option<String>,
+    pub privileges: Vec<(String, String)>,
+    /// DCS ACL accounts: how many reads after a reset still find the
+    /// account `UPDATING`.
+    pub settle_reads: u32,
 }
 
 /// Minutes a DCS instance stays locked after its last try.
@@ -57,6 +68,9 @@ struct State {
     targets: HashMap<String, FakeTarget>,
     jobs: HashMap<String, FakeJob>,
     faults: HashMap<Op, VecDeque<Fault>>,
+    /// ACL accounts reset and not settled yet: the reads left that find
+    /// them `UPDATING`.
+    updating_reads: HashMap<String, u32>,
     calls: Vec<String>,
     /// Steps (calls, and what tests count with `step`) left before a
     /// simulated crash.
@@ -74,6 +88,23 @@ fn target_key(target: &Target, username: &str) -> String {
     target.resource_id(Some(username)).unwrap_or_default()
 }
 
+/// A PolarDB account is its role's target; a DCS ACL account sits beside
+/// its instance, whose key ignores the username.
+fn account_key(target: &Target, username: &str) -> String {
+    match target {
+        Target::DcsInstance { .. } => format!("{}/acl/{username}", target_key(target, username)),
+        _ => target_key(target, username),
+    }
+}
+
+fn target_state(fake: &FakeTarget) -> TargetState {
+    TargetState {
+        status: fake.status.clone(),
+        description: fake.description.clone(),
+        account_status: None,
+    }
+}
+
 impl FakeCloud {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().expect("fake cloud lock")
@@ -84,6 +115,21 @@ impl FakeCloud {
         self.state()
             .targets
             .insert(target_key(target, username), fake);
+    }
+
+    /// Adds (or replaces) account `username` of `target`: for PolarDB the
+    /// same entry as `add_target`, for DCS an ACL account.
+    pub fn add_account(&self, target: &Target, username: &str, fake: FakeTarget) {
+        self.state()
+            .targets
+            .insert(account_key(target, username), fake);
+    }
+
+    pub fn account(&self, target: &Target, username: &str) -> Option<FakeTarget> {
+        self.state()
+            .targets
+            .get(&account_key(target, username))
+            .cloned()
     }
 
     pub fn add_job(&self, dependent: &Dependent, fake: FakeJob) {
@@ -171,6 +217,12 @@ impl FakeCloud {
         state.calls.push(detail);
         state.faults.get_mut(&op).and_then(VecDeque::pop_front)
     }
+
+    /// A call that changes nothing: its scripted error, if any.
+    fn answer(&self, op: Op, detail: String) -> Result<(), ProviderError> {
+        self.call(op, detail)
+            .map_or(Ok(()), |fault| Err(fault.error))
+    }
 }
 
 impl Cloud for FakeCloud {
@@ -235,15 +287,71 @@ impl Session for FakeSession {
         username: &str,
     ) -> Result<TargetState, ProviderError> {
         let key = target_key(target, username);
-        if let Some(fault) = self.cloud.call(Op::ReadTarget, format!("ReadTarget {key}")) {
-            return Err(fault.error);
-        }
+        self.cloud
+            .answer(Op::ReadTarget, format!("ReadTarget {key}"))?;
         let state = self.cloud.state();
         let fake = state.targets.get(&key).ok_or_else(|| missing(&key))?;
-        Ok(TargetState {
-            status: fake.status.clone(),
-            description: fake.description.clone(),
-        })
+        Ok(target_state(fake))
+    }
+
+    async fn read_account(
+        &self,
+        target: &Target,
+        username: &str,
+    ) -> Result<TargetState, ProviderError> {
+        let key = account_key(target, username);
+        self.cloud
+            .answer(Op::ReadTarget, format!("ReadAccount {key}"))?;
+        let mut state = self.cloud.state();
+        let target_key = target_key(target, username);
+        let fake = state
+            .targets
+            .get(&target_key)
+            .ok_or_else(|| missing(&target_key))?;
+        let mut read = target_state(fake);
+        if matches!(target, Target::DcsInstance { .. }) {
+            let account = state.targets.get(&key).ok_or_else(|| missing(&key))?;
+            read.account_status = account.status.clone();
+            if let Some(left) = state.updating_reads.get_mut(&key).filter(|left| **left > 0) {
+                *left -= 1;
+                read.account_status = Some("UPDATING".into());
+            }
+        }
+        Ok(read)
+    }
+
+    async fn describe_accounts(
+        &self,
+        target: &Target,
+        usernames: &[&str],
+    ) -> Vec<Result<AccountInfo, ProviderError>> {
+        let keys: Vec<String> = usernames
+            .iter()
+            .map(|name| account_key(target, name))
+            .collect();
+        let fault = self.cloud.call(
+            Op::DescribeAccounts,
+            format!("DescribeAccounts {}", keys.join(",")),
+        );
+        let state = self.cloud.state();
+        usernames
+            .iter()
+            .zip(&keys)
+            .map(|(name, key)| {
+                if let Some(fault) = &fault {
+                    return Err(fault.error.clone());
+                }
+                let fake = state.targets.get(key).ok_or_else(|| missing(key))?;
+                let mut privileges = fake.privileges.clone();
+                privileges.sort();
+                Ok(AccountInfo {
+                    name: (*name).to_owned(),
+                    status: fake.status.clone(),
+                    kind: fake.kind.clone(),
+                    privileges,
+                })
+            })
+            .collect()
     }
 
     async fn change_target(
@@ -254,13 +362,18 @@ impl Session for FakeSession {
         old_password: Option<&str>,
         new_password: &str,
     ) -> Result<Option<String>, ProviderError> {
-        let key = target_key(target, username);
+        let key = if method == ChangeMethod::AclReset {
+            account_key(target, username)
+        } else {
+            target_key(target, username)
+        };
         let fault = self
             .cloud
             .call(Op::ChangeTarget, format!("ChangeTarget:{method:?} {key}"));
         let mut state = self.cloud.state();
+        let calls = state.calls.len();
         let fake = state.targets.get_mut(&key).ok_or_else(|| missing(&key))?;
-        match fault {
+        let answer = match fault {
             Some(Fault {
                 error,
                 applied: true,
@@ -268,7 +381,7 @@ impl Session for FakeSession {
                 fake.password = new_password.to_owned();
                 Err(error)
             }
-            Some(fault) => Err(fault.error),
+            Some(fault) => return Err(fault.error),
             None => {
                 if method == ChangeMethod::DcsUpdate
                     && (old_password != Some(&fake.password) || fake.tries_left == Some(0))
@@ -276,9 +389,14 @@ impl Session for FakeSession {
                     return Err(wrong_old_password(fake));
                 }
                 fake.password = new_password.to_owned();
-                Ok(Some(format!("req-{}", state.calls.len())))
+                Ok(Some(format!("req-{calls}")))
             }
+        };
+        if method == ChangeMethod::AclReset {
+            let settle_reads = fake.settle_reads;
+            state.updating_reads.insert(key, settle_reads);
         }
+        answer
     }
 
     async fn write_description(
@@ -288,12 +406,8 @@ impl Session for FakeSession {
         description: &str,
     ) -> Result<(), ProviderError> {
         let key = target_key(target, username);
-        if let Some(fault) = self
-            .cloud
-            .call(Op::WriteDescription, format!("WriteDescription {key}"))
-        {
-            return Err(fault.error);
-        }
+        self.cloud
+            .answer(Op::WriteDescription, format!("WriteDescription {key}"))?;
         let mut state = self.cloud.state();
         let fake = state.targets.get_mut(&key).ok_or_else(|| missing(&key))?;
         fake.description = description.to_owned();
@@ -399,4 +513,141 @@ pub fn passwords(cloud: &FakeCloud) -> BTreeMap<String, String> {
                 .map(|(k, j)| (k.clone(), j.password.clone())),
         )
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::connection::Provider;
+    use super::*;
+
+    fn dcs() -> Target {
+        Target::DcsInstance {
+            connection: "hw".into(),
+            instance_id: "dcs-1".into(),
+        }
+    }
+
+    fn session(cloud: &FakeCloud) -> Arc<dyn Session> {
+        cloud.open(&Connection::new(Provider::Huaweicloud)).unwrap()
+    }
+
+    fn acl(status: &str, role: &str, settle_reads: u32) -> FakeTarget {
+        FakeTarget {
+            status: Some(status.into()),
+            password: "Old-Secret-1".into(),
+            kind: Some("normal".into()),
+            privileges: vec![("*".into(), role.into())],
+            settle_reads,
+            ..FakeTarget::default()
+        }
+    }
+
+    /// A DCS instance with ACL accounts a (settles after two reads) and b.
+    fn instance() -> (FakeCloud, Arc<dyn Session>) {
+        let cloud = FakeCloud::default();
+        let running = FakeTarget {
+            status: Some("RUNNING".into()),
+            description: "cache".into(),
+            ..FakeTarget::default()
+        };
+        cloud.add_target(&dcs(), "", running);
+        cloud.add_account(&dcs(), "a", acl("AVAILABLE", "write", 2));
+        cloud.add_account(&dcs(), "b", acl("AVAILABLE", "read", 0));
+        let session = session(&cloud);
+        (cloud, session)
+    }
+
+    #[tokio::test]
+    async fn an_acl_reset_changes_one_account_and_settles_after_the_scripted_reads() {
+        let (cloud, session) = instance();
+        let reset = session
+            .change_target(&dcs(), "a", ChangeMethod::AclReset, None, "New-Secret-1")
+            .await;
+        assert!(reset.is_ok());
+        assert_eq!(cloud.account(&dcs(), "a").unwrap().password, "New-Secret-1");
+        assert_eq!(cloud.account(&dcs(), "b").unwrap().password, "Old-Secret-1");
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            let read = session.read_account(&dcs(), "a").await.unwrap();
+            assert_eq!(read.description, "cache", "the instance's marker");
+            statuses.extend(read.account_status);
+        }
+        assert_eq!(statuses, ["UPDATING", "UPDATING", "AVAILABLE"]);
+        assert_eq!(
+            cloud.calls()[0],
+            "ChangeTarget:AclReset dcs:dcs-1/acl/a",
+            "the account, not the instance, is changed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lost_reset_answer_still_leaves_the_account_updating() {
+        let (cloud, session) = instance();
+        let lost = ProviderError::new(
+            ErrorClass::OutcomeUnknown,
+            ErrorKind::Timeout,
+            Service::Dcs,
+            "ResetAclAccountPassWord",
+            "timed out",
+            &[],
+        );
+        cloud.fail(Op::ChangeTarget, lost, true);
+        let reset = session
+            .change_target(&dcs(), "a", ChangeMethod::AclReset, None, "New-Secret-1")
+            .await;
+        assert!(reset.is_err());
+        let read = session.read_account(&dcs(), "a").await.unwrap();
+        assert_eq!(read.account_status.as_deref(), Some("UPDATING"));
+    }
+
+    #[tokio::test]
+    async fn accounts_are_described_in_order_with_sorted_privileges() {
+        let (cloud, session) = instance();
+        let polardb = Target::PolardbAccount {
+            connection: "ali".into(),
+            cluster_id: "pc-1".into(),
+        };
+        let grants = FakeTarget {
+            kind: Some("Normal".into()),
+            privileges: vec![
+                ("zdb".into(), "ReadOnly".into()),
+                ("appdb".into(), "ReadWrite".into()),
+            ],
+            ..FakeTarget::default()
+        };
+        cloud.add_account(&polardb, "app_blue", grants);
+        let found = session
+            .describe_accounts(&polardb, &["app_blue", "app_green"])
+            .await;
+        let blue = found[0].as_ref().unwrap();
+        assert_eq!(blue.privileges[0], ("appdb".into(), "ReadWrite".into()));
+        assert_eq!(found[1].as_ref().unwrap_err().kind, ErrorKind::NotFound);
+        let acl = session.describe_accounts(&dcs(), &["b", "a"]).await;
+        let roles: Vec<&str> = acl
+            .iter()
+            .map(|info| info.as_ref().unwrap().privileges[0].1.as_str())
+            .collect();
+        assert_eq!(roles, ["read", "write"]);
+    }
+
+    #[tokio::test]
+    async fn a_describe_fault_fails_every_account_of_the_call() {
+        let (cloud, session) = instance();
+        let no_acl = ProviderError::new(
+            ErrorClass::Permanent,
+            ErrorKind::InvalidParameter,
+            Service::Dcs,
+            "ListAclAccounts",
+            "DCS.4008",
+            &[],
+        );
+        cloud.fail(Op::DescribeAccounts, no_acl, false);
+        let found = session.describe_accounts(&dcs(), &["a", "b"]).await;
+        assert!(
+            found
+                .iter()
+                .all(|info| info.as_ref().is_err_and(|e| e.action == "ListAclAccounts"))
+        );
+        assert!(session.describe_accounts(&dcs(), &["a"]).await[0].is_ok());
+    }
 }

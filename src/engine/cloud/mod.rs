@@ -42,6 +42,9 @@ pub enum ChangeMethod {
     DcsUpdate,
     /// DCS `ResetPassword`, without the old password.
     DcsReset,
+    /// DCS `ResetAclAccountPassWord`: an ACL account's password, without
+    /// the old one (no wrong tries to count, safe to send again).
+    AclReset,
 }
 
 impl ChangeMethod {
@@ -51,6 +54,7 @@ impl ChangeMethod {
             Self::Modify => "ModifyAccountPassword",
             Self::DcsUpdate => "UpdatePassword",
             Self::DcsReset => "ResetPassword",
+            Self::AclReset => "ResetAclAccountPassWord",
         }
     }
 }
@@ -61,6 +65,23 @@ pub struct TargetState {
     /// DCS instance `status`; PolarDB `AccountStatus`.
     pub status: Option<String>,
     pub description: String,
+    /// DCS dual-account roles: the ACL account's status (`AVAILABLE`,
+    /// `UPDATING`, ...); `None` otherwise.
+    pub account_status: Option<String>,
+}
+
+/// One account as its provider lists it, for the checks made when a
+/// dual-account role is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountInfo {
+    pub name: String,
+    /// PolarDB `AccountStatus`; DCS ACL `status`.
+    pub status: Option<String>,
+    /// PolarDB `AccountType`; DCS `account_type`.
+    pub kind: Option<String>,
+    /// Sorted, so two accounts' grants compare with `==`: PolarDB
+    /// `(DBName, AccountPrivilege)`; DCS `("*", account_role)`.
+    pub privileges: Vec<(String, String)>,
 }
 
 /// A dependent's job as its provider describes it.
@@ -88,7 +109,26 @@ pub trait Session: Send + Sync {
         username: &str,
     ) -> Result<TargetState, ProviderError>;
 
-    /// Sets the target's password; gives the provider's request id.
+    /// The target as `read_target` gives it plus account `username`'s
+    /// status: PolarDB reads the account (its status is the target's);
+    /// DCS reads the instance and its ACL accounts.
+    async fn read_account(
+        &self,
+        target: &Target,
+        username: &str,
+    ) -> Result<TargetState, ProviderError>;
+
+    /// The named accounts of the target, in order; one that does not exist
+    /// is `ErrorKind::NotFound`. A DCS instance without ACL accounts
+    /// answers DCS.4008, passed through.
+    async fn describe_accounts(
+        &self,
+        target: &Target,
+        usernames: &[&str],
+    ) -> Vec<Result<AccountInfo, ProviderError>>;
+
+    /// Sets the target's password (with `AclReset`, that of the DCS ACL
+    /// account `username`); gives the provider's request id.
     async fn change_target(
         &self,
         target: &Target,

@@ -17,6 +17,7 @@ use crate::providers::alicloud::polardb::{
 };
 use crate::providers::huaweicloud::client::{HuaweiClient, HuaweiConfig};
 use crate::providers::huaweicloud::dcs::UpdatePasswordRequest;
+use crate::providers::huaweicloud::dcs::acl::{AclAccount, ListAclAccountsResponse};
 use crate::providers::huaweicloud::drs::{DrsEndpointType, DrsPasswordChange};
 use crate::providers::{
     ConnectionOptions, Credentials, ErrorClass, ErrorKind, ProviderError, Secret, Service,
@@ -25,8 +26,8 @@ use crate::providers::{
 use super::super::connection::{Connection, Provider, SignatureVersion};
 use super::super::role::{Dependent, DrsEndpoint, DtsEndpoint, Target};
 use super::batch::DrsBatcher;
-use super::readers::{AccountReader, InstanceReader};
-use super::{ChangeMethod, Cloud, JobState, Session, TargetState};
+use super::readers::{AccountReader, InstanceReader, describe_account};
+use super::{AccountInfo, ChangeMethod, Cloud, JobState, Session, TargetState};
 
 /// The real clouds.
 pub struct ProviderCloud;
@@ -218,6 +219,35 @@ impl Session for Alibaba {
         self.accounts.read(polardb_account(target)?, username).await
     }
 
+    /// The account is the target: its status is `status`.
+    async fn read_account(
+        &self,
+        target: &Target,
+        username: &str,
+    ) -> Result<TargetState, ProviderError> {
+        self.read_target(target, username).await
+    }
+
+    /// One DescribeAccounts call per name: a cluster may hold more
+    /// accounts than a page, and write-time checks name only two.
+    async fn describe_accounts(
+        &self,
+        target: &Target,
+        usernames: &[&str],
+    ) -> Vec<Result<AccountInfo, ProviderError>> {
+        let cluster = match polardb_account(target) {
+            Ok(cluster) => cluster,
+            Err(error) => return usernames.iter().map(|_| Err(error.clone())).collect(),
+        };
+        let client = self.client.polardb();
+        let mut out = Vec::with_capacity(usernames.len());
+        for username in usernames {
+            let found = describe_account(&client, cluster, username).await;
+            out.push(found.map(|account| AccountInfo::from(&account)));
+        }
+        out
+    }
+
     async fn change_target(
         &self,
         target: &Target,
@@ -321,6 +351,25 @@ fn dcs_instance(target: &Target) -> Result<&str, ProviderError> {
     }
 }
 
+/// The ACL account `name` of the instance's list, or NotFound (DCS
+/// documents no code of its own for a missing ACL account).
+fn acl_account<'a>(
+    list: &'a ListAclAccountsResponse,
+    instance_id: &str,
+    name: &str,
+) -> Result<&'a AclAccount, ProviderError> {
+    list.by_name(name).ok_or_else(|| {
+        ProviderError::new(
+            ErrorClass::Permanent,
+            ErrorKind::NotFound,
+            Service::Dcs,
+            "ListAclAccounts",
+            &format!("DCS instance {instance_id} has no ACL account {name:?}"),
+            &[],
+        )
+    })
+}
+
 /// The DRS job and endpoint of each dependent, or why one is not a DRS job.
 fn drs_jobs(dependents: &[&Dependent]) -> Result<Vec<(String, DrsEndpointType)>, ProviderError> {
     dependents
@@ -357,10 +406,47 @@ impl Session for Huawei {
         self.instances.read(dcs_instance(target)?).await
     }
 
+    /// The instance carries the marker and its status; the ACL account
+    /// says whether a reset has settled.
+    async fn read_account(
+        &self,
+        target: &Target,
+        username: &str,
+    ) -> Result<TargetState, ProviderError> {
+        let instance_id = dcs_instance(target)?;
+        let mut state = self.instances.read(instance_id).await?;
+        let list = self.client.dcs().list_acl_accounts(instance_id).await?;
+        state.account_status = acl_account(&list, instance_id, username)?.status.clone();
+        Ok(state)
+    }
+
+    async fn describe_accounts(
+        &self,
+        target: &Target,
+        usernames: &[&str],
+    ) -> Vec<Result<AccountInfo, ProviderError>> {
+        let listed = match dcs_instance(target) {
+            Ok(instance_id) => self
+                .client
+                .dcs()
+                .list_acl_accounts(instance_id)
+                .await
+                .map(|list| (instance_id, list)),
+            Err(error) => Err(error),
+        };
+        usernames
+            .iter()
+            .map(|name| {
+                let (instance_id, list) = listed.as_ref().map_err(Clone::clone)?;
+                acl_account(list, instance_id, name).map(AccountInfo::from)
+            })
+            .collect()
+    }
+
     async fn change_target(
         &self,
         target: &Target,
-        _: &str,
+        username: &str,
         method: ChangeMethod,
         old_password: Option<&str>,
         new_password: &str,
@@ -369,6 +455,15 @@ impl Session for Huawei {
         let dcs = self.client.dcs();
         let new_password = Secret::new(new_password.to_owned());
         let answer = match (method, old_password) {
+            (ChangeMethod::AclReset, _) => {
+                // The reset addresses the account by id; the role knows it
+                // by name.
+                let list = dcs.list_acl_accounts(instance_id).await?;
+                let account_id = &acl_account(&list, instance_id, username)?.account_id;
+                dcs.reset_acl_account_password(instance_id, account_id, &new_password)
+                    .await?
+                    .info
+            }
             (ChangeMethod::DcsUpdate, Some(old)) => {
                 let request = UpdatePasswordRequest {
                     instance_id: instance_id.to_owned(),
@@ -466,5 +561,34 @@ impl Session for Huawei {
 
     async fn delete_access_key(&self, _: &str, key: &str) -> Result<(), ProviderError> {
         self.client.iam().delete_access_key(key).await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::providers::CallInfo;
+
+    use super::*;
+
+    #[test]
+    fn acl_accounts_are_found_by_name_and_a_missing_one_is_not_found() {
+        let list = ListAclAccountsResponse {
+            accounts: vec![
+                serde_json::from_value(json!({"account_id": "id-1", "account_name": "app_blue"}))
+                    .unwrap(),
+            ],
+            info: CallInfo {
+                request_id: None,
+                http_status: 200,
+                attempts: 1,
+            },
+        };
+        let found = acl_account(&list, "dcs-1", "app_blue").unwrap();
+        assert_eq!(found.account_id, "id-1");
+        let missing = acl_account(&list, "dcs-1", "app_green").unwrap_err();
+        assert!(missing.is_not_found());
+        assert!(missing.to_string().contains("dcs-1"), "{missing}");
     }
 }

@@ -17,17 +17,19 @@ use std::sync::Arc;
 use crate::providers::alicloud::polardb::{
     DescribeAccountsPage, DescribeAccountsRequest, MAX_ACCOUNTS_PAGE, PolarDbAccount, PolarDbClient,
 };
+use crate::providers::huaweicloud::dcs::acl::AclAccount;
 use crate::providers::huaweicloud::dcs::{DcsClient, DcsInstance, MAX_INSTANCES_PAGE};
 use crate::providers::{ErrorClass, ErrorKind, ProviderError, Service};
 
-use super::TargetState;
 use super::batch::Batches;
+use super::{AccountInfo, TargetState};
 
 impl From<&DcsInstance> for TargetState {
     fn from(instance: &DcsInstance) -> Self {
         Self {
             status: instance.status.clone(),
             description: instance.description.clone().unwrap_or_default(),
+            account_status: None,
         }
     }
 }
@@ -37,6 +39,40 @@ impl From<&PolarDbAccount> for TargetState {
         Self {
             status: account.account_status.clone(),
             description: account.account_description.clone().unwrap_or_default(),
+            account_status: None,
+        }
+    }
+}
+
+impl From<&PolarDbAccount> for AccountInfo {
+    fn from(account: &PolarDbAccount) -> Self {
+        let mut privileges: Vec<(String, String)> = account
+            .database_privileges
+            .iter()
+            .map(|p| (p.db_name.clone(), p.account_privilege.clone()))
+            .collect();
+        privileges.sort();
+        Self {
+            name: account.account_name.clone(),
+            status: account.account_status.clone(),
+            kind: account.account_type.clone(),
+            privileges,
+        }
+    }
+}
+
+/// An ACL account's role holds on every key: DCS grants no finer rights.
+impl From<&AclAccount> for AccountInfo {
+    fn from(account: &AclAccount) -> Self {
+        Self {
+            name: account.account_name.clone(),
+            status: account.status.clone(),
+            kind: account.account_type.clone(),
+            privileges: account
+                .account_role
+                .iter()
+                .map(|role| ("*".to_owned(), role.clone()))
+                .collect(),
         }
     }
 }
@@ -50,6 +86,25 @@ fn account_not_found(cluster: &str, account: &str) -> ProviderError {
         &format!("cluster {cluster} has no account {account:?}"),
         &[],
     )
+}
+
+/// One account of a cluster, by its own DescribeAccounts call.
+pub async fn describe_account(
+    client: &PolarDbClient,
+    cluster: &str,
+    account: &str,
+) -> Result<PolarDbAccount, ProviderError> {
+    let request = DescribeAccountsRequest {
+        db_cluster_id: cluster.to_owned(),
+        account_name: Some(account.to_owned()),
+    };
+    client
+        .describe_accounts(&request)
+        .await?
+        .accounts
+        .into_iter()
+        .find(|a| a.account_name == account)
+        .ok_or_else(|| account_not_found(cluster, account))
 }
 
 /// Reads of DCS instances through one connection.
@@ -206,20 +261,56 @@ async fn read_accounts(
             Some(answer) => answer,
             None => {
                 let (cluster, account) = key;
-                let request = DescribeAccountsRequest {
-                    db_cluster_id: cluster.clone(),
-                    account_name: Some(account.clone()),
-                };
-                client.describe_accounts(&request).await.and_then(|answer| {
-                    answer
-                        .accounts
-                        .iter()
-                        .find(|a| a.account_name == account)
-                        .map(TargetState::from)
-                        .ok_or_else(|| account_not_found(&cluster, &account))
-                })
+                describe_account(&client, &cluster, &account)
+                    .await
+                    .map(|found| TargetState::from(&found))
             }
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    #[test]
+    fn polardb_grants_compare_whatever_order_the_provider_lists_them_in() {
+        let account = |name: &str, grants: Value| -> PolarDbAccount {
+            serde_json::from_value(json!({
+                "AccountName": name, "AccountStatus": "Available", "AccountType": "Normal",
+                "DatabasePrivileges": grants,
+            }))
+            .unwrap()
+        };
+        let blue = AccountInfo::from(&account(
+            "app_blue",
+            json!([{"DBName": "zdb", "AccountPrivilege": "ReadOnly"},
+                   {"DBName": "appdb", "AccountPrivilege": "ReadWrite"}]),
+        ));
+        let green = AccountInfo::from(&account(
+            "app_green",
+            json!({"DatabasePrivilege": [{"DBName": "appdb", "AccountPrivilege": "ReadWrite"},
+                                         {"DBName": "zdb", "AccountPrivilege": "ReadOnly"}]}),
+        ));
+        assert_eq!(blue.kind.as_deref(), Some("Normal"));
+        assert_eq!(blue.status.as_deref(), Some("Available"));
+        assert_eq!(blue.privileges, green.privileges);
+        assert_eq!(blue.privileges[0].0, "appdb");
+    }
+
+    #[test]
+    fn an_acl_account_holds_its_role_on_every_key() {
+        let account: AclAccount = serde_json::from_value(json!({
+            "account_id": "a1", "account_name": "app_blue", "account_type": "normal",
+            "status": "UPDATING", "account_role": "read",
+        }))
+        .unwrap();
+        let info = AccountInfo::from(&account);
+        assert_eq!(info.privileges, [("*".to_owned(), "read".to_owned())]);
+        assert_eq!(info.status.as_deref(), Some("UPDATING"));
+        assert_eq!(info.kind.as_deref(), Some("normal"));
+    }
 }

@@ -232,6 +232,7 @@ mod tests {
         let state = |status: &str| TargetState {
             status: Some(status.into()),
             description: String::new(),
+            account_status: None,
         };
         assert_eq!(condition(&dcs, &state("RUNNING")), Condition::Ready);
         assert!(

@@ -114,7 +114,7 @@ impl World {
                 status: Some(status.into()),
                 description: "app account".into(),
                 password: OLD.into(),
-                tries_left: None,
+                ..FakeTarget::default()
             };
             cloud.add_target(&role.target, "app", target);
         }

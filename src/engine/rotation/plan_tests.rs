@@ -381,6 +381,7 @@ fn target(status: &str, description: &str) -> Observation {
     Observation::Target(Ok(TargetState {
         status: Some(status.into()),
         description: description.into(),
+        account_status: None,
     }))
 }
 
