@@ -160,6 +160,26 @@ pub async fn read_target(store: &Store, role: &Role) -> Option<Result<TargetStat
     )
 }
 
+/// The target plus account `username`'s status (a DCS ACL account's),
+/// for a dual-account rotation waiting for its reset to settle. `None`
+/// for external targets.
+pub async fn read_account(
+    store: &Store,
+    role: &Role,
+    username: &str,
+) -> Option<Result<TargetState, ProviderError>> {
+    let connection = role.target.connection()?;
+    Some(
+        with_session(
+            store,
+            connection,
+            target_service(&role.target),
+            |session| async move { session.read_account(&role.target, username).await },
+        )
+        .await,
+    )
+}
+
 /// Changes the target's password; gives the provider's request id.
 pub async fn change_target(
     store: &Store,

@@ -164,6 +164,7 @@ fn calls_of(role: &Role, action: &Action) -> Vec<Value> {
     };
     match action {
         Action::ReadTarget => vec![call(service, read, connection, &resource)],
+        Action::AwaitSettled => vec![call(service, "ListAclAccounts", connection, &resource)],
         Action::ChangeTarget(method) => vec![call(service, method.action(), connection, &resource)],
         Action::WriteMarker(MarkerWrite::Send(_)) => {
             vec![call(service, describe, connection, &resource)]

@@ -859,9 +859,44 @@ impl Role {
             .map(|(_, name)| name.as_str())
     }
 
-    /// Every dependent is to be given the role's password (again).
+    /// Dual roles: the account a dependent's copy logs in as (a DTS
+    /// dependent's `username`; a DRS job's user cannot be read). `None`
+    /// for a single role, whose every copy takes its one password.
+    pub fn account_of<'a>(&self, dependent: &'a Dependent) -> Option<&'a str> {
+        match dependent {
+            Dependent::Dts { username, .. } if self.is_dual() => Some(username),
+            _ => None,
+        }
+    }
+
+    /// Whether `dependent` takes the password of `account`: every copy of
+    /// a single role; on a dual role, the DTS copies pinned to `account`.
+    pub fn pinned_to(&self, dependent: &Dependent, account: Option<&str>) -> bool {
+        !self.is_dual() || (account.is_some() && self.account_of(dependent) == account)
+    }
+
+    /// The dependents a rotation of `account` updates (all of a single
+    /// role's).
+    pub fn dependents_of(&self, account: Option<&str>) -> Vec<Dependent> {
+        self.dependents
+            .iter()
+            .filter(|d| self.pinned_to(d, account))
+            .cloned()
+            .collect()
+    }
+
+    /// Every dependent is to be given the role's password (again); on a
+    /// dual role, those pinned to the account of the rotation in flight
+    /// (else the active one).
     pub fn mark_dependents_pending(&mut self) {
-        for dependent in &self.dependents {
+        let account = self
+            .state
+            .in_flight
+            .as_ref()
+            .and_then(|f| f.account.as_deref())
+            .or(self.active_username())
+            .map(str::to_owned);
+        for dependent in self.dependents_of(account.as_deref()) {
             self.state
                 .dependents
                 .entry(dependent.to_string())

@@ -33,6 +33,9 @@ pub struct Tuning {
     pub jitter: Duration,
     /// How often every role's target is checked for drift.
     pub drift_check_interval: Duration,
+    /// How soon a dual-account DCS rotation whose ACL account is still
+    /// `UPDATING` after a reset looks again (not a failure).
+    pub settle_poll: Duration,
 }
 
 impl Default for Tuning {
@@ -45,6 +48,7 @@ impl Default for Tuning {
             concurrency: DEFAULT_CONCURRENCY,
             jitter: Duration::from_millis(500),
             drift_check_interval: Duration::from_secs(3600),
+            settle_poll: Duration::from_secs(2),
         }
     }
 }
@@ -74,6 +78,7 @@ impl Tuning {
                 "retry_cap" => duration(&mut tuning.retry_cap, value),
                 "defer_retry" => duration(&mut tuning.defer_retry, value),
                 "jitter" => duration(&mut tuning.jitter, value),
+                "settle_poll" => duration(&mut tuning.settle_poll, value),
                 "drift_check_interval" => match crate::framework::duration::parse(value) {
                     Ok(interval) if !interval.is_zero() => {
                         tuning.drift_check_interval = interval;

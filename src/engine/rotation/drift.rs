@@ -24,8 +24,41 @@ pub enum Finding {
     Drifted(DriftKind, String),
 }
 
-/// The drift comparison table.
+/// The drift comparison table, for the account `static-creds` serves.
 pub fn compare(marker: Option<&Marker>, owner: &str, role: &Role) -> Finding {
+    compare_account(marker, owner, role, None)
+}
+
+/// The generation pair (set, marked) of the account whose marker was
+/// read: a dual PolarDB role's inactive account keeps the `last_*` pair;
+/// everything else (single roles, a DCS instance's one marker, the active
+/// account, `None`) the role-level pair.
+fn generations<'a>(role: &'a Role, account: Option<&str>) -> (Option<&'a str>, Option<&'a str>) {
+    let state = &role.state;
+    let inactive = role.is_dual()
+        && matches!(role.target, Target::PolardbAccount { .. })
+        && account.is_some_and(|a| Some(a) != role.active_username());
+    if inactive {
+        (
+            state.last_generation.as_deref(),
+            state.last_marker_generation.as_deref(),
+        )
+    } else {
+        (
+            state.generation.as_deref(),
+            state.marker_generation.as_deref(),
+        )
+    }
+}
+
+/// The drift comparison table for the marker read on `account` (a dual
+/// PolarDB role's accounts each carry their own; `None`: the active one).
+pub fn compare_account(
+    marker: Option<&Marker>,
+    owner: &str,
+    role: &Role,
+    account: Option<&str>,
+) -> Finding {
     let Some(marker) = marker else {
         return Finding::Unverified;
     };
@@ -50,10 +83,11 @@ pub fn compare(marker: Option<&Marker>, owner: &str, role: &Role) -> Finding {
             Finding::AlreadyApplied
         };
     }
-    if state.generation.as_deref() == Some(marker.generation.as_str()) {
+    let (generation, marker_generation) = generations(role, account);
+    if generation == Some(marker.generation.as_str()) {
         return Finding::InSync;
     }
-    if state.marker_generation.as_deref() == Some(marker.generation.as_str()) {
+    if marker_generation == Some(marker.generation.as_str()) {
         return Finding::MarkerBehind;
     }
     Finding::Drifted(
@@ -96,7 +130,37 @@ const DCS_STUCK: &[&str] = &["CREATEFAILED", "ERROR", "FROZEN", "CLOSED", "DELET
 /// `_describe_accounts_response_body.py`: Creating, Available, Deleting).
 const POLARDB_PASSING: &[&str] = &["Creating", "Deleting"];
 
+/// DCS ACL account statuses (`ListAclAccounts`) that pass by themselves,
+/// and those that need someone to act.
+const ACL_PASSING: &[&str] = &["CREATING", "UPDATING", "DELETING"];
+const ACL_STUCK: &[&str] = &["ERROR", "CREATEFAILED", "DELETEFAILED"];
+
+/// The target's condition, then (DCS dual-account roles) its ACL
+/// account's.
 pub fn condition(target: &Target, state: &TargetState) -> Condition {
+    match (
+        target_condition(target, state),
+        state.account_status.as_deref(),
+    ) {
+        (Condition::Ready, Some(status)) => {
+            let upper = status.to_ascii_uppercase();
+            if ACL_PASSING.contains(&upper.as_str()) {
+                Condition::Transient(format!(
+                    "the ACL account is {status}, which does not accept password changes until it is AVAILABLE again"
+                ))
+            } else if ACL_STUCK.contains(&upper.as_str()) {
+                Condition::Broken(format!(
+                    "the ACL account is {status}: check it in the DCS console (Accounts); password changes need AVAILABLE"
+                ))
+            } else {
+                Condition::Ready
+            }
+        }
+        (condition, _) => condition,
+    }
+}
+
+fn target_condition(target: &Target, state: &TargetState) -> Condition {
     let Some(status) = state.status.as_deref() else {
         return Condition::Ready;
     };

@@ -174,6 +174,15 @@ async fn perform(engine: &Engine, role: &Role, action: &Action) -> Observation {
         Action::CheckDependents => {
             Observation::Jobs(calls::describe_dependents(store, &role.dependents).await)
         }
+        Action::AwaitSettled => {
+            let flight = flight.expect("a settle wait is decided for a rotation in flight");
+            let account = flight.account.as_deref().unwrap_or_default();
+            Observation::Target(
+                calls::read_account(store, role, account)
+                    .await
+                    .unwrap_or_else(|| Err(not_readable(role))),
+            )
+        }
         Action::ChangeTarget(method) => {
             let flight = flight.expect("a change is decided for a rotation in flight");
             Observation::Changed(
@@ -245,7 +254,9 @@ pub async fn dry_run(engine: &Engine, name: &str, role: &Role) -> Result<DryRun,
         let action = plan::decide(&role, &run, &owner);
         plan::before(&mut role, &action);
         let observation = match &action {
-            Action::ReadTarget | Action::CheckDependents => perform(engine, &role, &action).await,
+            Action::ReadTarget | Action::CheckDependents | Action::AwaitSettled => {
+                perform(engine, &role, &action).await
+            }
             Action::ChangeTarget(_) => Observation::Changed(Ok(None)),
             Action::WriteMarker(MarkerWrite::Send(_)) => Observation::MarkerWritten(Ok(())),
             Action::UpdateDependents(pending) => {

@@ -9,6 +9,8 @@ pub mod execute;
 mod execute_tests;
 pub mod plan;
 #[cfg(test)]
+mod plan_dual_tests;
+#[cfg(test)]
 mod plan_tests;
 pub mod root;
 pub mod runner;

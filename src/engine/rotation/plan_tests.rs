@@ -104,7 +104,7 @@ fn rotating(target: Target, start: Start) -> Scenario {
     Scenario(role)
 }
 
-fn manual() -> Start {
+pub(super) fn manual() -> Start {
     Start {
         trigger: Trigger::Manual,
         phase: Phase::Prepared,
@@ -292,7 +292,7 @@ fn fresh() -> Run {
     Run::default()
 }
 
-fn read(description: &str) -> Run {
+pub(super) fn read(description: &str) -> Run {
     Run {
         target_read: true,
         description: Some(description.into()),
@@ -308,7 +308,7 @@ fn unread() -> Run {
     }
 }
 
-fn checked(description: &str) -> Run {
+pub(super) fn checked(description: &str) -> Run {
     Run {
         dependents_checked: true,
         ..read(description)
@@ -320,7 +320,7 @@ pub(super) fn token(owner: &str, generation: &str) -> String {
 }
 
 /// A description carrying this mount's marker for `generation`.
-fn ours(generation: &str) -> String {
+pub(super) fn ours(generation: &str) -> String {
     format!("{DESC} {}", token(OWNER, generation))
 }
 
@@ -331,7 +331,7 @@ fn theirs() -> String {
 // ---------------------------------------------------------------------
 // The cloud's answers.
 
-fn error(class: ErrorClass, kind: ErrorKind) -> ProviderError {
+pub(super) fn error(class: ErrorClass, kind: ErrorKind) -> ProviderError {
     ProviderError::new(
         class,
         kind,
@@ -377,7 +377,7 @@ fn wait(error: ProviderError, seconds: u64) -> ProviderError {
     error.with_retry_after(Some(Duration::from_secs(seconds)))
 }
 
-fn target(status: &str, description: &str) -> Observation {
+pub(super) fn target(status: &str, description: &str) -> Observation {
     Observation::Target(Ok(TargetState {
         status: Some(status.into()),
         description: description.into(),
@@ -401,11 +401,11 @@ fn job(accepts: bool) -> Result<JobState, ProviderError> {
     })
 }
 
-fn changed() -> Observation {
+pub(super) fn changed() -> Observation {
     Observation::Changed(Ok(Some("req-1".into())))
 }
 
-fn change_failed(error: ProviderError) -> Observation {
+pub(super) fn change_failed(error: ProviderError) -> Observation {
     Observation::Changed(Err(error))
 }
 
@@ -421,6 +421,7 @@ pub(super) fn step(action: &Action) -> String {
     match action {
         Action::ReadTarget => "read".into(),
         Action::CheckDependents => "check".into(),
+        Action::AwaitSettled => "await".into(),
         Action::ChangeTarget(method) => format!("change:{}", method.action()),
         Action::WriteMarker(MarkerWrite::Send(_)) => "marker:send".into(),
         Action::WriteMarker(MarkerWrite::Unchanged) => "marker:unchanged".into(),
@@ -452,6 +453,21 @@ fn when(at: Option<OffsetDateTime>) -> String {
     }
 }
 
+/// Each copy's state, in the order of the dependents (`None` without).
+pub(super) fn copies(role: &Role) -> Option<String> {
+    let states = &role.state.dependents;
+    let copies: Vec<&str> = role
+        .dependents
+        .iter()
+        .map(|d| {
+            states
+                .get(&d.to_string())
+                .map_or("-", |c| c.status.as_str())
+        })
+        .collect();
+    (!copies.is_empty()).then(|| format!("deps={}", copies.join(",")))
+}
+
 /// The role as `read static-roles/app` would show it, in one line.
 fn state(role: &Role) -> String {
     let s = &role.state;
@@ -477,18 +493,7 @@ fn state(role: &Role) -> String {
     if events > 0 {
         parts.push(format!("events={events}"));
     }
-    if !role.dependents.is_empty() {
-        let copies: Vec<&str> = role
-            .dependents
-            .iter()
-            .map(|d| {
-                s.dependents
-                    .get(&d.to_string())
-                    .map_or("-", |c| c.status.as_str())
-            })
-            .collect();
-        parts.push(format!("deps={}", copies.join(",")));
-    }
+    parts.extend(copies(role));
     parts.extend(
         s.drift_check
             .as_ref()

@@ -13,11 +13,12 @@ use super::super::super::clock::rfc3339;
 use super::super::super::history::{Entry, Outcome as Recorded};
 use super::super::super::role::{
     CheckState, DependentStatus, Drift, DriftCheck, DriftKind, FailureClass, LastError, Phase,
-    Role, RoleKind, Rotation, Status,
+    Role, RoleKind, Rotation, Status, Trigger,
 };
 use super::state::{Applied, Context, RunOutcome, flight};
 
 fn history(
+    role: &Role,
     flight: &Rotation,
     now: OffsetDateTime,
     outcome: Recorded,
@@ -25,6 +26,7 @@ fn history(
     dependents_updated: Vec<String>,
 ) -> Entry {
     let (error_class, error) = error.unzip();
+    let (active_before, active_after) = active_accounts(role, flight).unzip();
     Entry {
         rotation_id: flight.id.clone(),
         started_at: flight.started_at,
@@ -38,9 +40,22 @@ fn history(
         attempts: flight.attempts,
         events: flight.events.clone(),
         account: flight.account.clone(),
-        active_before: None,
-        active_after: None,
+        active_before,
+        active_after,
     }
+}
+
+/// Dual roles: the account `static-creds` served before the rotation
+/// (the other one, unless it pushes the active account's password) and
+/// now (they differ once the target confirmed).
+fn active_accounts(role: &Role, flight: &Rotation) -> Option<(String, String)> {
+    let account = flight.account.as_deref()?;
+    let before = if flight.trigger == Trigger::Propagate {
+        account
+    } else {
+        role.usernames.iter().find(|name| *name != account)?
+    };
+    Some((before.to_owned(), role.active_username()?.to_owned()))
 }
 
 /// When a role that gave up (or whose target refused the change) tries
@@ -86,8 +101,13 @@ pub fn finish(role: &mut Role, ctx: &Context) -> Applied {
     state.failures = 0;
     state.last_error = None;
     state.next_rotation = next;
-    let dependents: Vec<String> = role.dependents.iter().map(ToString::to_string).collect();
+    let dependents: Vec<String> = role
+        .dependents_of(flight.account.as_deref())
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let entry = history(
+        role,
         &flight,
         ctx.now,
         Recorded::Succeeded,
@@ -125,6 +145,7 @@ pub fn defer(role: &mut Role, refusals: Vec<(String, String)>, ctx: &Context) ->
         dependent_state.updated_at = Some(ctx.now);
     }
     let entry = history(
+        role,
         flight(role),
         ctx.now,
         Recorded::Deferred,
@@ -163,6 +184,7 @@ pub fn refused(role: &mut Role, error: &ProviderError, ctx: &Context) -> Applied
     state.failures = 0;
     state.next_rotation = next;
     let entry = history(
+        role,
         &flight,
         ctx.now,
         Recorded::Failed,
@@ -208,6 +230,7 @@ pub fn failed_attempt(role: &mut Role, error: &ProviderError, ctx: &Context) -> 
         });
         state.next_rotation = next;
         let entry = history(
+            role,
             flight(role),
             ctx.now,
             Recorded::Failed,
@@ -276,7 +299,7 @@ pub fn drifted(role: &mut Role, kind: DriftKind, detail: String, ctx: &Context) 
     state.drift = Some(drift);
     let message = state.status_reason.clone().unwrap_or_default();
     let entry = dropped.map(|flight| {
-        let mut entry = history(&flight, ctx.now, Recorded::Drifted, None, Vec::new());
+        let mut entry = history(role, &flight, ctx.now, Recorded::Drifted, None, Vec::new());
         entry.error = Some(message.clone());
         entry
     });

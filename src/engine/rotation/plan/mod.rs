@@ -35,7 +35,7 @@ use crate::providers::{ErrorClass, ErrorKind, ProviderError, Service};
 use super::super::cloud::{ChangeMethod, JobState, TargetState};
 use super::super::marker::{self, Marker};
 use super::super::role::{
-    AttemptsReport, CheckState, Dependent, DependentStatus, Phase, Role, Rotation, Target,
+    AttemptsReport, CheckState, Dependent, DependentStatus, Phase, Role, Rotation, Status, Target,
 };
 use super::drift::{self, Condition, Finding};
 
@@ -89,6 +89,9 @@ pub enum Action {
     ReadTarget,
     CheckDependents,
     ChangeTarget(ChangeMethod),
+    /// DCS dual-account roles: read the ACL account a reset was sent for
+    /// (the flight's), until it is no longer `UPDATING`. Never re-sends.
+    AwaitSettled,
     WriteMarker(MarkerWrite),
     UpdateDependents(Vec<Dependent>),
     Finish,
@@ -134,6 +137,9 @@ pub fn dcs_offers_old_password(role: &Role, flight: &Rotation) -> bool {
 
 fn change_method(role: &Role, flight: &Rotation) -> ChangeMethod {
     match role.target {
+        // Dual roles reset the ACL account: no old password, no tries to
+        // count, safe to send again.
+        Target::DcsInstance { .. } if role.is_dual() => ChangeMethod::AclReset,
         Target::DcsInstance { .. } if dcs_offers_old_password(role, flight) => {
             ChangeMethod::DcsUpdate
         }
@@ -142,17 +148,23 @@ fn change_method(role: &Role, flight: &Rotation) -> ChangeMethod {
     }
 }
 
+/// The dependents this rotation checks and updates: every copy of a
+/// single role; on a dual role, the DTS copies pinned to the flight's
+/// account. `CheckDependents` is answered in this order.
+pub fn flight_dependents(role: &Role) -> Vec<Dependent> {
+    role.dependents_of(flight(role).account.as_deref())
+}
+
 /// The dependents that do not hold this rotation's password yet.
 fn pending_dependents(role: &Role) -> Vec<Dependent> {
-    role.dependents
-        .iter()
+    flight_dependents(role)
+        .into_iter()
         .filter(|d| {
             role.state
                 .dependents
                 .get(&d.to_string())
                 .is_none_or(|s| s.status != DependentStatus::InSync)
         })
-        .cloned()
         .collect()
 }
 
@@ -183,10 +195,18 @@ pub fn merge_marker(role: &Role, description: &str, owner: &str, generation: &st
 /// The next step of the rotation in flight.
 pub fn decide(role: &Role, run: &Run, owner: &str) -> Action {
     let flight = flight(role);
+    if flight.phase == Phase::Settling {
+        // The reset was accepted: only its account is read, never the
+        // target's condition (the account is UPDATING by design).
+        return Action::AwaitSettled;
+    }
     if !run.target_read && role.target.connection().is_some() {
         return Action::ReadTarget;
     }
-    if flight.phase == Phase::Prepared && !run.dependents_checked && !role.dependents.is_empty() {
+    if flight.phase == Phase::Prepared
+        && !run.dependents_checked
+        && !flight_dependents(role).is_empty()
+    {
         return Action::CheckDependents;
     }
     if flight.phase != Phase::TargetApplied {
@@ -234,6 +254,7 @@ pub fn apply(
         (Action::ChangeTarget(method), Observation::Changed(result)) => {
             target_changed(role, *method, result, ctx)
         }
+        (Action::AwaitSettled, Observation::Target(read)) => settled(role, read, ctx),
         (Action::WriteMarker(write), observation) => {
             marker_written(role, write, observation, ctx);
             Applied::next(false)
@@ -293,7 +314,9 @@ fn target_read(
         }
     }
     let mut commit = false;
-    match drift::compare(marker::find(&target.description).as_ref(), ctx.owner, role) {
+    let found = marker::find(&target.description);
+    let account = flight.account.clone();
+    match drift::compare_account(found.as_ref(), ctx.owner, role, account.as_deref()) {
         Finding::Drifted(kind, detail) if !trigger.takes_the_target() => {
             return drifted(role, kind, detail, ctx);
         }
@@ -334,7 +357,7 @@ fn dependents_checked(
     ctx: &Context,
 ) -> Applied {
     let mut refusals = Vec::new();
-    for (dependent, job) in role.dependents.iter().zip(jobs) {
+    for (dependent, job) in flight_dependents(role).iter().zip(jobs) {
         match job {
             Err(error) => return failed_attempt(role, &error, ctx),
             Ok(job) if !job.accepts_password_change => refusals.push((
@@ -361,6 +384,14 @@ fn target_changed(
     ctx: &Context,
 ) -> Applied {
     let error = match result {
+        Ok(request_id) if method == ChangeMethod::AclReset => {
+            // DCS took the reset as a task: the account is the flight's
+            // once it is AVAILABLE again; nothing is sent again.
+            let flight = flight_mut(role);
+            flight.request_ids.extend(request_id);
+            flight.phase = Phase::Settling;
+            return Applied::next(true);
+        }
         Ok(request_id) => {
             target_applied(role, ctx.now, request_id);
             return Applied::next(true);
@@ -424,9 +455,65 @@ fn dcs_refused_old_password(role: &mut Role, attempts_left: Option<u32>, now: Of
     );
 }
 
-/// The target holds the flight's password from now on.
+/// What an ACL account read after a reset says: settled (the flight's
+/// password holds), still `UPDATING` (look again soon; not a failure), or
+/// stuck (the existing failure path; the record stays).
+fn settled(role: &mut Role, read: Result<TargetState, ProviderError>, ctx: &Context) -> Applied {
+    let status = match read {
+        Ok(target) => target.account_status,
+        Err(error) => return failed_attempt(role, &error, ctx),
+    };
+    let account = flight(role).account.clone().unwrap_or_default();
+    match status.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        Some("AVAILABLE") => {
+            target_applied(role, ctx.now, None);
+            Applied::next(true)
+        }
+        Some("UPDATING") => {
+            let message = format!(
+                "DCS is still applying the new password of ACL account {account}; looking again in {}s",
+                ctx.tuning.settle_poll.as_secs_f64()
+            );
+            let state = &mut role.state;
+            state.status = Status::Rotating;
+            state.status_reason = Some(message.clone());
+            state.next_rotation = Some(ctx.now + ctx.tuning.settle_poll);
+            Applied::stop(
+                RunOutcome::Retrying {
+                    status: Status::Rotating,
+                    message,
+                },
+                None,
+            )
+        }
+        _ => {
+            let shown = status.as_deref().unwrap_or("not listed");
+            let error = ProviderError::new(
+                ErrorClass::Permanent,
+                ErrorKind::InvalidState,
+                Service::Dcs,
+                "ListAclAccounts",
+                &format!(
+                    "ACL account {account} is {shown} after its password reset: check it in the DCS console (Accounts); the rotation resumes with the same password at its next cycle or with rotate-role"
+                ),
+                &[],
+            );
+            refused(role, &error, ctx)
+        }
+    }
+}
+
+/// The target holds the flight's password from now on. A dual role's
+/// active account becomes the flight's, in the same write: idempotent (a
+/// second confirmation changes nothing), never a toggle.
 fn target_applied(role: &mut Role, now: OffsetDateTime, request_id: Option<String>) {
     let is_dcs = matches!(role.target, Target::DcsInstance { .. });
+    let dual = role.is_dual();
+    let flipped_to = flight(role)
+        .account
+        .as_ref()
+        .and_then(|account| role.usernames.iter().position(|name| name == account))
+        .and_then(|at| u8::try_from(at).ok());
     let state = &mut role.state;
     let flight = state
         .in_flight
@@ -434,11 +521,37 @@ fn target_applied(role: &mut Role, now: OffsetDateTime, request_id: Option<Strin
         .expect("the planner runs only with a rotation in flight");
     flight.request_ids.extend(request_id);
     flight.phase = Phase::TargetApplied;
-    state.last_password = state.password.replace(flight.new_password.clone());
-    state.generation = Some(flight.id.clone());
     state.last_vault_rotation = Some(now);
-    if is_dcs {
-        state.dcs_retry_times_left = None;
+    match flipped_to {
+        Some(at) if dual && state.active == at => {
+            // Confirmed before: the flip and the swaps are done.
+        }
+        Some(at) if dual => {
+            let previous = state.active;
+            state.active = at;
+            state.last_password = state.password.replace(flight.new_password.clone());
+            state.last_generation = state.generation.replace(flight.id.clone());
+            if !is_dcs {
+                // Each PolarDB account carries its own marker; a DCS
+                // instance has one, whatever account changed.
+                std::mem::swap(
+                    &mut state.marker_generation,
+                    &mut state.last_marker_generation,
+                );
+            }
+            let (from, to) = (
+                role.usernames[usize::from(previous)].clone(),
+                role.usernames[usize::from(at)].clone(),
+            );
+            note(role, &format!("active account {from} -> {to}"));
+        }
+        _ => {
+            state.last_password = state.password.replace(flight.new_password.clone());
+            state.generation = Some(flight.id.clone());
+            if is_dcs && !dual {
+                state.dcs_retry_times_left = None;
+            }
+        }
     }
     role.mark_dependents_pending();
 }

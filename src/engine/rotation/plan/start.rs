@@ -40,6 +40,11 @@ pub fn begin(
     given: Option<String>,
     now: OffsetDateTime,
 ) -> Result<Begin, Error> {
+    if role.is_dual() && (given.is_some() || trigger == Trigger::Adopt) {
+        return Err(Error::bad_request(format!(
+            "role {name:?} has two accounts that take turns: a given password cannot be adopted or propagated (it would say which account holds it, and this version cannot); rotate-role/{name} without password sets a new one on the inactive account"
+        )));
+    }
     if let Some(flight) = &role.state.in_flight {
         if given.as_ref().is_some_and(|g| *g != flight.new_password) {
             return Err(Error::conflict(format!(
@@ -154,7 +159,20 @@ fn check_given_password(role: &Role, given: &str) -> Result<(), Error> {
 /// Records the rotation `start` describes, with `password` (given, current
 /// or generated) and the id `id`: the write-ahead record.
 pub fn start(role: &mut Role, start: Start, password: String, id: String, now: OffsetDateTime) {
-    let old_password = role.state.password.clone();
+    // A dual role changes its inactive account (whose password is
+    // `last_password`); pushing the current password (propagate) is the
+    // active account's.
+    let (account, old_password) = match role.inactive_username() {
+        Some(inactive) if start.phase == Phase::Prepared => {
+            (Some(inactive.to_owned()), role.state.last_password.clone())
+        }
+        _ => (
+            role.is_dual()
+                .then(|| role.active_username().map(str::to_owned))
+                .flatten(),
+            role.state.password.clone(),
+        ),
+    };
     if start.given {
         // The given password is current from now on: nothing to change
         // upstream, every copy to update.
@@ -175,7 +193,7 @@ pub fn start(role: &mut Role, start: Start, password: String, id: String, now: O
         old_password,
         new_password: password,
         phase: start.phase,
-        account: None,
+        account,
         // A repair never offers the old password: the target holds another.
         dcs_reset_only: start.trigger == Trigger::Repair,
         attempts: 0,
