@@ -144,11 +144,16 @@ fn dependent_service(dependent: &Dependent) -> Service {
     }
 }
 
-/// The target's status and description, coalesced with the reads of other
-/// rotations on the same connection. `None` for external targets.
-pub async fn read_target(store: &Store, role: &Role) -> Option<Result<TargetState, ProviderError>> {
+/// The target's status and description as account `username` sees it (a
+/// PolarDB account's own; a DCS instance's, whatever the account),
+/// coalesced with the reads of other rotations on the same connection.
+/// `None` for external targets.
+pub async fn read_target(
+    store: &Store,
+    role: &Role,
+    username: &str,
+) -> Option<Result<TargetState, ProviderError>> {
     let connection = role.target.connection()?;
-    let username = role.username.as_deref().unwrap_or_default();
     Some(
         with_session(
             store,
@@ -180,10 +185,11 @@ pub async fn read_account(
     )
 }
 
-/// Changes the target's password; gives the provider's request id.
+/// Changes account `username`'s password; gives the provider's request id.
 pub async fn change_target(
     store: &Store,
     role: &Role,
+    username: &str,
     method: ChangeMethod,
     old_password: Option<&str>,
     new_password: &str,
@@ -191,7 +197,6 @@ pub async fn change_target(
     let Some(connection) = role.target.connection() else {
         return Ok(None);
     };
-    let username = role.username.as_deref().unwrap_or_default();
     with_session(
         store,
         connection,
@@ -205,16 +210,17 @@ pub async fn change_target(
     .await
 }
 
-/// Sets the target's description (which carries the ownership marker).
+/// Sets the description of account `username` (a DCS instance's, whatever
+/// the account), which carries the ownership marker.
 pub async fn write_description(
     store: &Store,
     role: &Role,
+    username: &str,
     description: &str,
 ) -> Result<(), ProviderError> {
     let Some(connection) = role.target.connection() else {
         return Ok(());
     };
-    let username = role.username.as_deref().unwrap_or_default();
     with_session(
         store,
         connection,

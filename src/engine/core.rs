@@ -14,7 +14,8 @@ use super::clock::Clock;
 use super::cloud::Cloud;
 use super::connection::Connection;
 use super::marker;
-use super::role::Role;
+use super::password;
+use super::role::{Role, Target};
 use super::store::{LockKey, Store};
 use super::tuning::Tuning;
 
@@ -117,9 +118,7 @@ impl Engine {
                 Some(policy) => self.system.generate_password_from_policy(policy).await?,
                 None => rules.generate(),
             };
-            if rules.check(&candidate).is_ok()
-                && role.state.password.as_deref() != Some(candidate.as_str())
-            {
+            if fits(role, &candidate) {
                 return Ok(candidate);
             }
         }
@@ -163,8 +162,80 @@ impl Engine {
     }
 }
 
+/// Whether a generated `candidate` can be the role's next password: it
+/// fits the target and is not the current one; on a dual role it is not
+/// the inactive account's either (a DTS job pinned to it refuses the
+/// password it holds) and, on DCS, contains neither account's name
+/// forwards or backwards (the ACL password rule).
+fn fits(role: &Role, candidate: &str) -> bool {
+    let state = &role.state;
+    role.target.rules().check(candidate).is_ok()
+        && state.password.as_deref() != Some(candidate)
+        && !(role.is_dual() && state.last_password.as_deref() == Some(candidate))
+        && !(role.is_dual()
+            && matches!(role.target, Target::DcsInstance { .. })
+            && role
+                .usernames
+                .iter()
+                .any(|name| password::check_account_name(name, candidate).is_err()))
+}
+
 impl Drop for Engine {
     fn drop(&mut self) {
         self.stop_runner();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::role::RoleKind;
+
+    fn role(target: Target, dual: bool) -> Role {
+        let mut role = Role::new(RoleKind::Static, target);
+        if dual {
+            role.usernames = vec!["app_a".into(), "app_b".into()];
+        } else {
+            role.username = Some("app_a".into());
+        }
+        role.state.password = Some("Current-pass-1".into());
+        role.state.last_password = Some("Inactive-pass-1".into());
+        role
+    }
+
+    #[test]
+    fn a_generated_password_avoids_what_the_accounts_and_jobs_refuse() {
+        let polardb = || Target::PolardbAccount {
+            connection: "ali".into(),
+            cluster_id: "pc-1".into(),
+        };
+        let dcs = || Target::DcsInstance {
+            connection: "hw".into(),
+            instance_id: "dcs-1".into(),
+        };
+        // (target, dual, candidate, fits)
+        let cases = [
+            (polardb(), false, "Fresh-pass-12", true),
+            (polardb(), false, "Current-pass-1", false),
+            (polardb(), false, "Inactive-pass-1", true),
+            (polardb(), true, "Current-pass-1", false),
+            (polardb(), true, "Inactive-pass-1", false),
+            (polardb(), true, "Xapp_a-pass-12", true),
+            (dcs(), false, "Xapp_a-pass-12", true),
+            (dcs(), true, "Xapp_a-pass-12", false),
+            (dcs(), true, "XB_PPA-pass-12", false),
+            (dcs(), true, "Inactive-pass-1", false),
+            (dcs(), true, "Fresh-pass-12", true),
+        ];
+        for (target, dual, candidate, expected) in &cases {
+            let role = role(target.clone(), *dual);
+            assert_eq!(
+                fits(&role, candidate),
+                *expected,
+                "{} dual={dual} {candidate}",
+                target.kind().as_str()
+            );
+        }
+        assert_eq!(cases.len(), 11);
     }
 }

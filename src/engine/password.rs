@@ -135,9 +135,45 @@ impl Rules {
     }
 }
 
+/// A DCS ACL account's password must not contain the account's name,
+/// forwards or backwards, in any case (SDK
+/// `create_acl_account_request_body.py`: "cannot contain the username or
+/// the username spelled backwards"). The password is never quoted.
+pub fn check_account_name(name: &str, password: &str) -> Result<(), String> {
+    let lower = password.to_ascii_lowercase();
+    let forwards = name.to_ascii_lowercase();
+    let backwards: String = forwards.chars().rev().collect();
+    if !forwards.is_empty() && (lower.contains(&forwards) || lower.contains(&backwards)) {
+        return Err(format!(
+            "DCS ACL passwords must not contain the account name {name:?} forwards or backwards"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_acl_password_must_not_contain_its_account_name() {
+        let cases = [
+            ("app_a", "Xx-APP_A-99", false),
+            ("app_a", "Xx-a_ppa-99", false),
+            ("app_a", "Xx-app_b-99", true),
+            ("", "Anything-1", true),
+        ];
+        for (name, password, ok) in cases {
+            assert_eq!(
+                check_account_name(name, password).is_ok(),
+                ok,
+                "{name} {password}"
+            );
+        }
+        assert_eq!(cases.len(), 4);
+        let why = check_account_name("app_a", "Xx-APP_A-99").unwrap_err();
+        assert!(!why.contains("Xx-"), "{why}");
+    }
 
     #[test]
     fn generated_passwords_satisfy_their_rules() {

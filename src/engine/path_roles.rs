@@ -289,29 +289,43 @@ async fn delete(engine: &Arc<Engine>, data: &FieldData, kind: RoleKind) -> Handl
         .map(|warning| Response::default().warn(warning)))
 }
 
-/// Removes this mount's ownership marker from a deleted role's target, so
-/// another mount may take it without take_over. Best effort: a warning
-/// says when it could not.
+/// Removes this mount's ownership marker from a deleted role's target
+/// (both accounts of a dual PolarDB role), so another mount may take it
+/// without take_over. Best effort: a warning says when it could not.
 async fn release_claim(engine: &Engine, name: &str, role: &Role) -> Option<String> {
     let rule = role.target.description_rule()?;
-    let read = calls::read_target(&engine.store, role).await?;
-    let released = async {
-        let owner = engine.owner_id().await.map_err(|e| e.to_string())?;
-        let target = read.map_err(|e| e.to_string())?;
-        match marker::release(&target.description, &owner, rule) {
-            Some(description) => calls::write_description(&engine.store, role, &description)
-                .await
-                .map_err(|e| e.to_string()),
-            None => Ok(()),
+    let mut problems = Vec::new();
+    for account in role.marked_accounts() {
+        let read = calls::read_target(&engine.store, role, account).await?;
+        let released = async {
+            let owner = engine.owner_id().await.map_err(|e| e.to_string())?;
+            let target = read.map_err(|e| e.to_string())?;
+            match marker::release(&target.description, &owner, rule) {
+                Some(description) => {
+                    calls::write_description(&engine.store, role, account, &description)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                None => Ok(()),
+            }
+        }
+        .await;
+        if let Err(why) = released {
+            problems.push(if role.marked_accounts().len() > 1 {
+                format!("account {account}: {why}")
+            } else {
+                why
+            });
         }
     }
-    .await;
-    released.err().map(|why| {
-        tracing::warn!(role = name, error = %why, "could not remove the ownership marker of a deleted role");
-        format!(
-            "role {name:?} deleted, but its ownership marker stays on the target ({why}); another mount taking the target needs take_over=true"
-        )
-    })
+    if problems.is_empty() {
+        return None;
+    }
+    let why = problems.join("; ");
+    tracing::warn!(role = name, error = %why, "could not remove the ownership marker of a deleted role");
+    Some(format!(
+        "role {name:?} deleted, but its ownership marker stays on the target ({why}); another mount taking the target needs take_over=true"
+    ))
 }
 
 fn non_empty(data: &FieldData, name: &str) -> Option<String> {
@@ -686,7 +700,8 @@ async fn check_claim(
     }
     // A standby forwards the write: no provider call from here.
     engine.ensure_writable().await?;
-    let Some(Ok(target)) = calls::read_target(&engine.store, role).await else {
+    let Some(Ok(target)) = calls::read_target(&engine.store, role, role.acting_account()).await
+    else {
         return Ok(None);
     };
     let owner = engine.owner_id().await?;

@@ -848,6 +848,29 @@ impl Role {
         }
     }
 
+    /// The account a step of a rotation acts on: the flight's account (a
+    /// dual role's rotation names it), else the one `static-creds` serves
+    /// (a single role's `username`).
+    pub fn acting_account(&self) -> &str {
+        self.state
+            .in_flight
+            .as_ref()
+            .and_then(|f| f.account.as_deref())
+            .or(self.active_username())
+            .unwrap_or_default()
+    }
+
+    /// The accounts whose ownership marker Vault keeps: both of a dual
+    /// PolarDB role (each account has its own description); otherwise the
+    /// one (a DCS instance carries one marker, whatever its accounts).
+    pub fn marked_accounts(&self) -> Vec<&str> {
+        if self.is_dual() && matches!(self.target, Target::PolardbAccount { .. }) {
+            self.usernames.iter().map(String::as_str).collect()
+        } else {
+            vec![self.active_username().unwrap_or_default()]
+        }
+    }
+
     /// Dual roles: the account the next rotation changes, which still
     /// works until then. `None` for a single role.
     pub fn inactive_username(&self) -> Option<&str> {

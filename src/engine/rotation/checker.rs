@@ -14,10 +14,10 @@ use super::super::calls;
 use super::super::core::Engine;
 use super::super::history;
 use super::super::marker;
-use super::super::role::{CheckState, Role, Status};
+use super::super::role::{CheckState, Role, Status, Target};
 use super::super::scheduler::Job;
 use super::super::store::LockKey;
-use super::drift::{Finding, compare};
+use super::drift::{Finding, compare_account};
 use super::execute;
 use super::plan::{self, MarkerWrite};
 
@@ -66,10 +66,20 @@ async fn check_one(engine: &Arc<Engine>, name: &str) -> Result<(), Error> {
         return Ok(());
     }
     // Read without the role's lock, so a rotate-role meanwhile is not
-    // refused as "already running"; act only if nothing changed since.
-    let Some(read) = calls::read_target(&engine.store, &role).await else {
-        return Ok(());
-    };
+    // refused as "already running"; act only if nothing changed since. A
+    // dual PolarDB role's accounts each carry a marker: both are read.
+    let accounts: Vec<String> = role
+        .marked_accounts()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let mut reads = Vec::new();
+    for account in &accounts {
+        let Some(read) = calls::read_target(&engine.store, &role, account).await else {
+            return Ok(());
+        };
+        reads.push(read);
+    }
     let Some(_guard) = engine.store.try_lock(LockKey::Role(name)) else {
         // A rotation runs: its own precheck reads the target.
         return Ok(());
@@ -81,6 +91,9 @@ async fn check_one(engine: &Arc<Engine>, name: &str) -> Result<(), Error> {
         a.state.status == b.state.status
             && a.state.generation == b.state.generation
             && a.state.marker_generation == b.state.marker_generation
+            && a.state.active == b.state.active
+            && a.state.last_generation == b.state.last_generation
+            && a.state.last_marker_generation == b.state.last_marker_generation
             && a.state.in_flight.as_ref().map(|f| (&f.id, f.phase))
                 == b.state.in_flight.as_ref().map(|f| (&f.id, f.phase))
     };
@@ -89,59 +102,111 @@ async fn check_one(engine: &Arc<Engine>, name: &str) -> Result<(), Error> {
     }
     let role = &mut current;
     let now = engine.clock.now();
-    let target = match read {
-        Ok(target) => target,
-        Err(error) => {
-            let why = format!("could not read the target: {error}");
-            if plan::set_check(role, now, CheckState::Unavailable, Some(why)) {
-                engine.store.commit_role(name, role).await?;
-            }
-            return Ok(());
-        }
-    };
-    let owner = engine.owner_id().await?;
-    let changed = match compare(marker::find(&target.description).as_ref(), &owner, role) {
-        Finding::Drifted(kind, detail) => {
-            let ctx = execute::context(engine, name, role, &owner);
-            let applied = plan::drifted(role, kind, detail, &ctx);
-            tracing::warn!(role = name, kind = ?kind, "the target drifted: {}", role.state.status_reason.as_deref().unwrap_or_default());
-            if let Some(entry) = applied.history
-                && let Err(err) = history::record(engine.store.storage.as_ref(), name, entry).await
-            {
-                tracing::warn!(role = name, error = %err, "could not write rotation history");
-            }
-            true
-        }
-        Finding::AlreadyApplied => {
-            // The record resumes now; its own precheck advances it.
-            engine
-                .store
-                .timetable
-                .set(Job::Role(name.into()), Some(now));
-            false
-        }
-        Finding::MarkerBehind => {
-            let generation = role.state.generation.clone().unwrap_or_default();
-            let write = plan::merge_marker(role, &target.description, &owner, &generation);
-            let sent = match &write {
-                MarkerWrite::Send(description) => {
-                    Some(calls::write_description(&engine.store, role, description).await)
+    let mut targets = Vec::new();
+    for read in reads {
+        match read {
+            Ok(target) => targets.push(target),
+            Err(error) => {
+                let why = format!("could not read the target: {error}");
+                if plan::set_check(role, now, CheckState::Unavailable, Some(why)) {
+                    engine.store.commit_role(name, role).await?;
                 }
-                _ => None,
-            };
-            plan::record_marker(role, &write, sent, now, &generation);
-            true
+                return Ok(());
+            }
         }
-        Finding::InSync => plan::set_check(role, now, CheckState::InSync, None),
-        Finding::Unverified => plan::set_check(
-            role,
-            now,
-            CheckState::Unverified,
-            Some("the target carries no ownership marker; the next rotation writes one".into()),
-        ),
-    };
+    }
+    let owner = engine.owner_id().await?;
+    let dual = role.is_dual();
+    let mut changed = false;
+    // Whether the accounts' findings decide the check's state (nothing
+    // else set it: no resume due, no marker write that failed).
+    let mut decides_check = true;
+    let mut unverified = Vec::new();
+    for (account, target) in accounts.iter().zip(&targets) {
+        // Single roles and a DCS instance's one marker: the role-level
+        // generations; a dual PolarDB account: its own pair.
+        let which = dual.then_some(account.as_str());
+        let found = marker::find(&target.description);
+        match compare_account(found.as_ref(), &owner, role, which) {
+            Finding::Drifted(kind, detail) => {
+                let ctx = execute::context(engine, name, role, &owner);
+                let applied = plan::drifted(role, kind, detail, &ctx);
+                tracing::warn!(role = name, kind = ?kind, "the target drifted: {}", role.state.status_reason.as_deref().unwrap_or_default());
+                if let Some(entry) = applied.history
+                    && let Err(err) =
+                        history::record(engine.store.storage.as_ref(), name, entry).await
+                {
+                    tracing::warn!(role = name, error = %err, "could not write rotation history");
+                }
+                changed = true;
+                decides_check = false;
+                break;
+            }
+            Finding::AlreadyApplied => {
+                // The record resumes now; its own precheck advances it.
+                engine
+                    .store
+                    .timetable
+                    .set(Job::Role(name.into()), Some(now));
+                decides_check = false;
+            }
+            Finding::MarkerBehind => {
+                let generation = account_generation(role, which);
+                let write = plan::merge_marker(role, &target.description, &owner, &generation);
+                let sent = match &write {
+                    MarkerWrite::Send(description) => Some(
+                        calls::write_description(&engine.store, role, account, description).await,
+                    ),
+                    _ => None,
+                };
+                plan::record_marker(role, &write, sent, now, &generation);
+                changed = true;
+                decides_check &= role
+                    .state
+                    .drift_check
+                    .as_ref()
+                    .is_some_and(|c| c.state == CheckState::InSync);
+            }
+            Finding::InSync => {}
+            Finding::Unverified => unverified.push(account.as_str()),
+        }
+    }
+    if decides_check {
+        changed |= if unverified.is_empty() {
+            plan::set_check(role, now, CheckState::InSync, None)
+        } else {
+            let whose = if accounts.len() > 1 {
+                format!(" (account {})", unverified.join(", "))
+            } else {
+                String::new()
+            };
+            plan::set_check(
+                role,
+                now,
+                CheckState::Unverified,
+                Some(format!(
+                    "the target{whose} carries no ownership marker; the next rotation writes one"
+                )),
+            )
+        };
+    }
     if changed {
         engine.store.commit_role(name, role).await?;
     }
     Ok(())
+}
+
+/// The generation whose password account `account` holds (`None`: the
+/// active one): a dual PolarDB role's inactive account was set by the
+/// rotation before the last.
+fn account_generation(role: &Role, account: Option<&str>) -> String {
+    let inactive = role.is_dual()
+        && matches!(role.target, Target::PolardbAccount { .. })
+        && account.is_some_and(|a| Some(a) != role.active_username());
+    let generation = if inactive {
+        &role.state.last_generation
+    } else {
+        &role.state.generation
+    };
+    generation.clone().unwrap_or_default()
 }

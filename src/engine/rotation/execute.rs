@@ -117,7 +117,9 @@ pub async fn rotate(
     let owner = engine.owner_id().await?;
     plan::begin_run(&mut role);
     let mut run = Run::default();
-    let mut known = request.target;
+    // The write's read is of the account it checked, not necessarily the
+    // one a dual rotation changes: a dual role reads its own.
+    let mut known = request.target.filter(|_| !role.is_dual());
     loop {
         let action = plan::decide(&role, &run, &owner);
         if plan::before(&mut role, &action) {
@@ -165,30 +167,29 @@ fn log_events(name: &str, role: &Role, before: usize, outcome: Option<&RunOutcom
 async fn perform(engine: &Engine, role: &Role, action: &Action) -> Observation {
     let store = &engine.store;
     let flight = role.state.in_flight.as_ref();
+    // A dual rotation acts on its flight's account; a single role on its
+    // one account.
+    let account = role.acting_account();
     match action {
+        // A dual role's read also gives the account's status (a DCS ACL
+        // account's), which says whether it can take a change now.
+        Action::ReadTarget if role.is_dual() => read_account(engine, role, account).await,
         Action::ReadTarget => Observation::Target(
-            calls::read_target(store, role)
+            calls::read_target(store, role, account)
                 .await
                 .unwrap_or_else(|| Err(not_readable(role))),
         ),
-        Action::CheckDependents => {
-            Observation::Jobs(calls::describe_dependents(store, &role.dependents).await)
-        }
-        Action::AwaitSettled => {
-            let flight = flight.expect("a settle wait is decided for a rotation in flight");
-            let account = flight.account.as_deref().unwrap_or_default();
-            Observation::Target(
-                calls::read_account(store, role, account)
-                    .await
-                    .unwrap_or_else(|| Err(not_readable(role))),
-            )
-        }
+        Action::CheckDependents => Observation::Jobs(
+            calls::describe_dependents(store, &plan::flight_dependents(role)).await,
+        ),
+        Action::AwaitSettled => read_account(engine, role, account).await,
         Action::ChangeTarget(method) => {
             let flight = flight.expect("a change is decided for a rotation in flight");
             Observation::Changed(
                 calls::change_target(
                     store,
                     role,
+                    account,
                     *method,
                     flight.old_password.as_deref(),
                     &flight.new_password,
@@ -196,9 +197,9 @@ async fn perform(engine: &Engine, role: &Role, action: &Action) -> Observation {
                 .await,
             )
         }
-        Action::WriteMarker(MarkerWrite::Send(description)) => {
-            Observation::MarkerWritten(calls::write_description(store, role, description).await)
-        }
+        Action::WriteMarker(MarkerWrite::Send(description)) => Observation::MarkerWritten(
+            calls::write_description(store, role, account, description).await,
+        ),
         Action::UpdateDependents(pending) => {
             let flight = flight.expect("an update is decided for a rotation in flight");
             Observation::Updated(
@@ -207,6 +208,14 @@ async fn perform(engine: &Engine, role: &Role, action: &Action) -> Observation {
         }
         Action::WriteMarker(_) | Action::Finish => Observation::Nothing,
     }
+}
+
+async fn read_account(engine: &Engine, role: &Role, account: &str) -> Observation {
+    Observation::Target(
+        calls::read_account(&engine.store, role, account)
+            .await
+            .unwrap_or_else(|| Err(not_readable(role))),
+    )
 }
 
 fn not_readable(role: &Role) -> ProviderError {

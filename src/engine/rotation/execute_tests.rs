@@ -34,9 +34,9 @@ const BY_HAND: &str = "Set-by-hand-1";
 
 /// Storage that dies with the fake cloud: each role write is one of the
 /// cloud's steps, and nothing is written once it crashed.
-struct Crashing {
-    inner: MemoryStorage,
-    cloud: FakeCloud,
+pub(super) struct Crashing {
+    pub(super) inner: MemoryStorage,
+    pub(super) cloud: FakeCloud,
 }
 
 #[async_trait]
@@ -68,15 +68,19 @@ impl Storage for Crashing {
 
 /// A mount with connections `ali` and `hw`, the role `app`, and its target
 /// and jobs on the fake cloud, all holding the old password.
-struct World {
-    engine: Arc<Engine>,
-    storage: Arc<Crashing>,
-    cloud: FakeCloud,
-    clock: Arc<ManualClock>,
-    target: Target,
+pub(super) struct World {
+    pub(super) engine: Arc<Engine>,
+    pub(super) storage: Arc<Crashing>,
+    pub(super) cloud: FakeCloud,
+    pub(super) clock: Arc<ManualClock>,
+    pub(super) target: Target,
 }
 
-fn engine(storage: &Arc<Crashing>, cloud: &FakeCloud, clock: &Arc<ManualClock>) -> Arc<Engine> {
+pub(super) fn engine(
+    storage: &Arc<Crashing>,
+    cloud: &FakeCloud,
+    clock: &Arc<ManualClock>,
+) -> Arc<Engine> {
     Arc::new(Engine::new(
         storage.clone(),
         Arc::new(StaticSystemView::default()),
@@ -87,24 +91,31 @@ fn engine(storage: &Arc<Crashing>, cloud: &FakeCloud, clock: &Arc<ManualClock>) 
     ))
 }
 
+/// A mount over crashing storage and a fake cloud, with connections
+/// `ali` and `hw`.
+pub(super) async fn mount() -> (Arc<Engine>, Arc<Crashing>, FakeCloud, Arc<ManualClock>) {
+    let cloud = FakeCloud::default();
+    let storage = Arc::new(Crashing {
+        inner: MemoryStorage::new(),
+        cloud: cloud.clone(),
+    });
+    let clock = Arc::new(ManualClock::new(NOW));
+    let engine = engine(&storage, &cloud, &clock);
+    for (name, provider) in [("ali", Provider::Alicloud), ("hw", Provider::Huaweicloud)] {
+        let mut connection = Connection::new(provider);
+        connection.access_key = format!("AK-{name}");
+        engine
+            .store
+            .commit_connection(name, &connection)
+            .await
+            .expect("stored");
+    }
+    (engine, storage, cloud, clock)
+}
+
 impl World {
-    async fn new(Scenario(role): Scenario) -> Self {
-        let cloud = FakeCloud::default();
-        let storage = Arc::new(Crashing {
-            inner: MemoryStorage::new(),
-            cloud: cloud.clone(),
-        });
-        let clock = Arc::new(ManualClock::new(NOW));
-        let engine = engine(&storage, &cloud, &clock);
-        for (name, provider) in [("ali", Provider::Alicloud), ("hw", Provider::Huaweicloud)] {
-            let mut connection = Connection::new(provider);
-            connection.access_key = format!("AK-{name}");
-            engine
-                .store
-                .commit_connection(name, &connection)
-                .await
-                .expect("stored");
-        }
+    pub(super) async fn new(Scenario(role): Scenario) -> Self {
+        let (engine, storage, cloud, clock) = mount().await;
         let status = match role.target {
             Target::DcsInstance { .. } => "RUNNING",
             _ => "Available",
@@ -141,12 +152,12 @@ impl World {
     }
 
     /// A new process over the same storage and clouds.
-    fn restart(&mut self) {
+    pub(super) fn restart(&mut self) {
         self.cloud.crash_after(None);
         self.engine = engine(&self.storage, &self.cloud, &self.clock);
     }
 
-    async fn request(&self, request: RotateRequest) -> Result<RunOutcome, Error> {
+    pub(super) async fn request(&self, request: RotateRequest) -> Result<RunOutcome, Error> {
         execute::run(&self.engine, "app", request).await
     }
 
@@ -191,12 +202,12 @@ impl World {
     }
 
     /// The role as stored.
-    async fn role(&self) -> Role {
+    pub(super) async fn role(&self) -> Role {
         let role = self.engine.store.load_role("app").await.expect("readable");
         role.expect("the role exists")
     }
 
-    async fn history(&self) -> Vec<Entry> {
+    pub(super) async fn history(&self) -> Vec<Entry> {
         history::load(self.storage.as_ref(), "app")
             .await
             .expect("readable")
@@ -206,7 +217,7 @@ impl World {
         self.cloud.target(&self.target, "app").expect("a target")
     }
 
-    fn edit_target(&self, change: impl FnOnce(&mut FakeTarget)) {
+    pub(super) fn edit_target(&self, change: impl FnOnce(&mut FakeTarget)) {
         let mut target = self.fake_target();
         change(&mut target);
         self.cloud.add_target(&self.target, "app", target);

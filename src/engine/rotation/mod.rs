@@ -6,6 +6,8 @@ pub mod checker;
 pub mod drift;
 pub mod execute;
 #[cfg(test)]
+mod execute_dual_tests;
+#[cfg(test)]
 mod execute_tests;
 pub mod plan;
 #[cfg(test)]

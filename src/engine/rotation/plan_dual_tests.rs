@@ -33,25 +33,25 @@ use super::plan_tests::{
 const OWNER: &str = "00000000000000aa";
 const FLIGHT: &str = "1111111111111111";
 /// The rotation that set a's password (the last one).
-const GEN_A: &str = "2222222222222222";
+pub(super) const GEN_A: &str = "2222222222222222";
 /// The rotation that set b's password (the one before).
-const GEN_B: &str = "5555555555555555";
+pub(super) const GEN_B: &str = "5555555555555555";
 const UNKNOWN: &str = "3333333333333333";
-const PW_A: &str = "A-pass-1234";
-const PW_B: &str = "B-pass-1234";
+pub(super) const PW_A: &str = "A-pass-1234";
+pub(super) const PW_B: &str = "B-pass-1234";
 const NEW: &str = "New-pass-5678";
 const DESC: &str = "app account";
 
 const SYNCED: DependentStatus = DependentStatus::InSync;
 
-fn pinned(account: &str) -> Dependent {
+pub(super) fn pinned(account: &str) -> Dependent {
     Dependent::parse(&format!("dts:ali/dtsj_{account}/src/app_{account}"), None)
         .expect("a DTS dependent")
 }
 
 /// A dual role at rest: `app_a` active, `app_b` inactive; last rotated an
 /// hour ago, due in 23h.
-fn at_rest(target: Target) -> Role {
+pub(super) fn at_rest(target: Target) -> Role {
     let mut role = Role::new(RoleKind::Static, target);
     role.usernames = vec!["app_a".into(), "app_b".into()];
     role.schedule.period = Some(std::time::Duration::from_secs(24 * 3600));

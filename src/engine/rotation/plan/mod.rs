@@ -583,7 +583,7 @@ pub fn record_marker(
             Some(format!("the ownership marker cannot be written: {why}"))
         }
         (MarkerWrite::Unchanged, _) | (MarkerWrite::Send(_), Some(Ok(()))) => {
-            role.state.marker_generation = Some(generation.to_owned());
+            *marked_generation(role, generation) = Some(generation.to_owned());
             set_check(role, now, CheckState::InSync, None);
             None
         }
@@ -598,6 +598,22 @@ pub fn record_marker(
     };
     if let Some(why) = problem {
         set_check(role, now, CheckState::Unavailable, Some(why));
+    }
+}
+
+/// Where the marker of `generation` is recorded: a dual PolarDB role's
+/// inactive account (the one whose password `generation` set before the
+/// flip) keeps its own; everything else the role-level one.
+fn marked_generation<'a>(role: &'a mut Role, generation: &str) -> &'a mut Option<String> {
+    let per_account = role.is_dual() && matches!(role.target, Target::PolardbAccount { .. });
+    let state = &mut role.state;
+    let inactive = per_account
+        && state.last_generation.as_deref() == Some(generation)
+        && state.generation.as_deref() != Some(generation);
+    if inactive {
+        &mut state.last_marker_generation
+    } else {
+        &mut state.marker_generation
     }
 }
 
