@@ -610,3 +610,80 @@ fn a_key_created_behind_a_gateway_error_is_cleaned_up_by_the_next_root_rotation(
         }));
     }
 }
+
+#[test]
+fn a_dual_polardb_role_rotates_both_accounts_at_create_and_takes_turns() {
+    let emulator = Emulator::start();
+    let mut seed = fixture::seed();
+    let cluster = &mut seed["alicloud"]["polardb_clusters"][0];
+    cluster["databases"] = json!(["appdb"]);
+    let grants = json!([{ "db_name": "appdb", "privilege": "ReadWrite" }]);
+    for name in ["app_blue", "app_green"] {
+        cluster["accounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "name": name, "password": fixture::INITIAL, "privileges": grants }));
+    }
+    cluster["accounts"].as_array_mut().unwrap().push(json!({
+        "name": "app_ro", "password": fixture::INITIAL,
+        "privileges": [{ "db_name": "appdb", "privilege": "ReadOnly" }]
+    }));
+    emulator.seed(seed);
+    let mount = Mount::new(Arc::new(SystemClock));
+    connections(&mount, &emulator);
+    let account = |name: &str| emulator.get(&format!("polardb/pc-1/accounts/{name}"));
+
+    let role = |usernames: Value| {
+        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+                "usernames": usernames, "rotation_period": "24h" })
+    };
+    let refused = |body: Value, expected: &str| match mount.write("static-roles/team-dual", body) {
+        Err(Error::BadRequest(message)) => assert!(message.contains(expected), "{message}"),
+        other => panic!("{other:?}"),
+    };
+    refused(
+        role(json!(["app_blue", "app_gone"])),
+        "account app_gone does not exist on cluster pc-1",
+    );
+    refused(role(json!(["app_blue", "app_ro"])), "different privileges");
+
+    let reply = mount.write_ok(
+        "static-roles/team-dual",
+        role(json!(["app_blue", "app_green"])),
+    );
+    let warnings = reply.map(|r| r.warnings).unwrap_or_default();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    // Two import rotations, green then blue: Vault knows both passwords.
+    let creds = mount.read("static-creds/team-dual");
+    assert_eq!(creds["username"], "app_blue");
+    assert_eq!(creds["last_username"], "app_green");
+    assert_eq!(account("app_blue")["password"], creds["password"]);
+    assert_eq!(account("app_green")["password"], creds["last_password"]);
+    assert_ne!(creds["password"], fixture::INITIAL);
+    assert_ne!(creds["last_password"], fixture::INITIAL);
+
+    let mut previous = creds;
+    for (active, inactive) in [("app_green", "app_blue"), ("app_blue", "app_green")] {
+        mount.write_ok("rotate-role/team-dual", json!({}));
+        let creds = mount.read("static-creds/team-dual");
+        assert_eq!(creds["username"], active);
+        assert_eq!(creds["last_username"], inactive);
+        assert_eq!(
+            creds["last_password"], previous["password"],
+            "the account clients used keeps its password"
+        );
+        assert_ne!(creds["password"], previous["last_password"]);
+        assert_eq!(account(active)["password"], creds["password"]);
+        assert_eq!(account(inactive)["password"], creds["last_password"]);
+        previous = creds;
+    }
+    let role = mount.read("static-roles/team-dual");
+    assert_eq!(role["status"], "ok");
+    assert_eq!(role["usernames"], json!(["app_blue", "app_green"]));
+    let history = mount.read("history/team-dual");
+    assert_eq!(
+        history["rotations"].as_array().unwrap().len(),
+        4,
+        "{history}"
+    );
+}

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::providers::{ErrorClass, ErrorKind, ProviderError, Service};
 
-use super::cloud::{ChangeMethod, JobState, Session, TargetState};
+use super::cloud::{AccountInfo, ChangeMethod, JobState, Session, TargetState};
 use super::connection::{Connection, Rejection};
 use super::role::{Dependent, Role, Target};
 use super::store::{LockKey, SessionError, Store};
@@ -183,6 +183,28 @@ pub async fn read_account(
         )
         .await,
     )
+}
+
+/// The named accounts of a dual-account role's target, in order (write-
+/// time checks); `None` for external targets. Each failed read counts
+/// toward the connection's rejected key as any other call does.
+pub async fn describe_accounts(
+    store: &Store,
+    role: &Role,
+    usernames: &[&str],
+) -> Option<Vec<Result<AccountInfo, ProviderError>>> {
+    let connection = role.target.connection()?;
+    let service = target_service(&role.target);
+    let session = match session(store, connection, service).await {
+        Ok(session) => session,
+        Err(error) => return Some(usernames.iter().map(|_| Err(error.clone())).collect()),
+    };
+    let signed_with = session.access_key_id().to_owned();
+    let described = session.describe_accounts(&role.target, usernames).await;
+    if let Some(error) = described.iter().find_map(|r| r.as_ref().err()) {
+        noted(store, connection, &signed_with, error).await;
+    }
+    Some(described)
 }
 
 /// Changes account `username`'s password; gives the provider's request id.

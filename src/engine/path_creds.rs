@@ -34,7 +34,9 @@ pub fn paths() -> Vec<Path<Engine>> {
                  and rotation_window; a role with none (drifted, external target, disable_automated_rotation) returns \
                  none of them, so Vault Agent re-reads at its static_secret_render_interval. While a rotation is in \
                  flight this is the password the target holds; a drifted role's answer carries a warning saying what \
-                 to do.",
+                 to do. A dual-account role (usernames) answers the active account as username with its password, \
+                 and the inactive one as last_username with last_password: it keeps working until the next rotation \
+                 changes it and makes it the active one (last_password is empty while Vault has not set it yet).",
             ),
         Path::new("creds/{name}")
             .fields([Field::string("name", "Name of the leased role.")])
@@ -74,7 +76,7 @@ async fn read_static(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Han
         )));
     };
     let mut out: Map<String, Value> = json!({
-        "username": role.username.clone().unwrap_or_default(),
+        "username": role.active_username().unwrap_or_default(),
         "password": password,
         "last_password": state.last_password.clone().unwrap_or_default(),
         "last_vault_rotation": state.last_vault_rotation.map(rfc3339),
@@ -83,6 +85,9 @@ async fn read_static(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Han
     .as_object()
     .cloned()
     .unwrap_or_default();
+    if let Some(inactive) = role.inactive_username() {
+        out.insert("last_username".into(), inactive.into());
+    }
     out.extend(agent_fields(&role, engine.clock.now()));
     let mut response = Response {
         data: out,
