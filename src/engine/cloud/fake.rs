@@ -24,6 +24,7 @@ pub enum Op {
     WriteDescription,
     DescribeJob,
     UpdateJob,
+    ListAccessKeys,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -372,7 +373,13 @@ impl Session for FakeSession {
         out
     }
 
-    async fn list_access_keys(&self, _: &str) -> Result<Vec<String>, ProviderError> {
+    async fn list_access_keys(&self, user: &str) -> Result<Vec<String>, ProviderError> {
+        if let Some(fault) = self
+            .cloud
+            .call(Op::ListAccessKeys, format!("ListAccessKeys {user}"))
+        {
+            return Err(fault.error);
+        }
         Ok(vec![self.access_key.clone()])
     }
 
