@@ -1699,14 +1699,16 @@ fn bao_agent_follows_rotations_as_documented_and_reads_idle_roles_once_per_rende
     );
 
     // A scheduled rotation is followed: rendered right after it happened.
+    // One read gives both the password and when it was set: reading them
+    // apart could pair the new password with the previous rotation's time.
     let first = stack.password("scheduled");
-    let role = stack.wait_until(
-        "database/static-roles/scheduled",
+    let creds = stack.wait_until(
+        "database/static-creds/scheduled",
         "the scheduled rotation",
-        |r| r["last_vault_rotation"] != Value::Null && stack.password("scheduled") != first,
+        |c| c["password"] != first.as_str(),
     );
-    let rotated_at = time_of(&role["last_vault_rotation"]);
-    let rotated = stack.password("scheduled");
+    let rotated_at = time_of(&creds["last_vault_rotation"]);
+    let rotated = creds["password"].as_str().expect("a password").to_owned();
     agent.wait_for("scheduled", &rotated, Duration::from_secs(30));
     let lag = OffsetDateTime::now_utc() - rotated_at;
     eprintln!(

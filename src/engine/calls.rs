@@ -349,41 +349,16 @@ fn key_service(connection: &Connection) -> Service {
     }
 }
 
-pub async fn list_access_keys(
+/// The session for a connection's own access-key calls (rotate-root).
+/// Its failures are not noted as a rejected key: the caller holds the
+/// connection's lock, which noting takes, and records its failures on the
+/// connection itself.
+pub async fn key_session(
     store: &Store,
     name: &str,
     connection: &Connection,
-    user: &str,
-) -> Result<Vec<String>, ProviderError> {
-    with_session(store, name, key_service(connection), |session| async move {
-        session.list_access_keys(user).await
-    })
-    .await
-}
-
-pub async fn create_access_key(
-    store: &Store,
-    name: &str,
-    connection: &Connection,
-    user: &str,
-) -> Result<(String, String), ProviderError> {
-    with_session(store, name, key_service(connection), |session| async move {
-        session.create_access_key(user).await
-    })
-    .await
-}
-
-pub async fn delete_access_key(
-    store: &Store,
-    name: &str,
-    connection: &Connection,
-    user: &str,
-    key: &str,
-) -> Result<(), ProviderError> {
-    with_session(store, name, key_service(connection), |session| async move {
-        session.delete_access_key(user, key).await
-    })
-    .await
+) -> Result<Arc<dyn Session>, ProviderError> {
+    session(store, name, key_service(connection)).await
 }
 
 #[cfg(test)]

@@ -759,8 +759,24 @@ async fn write(
         .flat_map(|r| r.dependents.iter().map(ToString::to_string))
         .collect();
     let mut role = apply(existing, data, kind)?;
+    if take_over && !creating {
+        return Err(Error::bad_request(
+            "take_over applies when creating a role; an existing role takes its target back with rotate-role (read its drift for the way out)",
+        ));
+    }
+    let target_read = match (creating, early_claim) {
+        (true, Some(read)) => read,
+        // Deleted between the first look and the lock. Read before the
+        // connections are locked: a rejected key records itself under the
+        // connection's lock.
+        (true, None) => {
+            warnings = check_accounts(engine, &role).await?;
+            check_claim(engine, &role, take_over).await?
+        }
+        (false, _) => None,
+    };
     // Held until the role is stored: a connection it names cannot be
-    // deleted between the check and the write.
+    // deleted between the check and the write. No cloud call while held.
     let connection_guards = engine.store.lock_connections(&role.connections()).await;
     validate(engine, name, &role).await?;
 
@@ -780,20 +796,6 @@ async fn write(
         }
         role.state.password = Some(password);
     }
-    if take_over && !creating {
-        return Err(Error::bad_request(
-            "take_over applies when creating a role; an existing role takes its target back with rotate-role (read its drift for the way out)",
-        ));
-    }
-    let target_read = match (creating, early_claim) {
-        (true, Some(read)) => read,
-        // Deleted between the first look and the lock.
-        (true, None) => {
-            warnings = check_accounts(engine, &role).await?;
-            check_claim(engine, &role, take_over).await?
-        }
-        (false, _) => None,
-    };
     if creating && skip_import && role.target != Target::External && role.state.password.is_none() {
         return Err(Error::bad_request(
             "skip_import_rotation needs password: the target's current password, or Vault would have nothing to hand out",

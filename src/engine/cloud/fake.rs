@@ -28,6 +28,7 @@ pub enum Op {
     /// Fails every account of one `describe_accounts` call (DCS lists
     /// them in one call).
     DescribeAccounts,
+    ListAccessKeys,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -486,7 +487,13 @@ impl Session for FakeSession {
         out
     }
 
-    async fn list_access_keys(&self, _: &str) -> Result<Vec<String>, ProviderError> {
+    async fn list_access_keys(&self, user: &str) -> Result<Vec<String>, ProviderError> {
+        if let Some(fault) = self
+            .cloud
+            .call(Op::ListAccessKeys, format!("ListAccessKeys {user}"))
+        {
+            return Err(fault.error);
+        }
         Ok(vec![self.access_key.clone()])
     }
 

@@ -73,7 +73,7 @@ pub async fn run(engine: &Arc<Engine>, name: &str, trigger: Trigger) -> Result<R
         ));
     }
     if connection.root.in_flight.is_none() {
-        let keys = match calls::list_access_keys(&engine.store, name, &connection, &user).await {
+        let keys = match list_access_keys(engine, name, &connection, &user).await {
             Ok(keys) => keys,
             Err(error) => return failed(engine, name, &mut connection, &error).await,
         };
@@ -119,11 +119,17 @@ pub async fn run(engine: &Arc<Engine>, name: &str, trigger: Trigger) -> Result<R
                 {
                     return failed(engine, name, &mut connection, &error).await;
                 }
-                let created =
-                    match calls::create_access_key(&engine.store, name, &connection, &user).await {
-                        Ok(created) => created,
-                        Err(error) => return failed(engine, name, &mut connection, &error).await,
-                    };
+                let created = async {
+                    calls::key_session(&engine.store, name, &connection)
+                        .await?
+                        .create_access_key(&user)
+                        .await
+                }
+                .await;
+                let created = match created {
+                    Ok(created) => created,
+                    Err(error) => return failed(engine, name, &mut connection, &error).await,
+                };
                 set_phase(
                     &mut connection,
                     RootPhase::Created {
@@ -149,15 +155,7 @@ pub async fn run(engine: &Arc<Engine>, name: &str, trigger: Trigger) -> Result<R
                 engine.store.commit_connection(name, &connection).await?;
             }
             RootPhase::Swapped => {
-                match calls::delete_access_key(
-                    &engine.store,
-                    name,
-                    &connection,
-                    &user,
-                    &flight.old_access_key,
-                )
-                .await
-                {
+                match delete_key(engine, name, &connection, &user, &flight.old_access_key).await {
                     Ok(()) => {}
                     Err(error) if error.is_not_found() => {}
                     Err(error) => return failed(engine, name, &mut connection, &error).await,
@@ -197,16 +195,41 @@ async fn delete_orphans(
     user: &str,
     flight: &RootRotation,
 ) -> Result<(), ProviderError> {
-    let keys = calls::list_access_keys(&engine.store, name, connection, user).await?;
+    let keys = list_access_keys(engine, name, connection, user).await?;
     for key in keys.iter().filter(|key| !flight.keys_before.contains(key)) {
         tracing::warn!(access_key = %key, "deleting an access key created by an interrupted rotation");
-        match calls::delete_access_key(&engine.store, name, connection, user, key).await {
+        match delete_key(engine, name, connection, user, key).await {
             Ok(()) => {}
             Err(error) if error.is_not_found() => {}
             Err(error) => return Err(error),
         }
     }
     Ok(())
+}
+
+async fn list_access_keys(
+    engine: &Engine,
+    name: &str,
+    connection: &Connection,
+    user: &str,
+) -> Result<Vec<String>, ProviderError> {
+    calls::key_session(&engine.store, name, connection)
+        .await?
+        .list_access_keys(user)
+        .await
+}
+
+async fn delete_key(
+    engine: &Engine,
+    name: &str,
+    connection: &Connection,
+    user: &str,
+    key: &str,
+) -> Result<(), ProviderError> {
+    calls::key_session(&engine.store, name, connection)
+        .await?
+        .delete_access_key(user, key)
+        .await
 }
 
 async fn verify_new_key(engine: &Engine, candidate: &Connection) -> Result<(), ProviderError> {
@@ -256,4 +279,69 @@ async fn failed(
         }
         _ => RootOutcome::Failed { message },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::engine::ManualClock;
+    use crate::engine::cloud::fake::{FakeCloud, Op};
+    use crate::engine::connection::Provider;
+    use crate::engine::store::LockKey;
+    use crate::engine::tuning::Tuning;
+    use crate::framework::{MemoryStorage, StaticSystemView};
+    use crate::providers::{ErrorKind, Service};
+
+    /// rotate-root runs under the connection's lock; a rejected key must
+    /// end it as a failure, not wait for that lock to note the rejection.
+    #[tokio::test]
+    async fn a_rejected_key_during_rotate_root_fails_it_without_waiting_on_its_own_lock() {
+        let cloud = FakeCloud::default();
+        let engine = Arc::new(Engine::new(
+            Arc::new(MemoryStorage::default()),
+            Arc::new(StaticSystemView::default()),
+            Arc::new(ManualClock::new(
+                time::macros::datetime!(2026-12-07 10:00 UTC),
+            )),
+            Arc::new(cloud.clone()),
+            Tuning::default(),
+            "uuid".into(),
+        ));
+        let mut connection = Connection::new(Provider::Alicloud);
+        connection.access_key = "AK".into();
+        connection.iam_user = Some("vault".into());
+        engine
+            .store
+            .commit_connection("c1", &connection)
+            .await
+            .unwrap();
+        cloud.fail(
+            Op::ListAccessKeys,
+            ProviderError::new(
+                ErrorClass::Permanent,
+                ErrorKind::Auth,
+                Service::Ram,
+                "ListAccessKeys",
+                "InvalidAccessKeyId.NotFound",
+                &[],
+            ),
+            false,
+        );
+        let _guard = engine.store.lock(LockKey::Connection("c1")).await;
+        let outcome =
+            tokio::time::timeout(Duration::from_secs(5), run(&engine, "c1", Trigger::Manual))
+                .await
+                .expect("rotate-root returned instead of waiting on the lock it holds")
+                .unwrap();
+        assert!(
+            matches!(outcome, RootOutcome::Failed { ref message } if message.contains("InvalidAccessKeyId")),
+            "{}",
+            match outcome {
+                RootOutcome::Failed { message } | RootOutcome::Retrying { message } => message,
+                RootOutcome::Rotated { access_key } => access_key,
+            }
+        );
+    }
 }
