@@ -1,9 +1,14 @@
 //! `make demo`'s script, run the way a newcomer's terminal runs it but
 //! non-interactively (`DEMO_NONINTERACTIVE=1`): with the freshly built
-//! binaries, OpenBao 2.7.2 from `make tools`, and a state directory of its
-//! own under `target/e2e/`. It must end with both roles agreeing, exit 0,
-//! never print a connection's secret key, and leave no process behind, also
-//! when interrupted.
+//! binaries, OpenBao 2.7.2, PostgreSQL and Redis from `make tools`, and a
+//! state directory of its own under `target/e2e/`. It must end with both
+//! single-account roles agreeing, every login it prints going as a user
+//! expects (Vault's password logs in, the old one is refused; a dual-account
+//! role's previous account still logs in after a rotation and its old
+//! password is refused after the next one), exit 0, never print a
+//! connection's secret key or a server's administrator password, and leave
+//! no process behind (the emulator, OpenBao, the plugin, PostgreSQL and both
+//! Redis servers), also when interrupted.
 
 #[path = "support/tools.rs"]
 mod tools;
@@ -127,10 +132,29 @@ fn processes_of(binary: &Path) -> Vec<i32> {
     pids
 }
 
-/// Asserts that the emulator, the server and the plugin processes are gone
-/// (waiting a little: the plugin exits on its own once its server is gone).
+/// Pids of live processes whose working directory is inside `dir`:
+/// PostgreSQL's (every one of them works in its data directory) and the
+/// Redis servers' (each in its own folder).
+fn processes_working_in(dir: &Path) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"));
+        if exe_of(pid).is_some() && cwd.is_ok_and(|cwd| cwd.starts_with(dir)) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Asserts that the emulator, the servers (OpenBao, PostgreSQL, Redis) and
+/// the plugin processes are gone (waiting a little: the plugin exits on its
+/// own once its server is gone).
 fn assert_all_stopped(dir: &Path, pids: &[(i32, PathBuf)], output: &str) {
     let plugin = dir.join("plugins").join("cloudrotate");
+    let dir = std::fs::canonicalize(dir).expect("the demo directory");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let alive: Vec<String> = pids
@@ -141,6 +165,11 @@ fn assert_all_stopped(dir: &Path, pids: &[(i32, PathBuf)], output: &str) {
                 processes_of(&plugin)
                     .into_iter()
                     .map(|pid| format!("{pid} plugin")),
+            )
+            .chain(
+                processes_working_in(&dir)
+                    .into_iter()
+                    .map(|pid| format!("{pid} working in the demo directory")),
             )
             .collect();
         if alive.is_empty() {
@@ -162,6 +191,134 @@ fn bao_binary() -> PathBuf {
     std::fs::canonicalize(Tool::OpenBao.path()).expect("resolve bao")
 }
 
+fn postgres_binary() -> PathBuf {
+    let pg_ctl = Tool::Postgres.path();
+    std::fs::canonicalize(pg_ctl.with_file_name("postgres")).expect("resolve postgres")
+}
+
+fn redis_binary() -> PathBuf {
+    std::fs::canonicalize(Tool::RedisServer.path()).expect("resolve redis-server")
+}
+
+/// Every process the script says it started, with the binary it runs.
+fn started_processes(output: &str) -> Vec<(i32, PathBuf)> {
+    vec![
+        (
+            pid_after(output, "listening on"),
+            PathBuf::from(EMULATOR_BINARY),
+        ),
+        (pid_after(output, "unsealed and active"), bao_binary()),
+        (
+            pid_after(output, "behind PolarDB cluster"),
+            postgres_binary(),
+        ),
+        (
+            pid_after(output, "behind DCS instance dcs-demo-cache"),
+            redis_binary(),
+        ),
+        (
+            pid_after(output, "behind DCS instance dcs-demo-sessions"),
+            redis_binary(),
+        ),
+    ]
+}
+
+/// The login lines the script printed (`ok  <client> as <user>, <what>:
+/// <outcome>`, or `UNEXPECTED  ...`), as (client, user, what, outcome).
+fn logins(output: &str) -> Vec<(String, String, String, String)> {
+    output
+        .lines()
+        .filter_map(|line| {
+            let rest = line.trim_start().strip_prefix("ok  ")?;
+            let (client, rest) = rest.split_once(" as ")?;
+            if client != "psql" && client != "redis-cli" {
+                return None;
+            }
+            let (user, rest) = rest.split_once(", ")?;
+            let (what, outcome) = rest.split_once(": ")?;
+            Some((client.into(), user.into(), what.into(), outcome.into()))
+        })
+        .collect()
+}
+
+/// What a user checks in the login lines: for each client, the single-account
+/// role's password logs in and its old ones are refused; after each rotation of
+/// the dual-account role the new account logs in, the previous one still logs
+/// in, and after the next rotation that account's old password is refused.
+fn assert_logins_as_expected(output: &str) {
+    let logins = logins(output);
+    let refused =
+        |outcome: &str, why: &str| outcome.starts_with("refused (") && outcome.contains(why);
+    for (client, single_user, why) in [
+        ("psql", "app", "password authentication failed"),
+        ("redis-cli", "default", "WRONGPASS"),
+    ] {
+        let lines: Vec<_> = logins.iter().filter(|l| l.0 == client).collect();
+        let find = |what: &str| {
+            lines
+                .iter()
+                .filter(|l| l.2 == what)
+                .map(|l| (l.1.as_str(), l.3.as_str()))
+                .collect::<Vec<_>>()
+        };
+        let vault = find("Vault's password (static-creds)");
+        assert_eq!(
+            vault,
+            [(single_user, "logged in")],
+            "{client}: Vault's password logs in:\n{output}"
+        );
+        let old = find("the password before rotate-role (last_password)");
+        assert!(
+            old.len() == 1 && old[0].0 == single_user && refused(old[0].1, why),
+            "{client}: the password before rotate-role is refused: {old:?}\n{output}"
+        );
+        // Dual: after creation both accounts log in with Vault's passwords.
+        let active = find("Vault's password (the active account)");
+        let inactive = find("Vault's last_password (the inactive account)");
+        assert!(
+            active.len() == 1
+                && inactive.len() == 1
+                && active[0].0 != inactive[0].0
+                && active[0].1 == "logged in"
+                && inactive[0].1 == "logged in",
+            "{client}: both accounts log in after creation: {active:?} {inactive:?}\n{output}"
+        );
+        // Two rotations, each: the new account logs in, the previous one
+        // still does, the rotated account's old password is refused.
+        let new = find("new password (active)");
+        let previous = find("previous password (last_password, still valid)");
+        let replaced = find("password before this rotation");
+        assert!(
+            new.len() == 2 && new.iter().all(|l| l.1 == "logged in"),
+            "{client}: the newly active account logs in after each rotation: {new:?}\n{output}"
+        );
+        assert!(
+            previous.len() == 2 && previous.iter().all(|l| l.1 == "logged in"),
+            "{client}: the previous account still logs in after each rotation: {previous:?}\n{output}"
+        );
+        assert!(
+            replaced.len() == 2 && replaced.iter().all(|l| refused(l.1, why)),
+            "{client}: the rotated account's old password is refused: {replaced:?}\n{output}"
+        );
+        for turn in 0..2 {
+            assert_ne!(
+                new[turn].0, previous[turn].0,
+                "{client}: the accounts take turns"
+            );
+            assert_eq!(
+                new[turn].0, replaced[turn].0,
+                "{client}: the rotated account"
+            );
+        }
+        // The account that still worked after the first rotation is the
+        // one whose old password the second rotation replaced.
+        assert_eq!(
+            previous[0].0, replaced[1].0,
+            "{client}: the previous account works until the next rotation:\n{output}"
+        );
+    }
+}
+
 #[test]
 fn the_demo_runs_non_interactively_and_every_copy_agrees() {
     let dir = demo_dir("run");
@@ -179,6 +336,12 @@ fn the_demo_runs_non_interactively_and_every_copy_agrees() {
     );
     eprintln!("the demo took {:.1?}", started.elapsed());
 
+    assert!(
+        output.contains("Every login went as expected"),
+        "{everything}"
+    );
+    assert!(!everything.contains("UNEXPECTED"), "{everything}");
+    assert_logins_as_expected(&output);
     for role in ["polardb-app", "dcs-cache"] {
         assert!(
             output
@@ -189,9 +352,9 @@ fn the_demo_runs_non_interactively_and_every_copy_agrees() {
     }
     assert!(!everything.contains("DISAGREE"), "{everything}");
     assert!(output.contains("All copies agree"), "{everything}");
-    for step in 1..=9 {
+    for step in 1..=13 {
         assert!(
-            output.contains(&format!("[{step}/9]")),
+            output.contains(&format!("[{step}/13]")),
             "step {step} is shown:\n{output}"
         );
     }
@@ -207,6 +370,13 @@ fn the_demo_runs_non_interactively_and_every_copy_agrees() {
         "$ bao write -f database/rotate-role/dcs-cache",
         "$ bao read database/static-creds/polardb-app",
         "$ bao read database/static-creds/dcs-cache",
+        "$ bao write database/static-roles/polardb-dual target=polardb-account",
+        "$ bao write database/static-roles/dcs-dual target=dcs-instance",
+        "usernames=app_blue,app_green",
+        "$ bao write -f database/rotate-role/polardb-dual",
+        "$ bao write -f database/rotate-role/dcs-dual",
+        "$ bao read database/static-creds/polardb-dual",
+        "$ bao read -format=json database/history/dcs-dual",
     ] {
         assert!(
             output.contains(command),
@@ -225,15 +395,26 @@ fn the_demo_runs_non_interactively_and_every_copy_agrees() {
         );
     }
     assert!(output.contains("secret_key=@"), "{output}");
-
-    let pids = [
-        (
-            pid_after(&output, "listening on"),
-            PathBuf::from(EMULATOR_BINARY),
-        ),
-        (pid_after(&output, "unsealed and active"), bao_binary()),
+    // Nor do the servers' administrator passwords (in the seed only).
+    let seed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("seed.json")).expect("read seed.json"),
+    )
+    .expect("the seed is JSON");
+    let admins = [
+        &seed["alicloud"]["polardb_clusters"][0]["backing"]["admin_password"],
+        &seed["huaweicloud"]["dcs_instances"][0]["backing"]["admin_password"],
+        &seed["huaweicloud"]["dcs_instances"][1]["backing"]["admin_password"],
     ];
-    assert_all_stopped(&dir, &pids, &everything);
+    for admin in admins {
+        let admin = admin.as_str().expect("an administrator password");
+        assert!(admin.len() >= 20, "a random administrator password");
+        assert!(
+            !everything.contains(admin),
+            "a server's administrator password was printed:\n{everything}"
+        );
+    }
+
+    assert_all_stopped(&dir, &started_processes(&output), &everything);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -250,10 +431,10 @@ fn an_interrupted_demo_stops_what_it_started() {
     loop {
         let line = lines
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|e| panic!("no [6/9] step ({e}):\n{output}"));
+            .unwrap_or_else(|e| panic!("no [7/13] step ({e}):\n{output}"));
         output.push_str(&line);
         output.push('\n');
-        if line.contains("[6/9]") {
+        if line.contains("[7/13]") {
             break;
         }
     }
@@ -275,13 +456,6 @@ fn an_interrupted_demo_stops_what_it_started() {
         "an interrupted demo fails:\n{everything}"
     );
     assert!(everything.contains("interrupted"), "{everything}");
-    let pids = [
-        (
-            pid_after(&output, "listening on"),
-            PathBuf::from(EMULATOR_BINARY),
-        ),
-        (pid_after(&output, "unsealed and active"), bao_binary()),
-    ];
-    assert_all_stopped(&dir, &pids, &everything);
+    assert_all_stopped(&dir, &started_processes(&output), &everything);
     let _ = std::fs::remove_dir_all(&dir);
 }
