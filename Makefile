@@ -1,7 +1,7 @@
 # vault-plugin-secrets-cloudrotate
 #
 #   make test         unit, in-process and end-to-end suites (installs what they need)
-#   make demo         the whole product on loopback: emulator + OpenBao + the plugin
+#   make demo         the whole product on loopback: emulator (PostgreSQL, Redis behind it) + OpenBao + the plugin
 #   make bench        benchmarks; one table, also written to bench-results/bench.json
 #   make reliability  crash, fault, HA, bad-input and fuzz suites (variables below set the counts)
 #   make test-vault   the end-to-end suites against HashiCorp Vault (built from its Go module)
@@ -109,8 +109,10 @@ test-vault: tools vault go-programs plugin
 	    $(CARGO) test --release --test reliability -- --ignored --nocapture --test-threads=1
 	$(CARGO) test --release --test plugin_multiplexed_broker -- --ignored
 
-# The product on loopback, step by step (scripts/demo.sh): leaves the emulator
-# and an OpenBao dev server running; `scripts/demo.sh stop` stops them.
+# The product on loopback, step by step (scripts/demo.sh), with PostgreSQL and
+# Redis from `make tools` behind the emulator: leaves the emulator, an OpenBao
+# dev server and the database servers running; `scripts/demo.sh stop` stops
+# them (DEMO_NONINTERACTIVE=1: stops everything at the end, exit 0 or 1).
 demo: tools build
 	CLOUDROTATE_PLUGIN_BIN=$(CURDIR)/target/release/vault-plugin-secrets-cloudrotate \
 	CLOUDROTATE_EMULATOR_BIN=$(CURDIR)/target/release/cloudrotate-emulator \
