@@ -3,7 +3,7 @@
 #   make test         unit, in-process and end-to-end suites (installs what they need)
 #   make demo         the whole product on loopback: emulator (PostgreSQL, Redis behind it) + OpenBao + the plugin
 #   make bench        benchmarks; one table, also written to bench-results/bench.json
-#   make reliability  crash, fault, HA, bad-input and fuzz suites (variables below set the counts)
+#   make reliability  crash, fault, HA, workload, bad-input and fuzz suites (variables below set the counts)
 #   make test-vault   the end-to-end suites against HashiCorp Vault (built from its Go module)
 #   make dist         the plugin binary to ship (profile dist: LTO, optimised for size)
 #
@@ -150,13 +150,16 @@ bench: tools build plugin go-programs
 	$(CARGO) bench --no-fail-fast --bench runtime --bench signing --bench emulator --bench engine; \
 	status=$$?; $(PYTHON) scripts/bench_report.py || status=1; exit $$status
 
-# Crash, fault and HA suites (tests/reliability.rs, #[ignore]d by plain
-# cargo test), then the generated bad-input and fuzz suites and the process
-# boundaries. RELIABILITY_ROTATIONS, RELIABILITY_ROLES, RELIABILITY_HA_ROLES,
-# BAD_INPUT_CASES and FUZZ_CASES set the counts; the defaults are the full
-# figures.
+# Crash, fault and HA suites (tests/reliability.rs) and the workload of
+# clients logging in through bao agent while roles rotate (tests/workload.rs:
+# failed logins per rotation, one account against two), both #[ignore]d by
+# plain cargo test; then the generated bad-input and fuzz suites and the
+# process boundaries. RELIABILITY_ROTATIONS, RELIABILITY_ROLES,
+# RELIABILITY_HA_ROLES, WORKLOAD_ROTATIONS (per role), WORKLOAD_CLIENTS (per
+# role), BAD_INPUT_CASES and FUZZ_CASES set the counts; the defaults are the
+# full figures.
 reliability: tools build
-	$(CARGO) test --release --test reliability -- --ignored --nocapture --test-threads=1
+	$(CARGO) test --release --test reliability --test workload -- --ignored --nocapture --test-threads=1
 	$(CARGO) test --release --test e2e_bad_input --test fuzz_decoding --test plugin_process -- --nocapture
 
 fmt:

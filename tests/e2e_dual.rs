@@ -45,27 +45,11 @@ fn stack(name: &str, seed: Value) -> (Emulator, Server) {
     emulator.seed(seed);
     let server = Server::start(name);
     server.enable("database", TUNING);
-    server
-        .write(
-            "database/config/ali",
-            json!({
-                "provider": "alicloud", "region": "cn-hangzhou", "access_key": fixture::ALI_AK,
-                "secret_key": fixture::ALI_SK, "endpoint": emulator.url, "allowed_roles": "*",
-                "iam_user": fixture::ALI_USER, "request_timeout": "5s",
-            }),
-        )
-        .data();
-    server
-        .write(
-            "database/config/hw",
-            json!({
-                "provider": "huaweicloud", "region": "cn-north-4", "access_key": fixture::HW_AK,
-                "secret_key": fixture::HW_SK, "project_id": fixture::PROJECT,
-                "endpoint": emulator.url, "allowed_roles": "*", "iam_user": fixture::HW_USER,
-                "request_timeout": "5s",
-            }),
-        )
-        .data();
+    for (name, body) in fixture::connections(&emulator.url, "5s") {
+        server
+            .write(&format!("database/config/{name}"), body)
+            .data();
+    }
     (emulator, server)
 }
 
@@ -114,25 +98,9 @@ fn creds(server: &Server, role: &str) -> [String; 4] {
     })
 }
 
-/// A write that starts a rotation: a success, or the plugin's answer for a
-/// rotation that goes on in the background (a DCS reset still settling).
-fn write_rotating(server: &Server, path: &str, body: Value) -> server::Reply {
-    let reply = server.write(path, body);
-    assert!(
-        (200..300).contains(&reply.status)
-            || reply
-                .errors()
-                .contains("retries continue in the background"),
-        "{path}: {} {}",
-        reply.status,
-        reply.body
-    );
-    reply
-}
-
 /// `rotate-role`, then waits for the rotation to finish.
 fn rotate(server: &Server, role: &str) -> Value {
-    write_rotating(server, &format!("database/rotate-role/{role}"), json!({}));
+    server.write_rotating(&format!("database/rotate-role/{role}"), json!({}));
     settled(server, role)
 }
 
@@ -301,8 +269,7 @@ fn a_dual_dcs_role_hands_out_acl_users_that_log_in_to_redis() {
     redis.login(Some(BLUE), SEEDED).expect("app_blue seeded");
     redis.login(Some(GREEN), SEEDED).expect("app_green seeded");
 
-    let reply = write_rotating(
-        &server,
+    let reply = server.write_rotating(
         "database/static-roles/dual",
         json!({ "target": "dcs-instance", "connection": "hw", "instance_id": INSTANCE,
                 "usernames": format!("{BLUE},{GREEN}"), "rotation_period": "24h" }),

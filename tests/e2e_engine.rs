@@ -4,6 +4,8 @@
 //! binary. Every check of a password looks at the emulator's truth (the
 //! target and each job copy) next to what Vault hands out.
 
+#[path = "support/agent.rs"]
+mod agent;
 #[path = "support/emulator.rs"]
 mod emulator;
 #[path = "support/server.rs"]
@@ -13,6 +15,7 @@ mod tools;
 
 use std::time::{Duration, Instant};
 
+use agent::Agent;
 use emulator::{Emulator, fixture};
 use serde_json::{Value, json};
 use server::Server;
@@ -56,26 +59,11 @@ impl Stack {
     }
 
     fn connections(&self) {
-        self.server
-            .write(
-                "database/config/ali",
-                json!({
-                    "provider": "alicloud", "region": "cn-hangzhou", "access_key": fixture::ALI_AK,
-                    "secret_key": fixture::ALI_SK, "endpoint": self.emulator.url, "allowed_roles": "*",
-                    "iam_user": fixture::ALI_USER, "request_timeout": "2s",
-                }),
-            )
-            .data();
-        self.server
-            .write(
-                "database/config/hw",
-                json!({
-                    "provider": "huaweicloud", "region": "cn-north-4", "access_key": fixture::HW_AK,
-                    "secret_key": fixture::HW_SK, "project_id": fixture::PROJECT, "endpoint": self.emulator.url,
-                    "allowed_roles": "*", "iam_user": fixture::HW_USER, "request_timeout": "2s",
-                }),
-            )
-            .data();
+        for (name, body) in fixture::connections(&self.emulator.url, "2s") {
+            self.server
+                .write(&format!("database/config/{name}"), body)
+                .data();
+        }
     }
 
     fn password(&self, role: &str) -> String {
@@ -1546,75 +1534,6 @@ fn a_restore_across_rotate_root_stops_the_connection_and_says_how_to_recover() {
     assert_eq!(wrong_attempts(&stack, "dcs-1"), 0);
 }
 
-/// `server agent` rendering templates of static-creds into files, logged in
-/// with the root token through a token file; killed on drop.
-struct Agent {
-    child: std::process::Child,
-    dir: std::path::PathBuf,
-}
-
-impl Agent {
-    /// Renders `database/static-creds/<role>` into `<dir>/<role>.txt` for
-    /// each role, re-reading secrets without a lease every `interval`.
-    fn start(server: &Server, roles: &[&str], interval: &str) -> Self {
-        let dir = server.dir.join("agent");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("token"), &server.token).unwrap();
-        let templates: String = roles
-            .iter()
-            .map(|role| {
-                format!(
-                    "template {{\n  destination = \"{dest}\"\n  contents = \"{{{{ with secret \\\"database/static-creds/{role}\\\" }}}}{{{{ .Data.password }}}}{{{{ end }}}}\"\n}}\n",
-                    dest = dir.join(format!("{role}.txt")).display()
-                )
-            })
-            .collect();
-        let config = format!(
-            "vault {{\n  address = \"{addr}\"\n}}\nauto_auth {{\n  method \"token_file\" {{\n    config = {{\n      token_file_path = \"{token}\"\n    }}\n  }}\n}}\ntemplate_config {{\n  static_secret_render_interval = \"{interval}\"\n}}\n{templates}",
-            addr = server.addr,
-            token = dir.join("token").display(),
-        );
-        std::fs::write(dir.join("agent.hcl"), config).unwrap();
-        let log = std::fs::File::create(dir.join("agent.log")).unwrap();
-        let child = std::process::Command::new(server.host().binary())
-            .args(["agent", "-config"])
-            .arg(dir.join("agent.hcl"))
-            .env_remove("VAULT_ADDR")
-            .env_remove("BAO_ADDR")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start the agent");
-        Self { child, dir }
-    }
-
-    /// What the agent rendered for `role` (empty before the first render).
-    fn rendered(&self, role: &str) -> String {
-        std::fs::read_to_string(self.dir.join(format!("{role}.txt"))).unwrap_or_default()
-    }
-
-    /// Polls until the file of `role` holds `password` (bounded).
-    fn wait_for(&self, role: &str, password: &str, within: Duration) -> Duration {
-        let started = Instant::now();
-        while self.rendered(role) != password {
-            assert!(
-                started.elapsed() < within,
-                "the agent did not render {role}'s password within {within:?}:\n{}",
-                std::fs::read_to_string(self.dir.join("agent.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        started.elapsed()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Responses to reads of `path` in the server's audit log.
 fn audited_reads(server: &Server, path: &str) -> usize {
     std::fs::read_to_string(server.audit_log_path())
@@ -1685,7 +1604,7 @@ fn bao_agent_follows_rotations_as_documented_and_reads_idle_roles_once_per_rende
         && window.elapsed() < Duration::from_secs(3)
     {
         assert_eq!(
-            agent.rendered("manual"),
+            agent.password("manual"),
             before_manual,
             "picked up before its TTL ended"
         );

@@ -206,4 +206,27 @@ pub mod fixture {
             }
         })
     }
+
+    /// The mount's connections to the emulator at `url` as the fixture's
+    /// users: `(name, body)` for `config/ali` and `config/hw`.
+    pub fn connections(url: &str, request_timeout: &str) -> [(&'static str, Value); 2] {
+        [
+            (
+                "ali",
+                json!({
+                    "provider": "alicloud", "region": "cn-hangzhou", "access_key": ALI_AK,
+                    "secret_key": ALI_SK, "endpoint": url, "allowed_roles": "*",
+                    "iam_user": ALI_USER, "request_timeout": request_timeout,
+                }),
+            ),
+            (
+                "hw",
+                json!({
+                    "provider": "huaweicloud", "region": "cn-north-4", "access_key": HW_AK,
+                    "secret_key": HW_SK, "project_id": PROJECT, "endpoint": url,
+                    "allowed_roles": "*", "iam_user": HW_USER, "request_timeout": request_timeout,
+                }),
+            ),
+        ]
+    }
 }

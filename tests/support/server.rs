@@ -584,6 +584,23 @@ log_level = "{log_level}"
         self.call(reqwest::Method::POST, path, Some(body))
     }
 
+    /// A write that starts a rotation: a success, or the plugin's answer
+    /// for a rotation that goes on in the background (a DCS reset still
+    /// settling); anything else fails the test.
+    pub fn write_rotating(&self, path: &str, body: Value) -> Reply {
+        let reply = self.write(path, body);
+        assert!(
+            (200..300).contains(&reply.status)
+                || reply
+                    .errors()
+                    .contains("retries continue in the background"),
+            "{path}: {} {}",
+            reply.status,
+            reply.body
+        );
+        reply
+    }
+
     pub fn read(&self, path: &str) -> Reply {
         self.call(reqwest::Method::GET, path, None)
     }
