@@ -628,6 +628,16 @@ fn a_dual_polardb_role_rotates_both_accounts_at_create_and_takes_turns() {
         "name": "app_ro", "password": fixture::INITIAL,
         "privileges": [{ "db_name": "appdb", "privilege": "ReadOnly" }]
     }));
+    for name in ["app_blue", "app_green"] {
+        seed["alicloud"]["dts_jobs"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({
+                "id": format!("dts-{name}"), "region": "cn-hangzhou", "status": "Synchronizing",
+                "src": { "user": name, "password": fixture::INITIAL, "instance_id": "pc-1" },
+                "dest": { "user": "sink", "password": "Other-Pass-1" }
+            }));
+    }
     emulator.seed(seed);
     let mount = Mount::new(Arc::new(SystemClock));
     connections(&mount, &emulator);
@@ -686,4 +696,38 @@ fn a_dual_polardb_role_rotates_both_accounts_at_create_and_takes_turns() {
         4,
         "{history}"
     );
+
+    // A write that adds a copy pinned to each account gives each its own
+    // account's password, the inactive one's included; nothing flips.
+    let reply = mount.write_ok(
+        "static-roles/team-dual",
+        json!({ "dependents": ["dts:ali/dts-app_blue/src/app_blue", "dts:ali/dts-app_green/src/app_green"] }),
+    );
+    let warnings = reply.map(|r| r.warnings).unwrap_or_default();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let creds = mount.read("static-creds/team-dual");
+    for field in ["username", "password", "last_username", "last_password"] {
+        assert_eq!(creds[field], previous[field], "no rotation: {field}");
+    }
+    let job = |name: &str| emulator.get(&format!("dts/dts-{name}"))["src"]["password"].clone();
+    assert_eq!(job("app_blue"), creds["password"]);
+    assert_eq!(job("app_green"), creds["last_password"]);
+    let role = mount.read("static-roles/team-dual");
+    let states: Vec<&Value> = role["dependent_states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| &d["state"])
+        .collect();
+    assert_eq!(states, [&json!("in_sync"), &json!("in_sync")], "{role}");
+    let history = mount.read("history/team-dual");
+    let pushes: Vec<(&Value, &Value)> = history["rotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["trigger"] == "propagate")
+        .map(|r| (&r["account"], &r["active_after"]))
+        .collect();
+    assert_eq!(pushes.len(), 2, "{history}");
+    assert!(pushes.iter().all(|(_, after)| **after == creds["username"]));
 }

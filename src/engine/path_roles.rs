@@ -22,7 +22,7 @@ use super::core::Engine;
 use super::marker;
 use super::password;
 use super::role::Trigger;
-use super::role::{Dependent, Phase, Role, RoleKind, Target, TargetKind};
+use super::role::{Dependent, DependentStatus, Phase, Role, RoleKind, Target, TargetKind};
 use super::rotation::execute::{self, RotateRequest};
 use super::rotation::plan::RunOutcome;
 use super::schedule;
@@ -47,7 +47,7 @@ fn common_fields() -> Vec<Field> {
         .max_len(128),
         Field::list(
             "usernames",
-            "Static polardb-account and dcs-instance roles: two accounts that take turns, instead of username (a dual-account role). Both must exist with the same privileges (PolarDB: account type and database grants; DCS: ACL accounts with one role). Each rotation changes the inactive account, then static-creds serves it while the other keeps working until the next rotation. Creating the role rotates both. Cannot be changed, and a single-account role cannot become one. Limits: no password adoption, no DRS dependents, each DTS dependent names its account (/<username>), no dcs_change_method, no leased roles.",
+            "Static polardb-account and dcs-instance roles: two accounts that take turns, instead of username (a dual-account role). Both must exist with the same privileges (PolarDB: account type and database grants; DCS: ACL accounts with one role). Each rotation changes the inactive account, then static-creds serves it while the other keeps working until the next rotation. Creating the role rotates both. Cannot be changed, and a single-account role cannot become one. Limits: no password adoption, no DRS dependents, each DTS dependent names its account (/<username>) and holds that account's password, no dcs_change_method, no leased roles.",
         )
         .max_len(128),
         Field::string("instance_id", "dcs-instance: the DCS instance id. Cannot be changed.").max_len(128),
@@ -683,12 +683,16 @@ async fn write(
         let since = role.state.last_vault_rotation.or(Some(now));
         role.state.next_rotation = role.schedule.next_after(since, now);
     }
-    let added_dependents = role
+    let added: Vec<String> = role
         .dependents
         .iter()
-        .any(|d| !old_dependents.contains(&d.to_string()));
-    if creating {
-        role.mark_dependents_pending();
+        .map(ToString::to_string)
+        .filter(|id| !old_dependents.contains(id))
+        .collect();
+    let added_dependents = !added.is_empty();
+    // A new copy holds no password Vault set until a run gives it one.
+    for id in added {
+        role.state.dependents.entry(id).or_default().status = DependentStatus::Pending;
     }
     engine.store.commit_role(name, &role).await?;
     drop((connection_guards, roles_guard));
@@ -710,8 +714,8 @@ async fn write(
     let trigger = follow_up.trigger;
     let outcome = execute::run(engine, name, follow_up).await?;
     warnings.extend(warning(name, trigger, &outcome));
-    if trigger == Trigger::Create && role.is_dual() {
-        warnings.extend(accounts::second_import_rotation(engine, name, &outcome).await?);
+    if role.is_dual() {
+        warnings.extend(accounts::follow_up(engine, name, trigger, &outcome).await?);
     }
     Ok(warned(warnings))
 }

@@ -1,7 +1,7 @@
 //! Dual-account roles (`usernames`) when a role is written: the two
 //! accounts and what such a role refuses, DTS copies pinned to one of
 //! them, the provider checks that both exist with the same privileges,
-//! and the second import rotation, which sets the other account.
+//! and the run that follows the write's own on the inactive account.
 
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use super::super::cloud::AccountInfo;
 use super::super::core::Engine;
 use super::super::role::{Dependent, Role, RoleKind, Target, Trigger};
 use super::super::rotation::execute::{self, RotateRequest};
-use super::super::rotation::plan::RunOutcome;
+use super::super::rotation::plan::{self, RunOutcome};
 use super::{non_empty, warning_about};
 
 /// The account names a write gives in `usernames` (trimmed, blanks
@@ -163,32 +163,49 @@ pub(super) fn refuse_adoption(role: &Role, data: &FieldData) -> Result<(), Error
     Ok(())
 }
 
-/// Creating a dual-account role rotates both accounts: the first import
-/// rotation set the inactive one (now active), this one sets the other,
-/// so Vault knows both passwords and `static-creds` serves both. When the
-/// first did not finish (a DCS reset still settling, a deferral), the
-/// other account keeps a password Vault does not know until the next
-/// rotation sets it.
-pub(super) async fn second_import_rotation(
+/// What follows a dual-account role's write, on its inactive account,
+/// once the write's own run finished:
+/// - after a create, the second import rotation: the first set the
+///   inactive account (now active), this one sets the other, so Vault
+///   knows both passwords and `static-creds` serves both. When the first
+///   did not finish (a DCS reset still settling, a deferral), the other
+///   account keeps a password Vault does not know until the next rotation
+///   sets it;
+/// - after a write that added DTS copies, the push of the inactive
+///   account's password to the copies pinned to it, so each copy holds its
+///   own account's password (the write's push was the active account's,
+///   unless only the inactive one's copies were behind). Recorded before
+///   it is sent, like every push.
+pub(super) async fn follow_up(
     engine: &Arc<Engine>,
     name: &str,
+    trigger: Trigger,
     first: &RunOutcome,
 ) -> Result<Option<String>, Error> {
     let Some(role) = engine.store.load_role(name).await? else {
         return Ok(None);
     };
-    let other = role.inactive_username().unwrap_or_default().to_owned();
+    let inactive = role.inactive_username().unwrap_or_default().to_owned();
+    let (what, waiting) = match trigger {
+        Trigger::Create => (
+            format!("the second import rotation (account {inactive:?})"),
+            format!(
+                "account {inactive:?} keeps a password Vault did not set, so static-creds/{name} shows no last_password; once the import rotation finishes, run rotate-role/{name} to set it"
+            ),
+        ),
+        Trigger::Propagate if plan::inactive_copies_behind(&role) => (
+            format!("pushing account {inactive:?}'s password to the new dependents pinned to it"),
+            format!(
+                "the new dependents pinned to account {inactive:?} were not given its password (the push above did not finish); they get one at that account's next rotation"
+            ),
+        ),
+        _ => return Ok(None),
+    };
     if !matches!(first, RunOutcome::Rotated { .. }) || role.state.in_flight.is_some() {
-        return Ok(Some(format!(
-            "account {other:?} keeps a password Vault did not set, so static-creds/{name} shows no last_password; once the import rotation finishes, run rotate-role/{name} to set it"
-        )));
+        return Ok(Some(waiting));
     }
-    let outcome = execute::run(engine, name, RotateRequest::new(Trigger::Create)).await?;
-    Ok(warning_about(
-        name,
-        &format!("the second import rotation (account {other:?})"),
-        &outcome,
-    ))
+    let outcome = execute::run(engine, name, RotateRequest::new(trigger)).await?;
+    Ok(warning_about(name, &what, &outcome))
 }
 
 /// Every failure to read the accounts of a new dual-account role is a

@@ -2,7 +2,8 @@
 //! active, `app_b` inactive at rest): a rotation changes only the inactive
 //! account and the DTS copy pinned to it, flips `active` once, and
 //! converges the same way when crashed before any of its steps or when a
-//! change's answer is lost.
+//! change's answer is lost; a role write that adds copies gives each its
+//! own account's password.
 
 use crate::framework::Error;
 
@@ -10,22 +11,29 @@ use super::super::clock::Clock;
 use super::super::cloud::fake::{FakeJob, FakeTarget, Op};
 use super::super::history::{Entry, Outcome};
 use super::super::marker;
-use super::super::role::{Role, Status, Target, Trigger};
+use super::super::role::{Dependent, DependentStatus, Role, Status, Target, Trigger};
 use super::execute::RotateRequest;
 use super::execute_tests::World;
-use super::plan::RunOutcome;
+use super::plan::{self, RunOutcome};
 use super::plan_dual_tests::{GEN_A, GEN_B, PW_A, PW_B, at_rest, pinned};
 use super::plan_tests::{Scenario, dcs_target, polardb_target, timeout, token};
 
 /// Runs a rotation may take to converge (settle polls, deferrals).
 const MAX_RUNS: usize = 12;
+/// What the job of a copy a write adds holds: no password Vault set.
+const JOB_PW: &str = "Job-pass-0000";
 
 /// A dual role at rest (the planner tables' `at_rest`); PolarDB roles keep
-/// a DTS copy pinned to each account.
+/// a DTS copy pinned to each account, in sync.
 fn dual_role(target: Target) -> Role {
     let mut role = at_rest(target);
     if matches!(role.target, Target::PolardbAccount { .. }) {
         role.dependents = vec![pinned("a"), pinned("b")];
+        for copy in &role.dependents {
+            role.state
+                .dependents
+                .insert(copy.to_string(), Default::default());
+        }
     }
     role
 }
@@ -315,4 +323,135 @@ async fn a_dual_dcs_rotation_crashed_at_each_step_converges() {
     // runs each reading UPDATING and recording the retry; a run reading
     // AVAILABLE, recording the flip, reading the target, marker, finish.
     assert_eq!(crash_at_each_step(dcs_target).await, 13);
+}
+
+/// A DTS copy pinned to `app_<account>` that a role write adds.
+fn new_copy(account: &str) -> Dependent {
+    Dependent::parse(
+        &format!("dts:ali/dtsj_new_{account}/src/app_{account}"),
+        None,
+    )
+    .expect("a DTS dependent")
+}
+
+impl World {
+    /// A role write added a copy pinned to each of `accounts`: stored
+    /// pending, as the write stores it, its job holding `JOB_PW`.
+    async fn add_copies(&self, accounts: &[&str]) {
+        let mut role = self.role().await;
+        for account in accounts {
+            let copy = new_copy(account);
+            let job = FakeJob {
+                status: "Synchronizing".into(),
+                accepts: true,
+                password: JOB_PW.into(),
+            };
+            self.cloud.add_job(&copy, job);
+            let state = role.state.dependents.entry(copy.to_string()).or_default();
+            state.status = DependentStatus::Pending;
+            role.dependents.push(copy);
+        }
+        self.engine
+            .store
+            .commit_role("app", &role)
+            .await
+            .expect("stored");
+    }
+
+    fn new_copy_password(&self, account: &str) -> String {
+        self.cloud.job(&new_copy(account)).expect("a job").password
+    }
+}
+
+#[tokio::test]
+async fn copies_a_write_adds_take_their_own_accounts_password() {
+    let world = Dual::dual(polardb_target()).await;
+    world.add_copies(&["a", "b"]).await;
+    // The write's follow-ups: a push, then the inactive account's while
+    // its copies are behind.
+    let first = world.run_dual(Trigger::Propagate).await;
+    assert!(matches!(first, Ok(RunOutcome::Rotated { .. })), "{first:?}");
+    assert!(plan::inactive_copies_behind(&world.role().await));
+    let second = world.run_dual(Trigger::Propagate).await;
+    assert!(
+        matches!(second, Ok(RunOutcome::Rotated { .. })),
+        "{second:?}"
+    );
+    assert_eq!(world.new_copy_password("a"), PW_A);
+    assert_eq!(world.new_copy_password("b"), PW_B);
+    let role = world.role().await;
+    assert_eq!(role.active_username(), Some("app_a"), "no flip");
+    assert_eq!(role.state.password.as_deref(), Some(PW_A));
+    assert_eq!(role.state.last_password.as_deref(), Some(PW_B));
+    assert!(role.dependents.iter().all(|d| role.copy_in_sync(d)));
+    assert_eq!(world.changes_of("app_a") + world.changes_of("app_b"), 0);
+    let pushes: Vec<_> = world
+        .history()
+        .await
+        .into_iter()
+        .map(|e| (e.trigger, e.account, e.active_before, e.active_after))
+        .collect();
+    let entry = |account: &str| {
+        let a = Some("app_a".to_owned());
+        (Trigger::Propagate, Some(account.to_owned()), a.clone(), a)
+    };
+    assert_eq!(pushes, [entry("app_a"), entry("app_b")]);
+}
+
+/// The push of the inactive account's password, crashed before each of
+/// its steps (record, read app_b, the copy pinned to it before, the new
+/// one, finish) and resumed as the runner does after a restart: once
+/// recorded it finishes with that password; before, nothing was sent and
+/// the copy says it is pending. Gives the number of crash points.
+#[tokio::test]
+async fn a_push_of_the_inactive_account_crashed_at_each_step_resumes_with_its_password() {
+    let mut steps = 0;
+    loop {
+        let mut world = Dual::dual(polardb_target()).await;
+        world.add_copies(&["b"]).await;
+        let context = format!("crash before step {steps}");
+        world.cloud.crash_after(Some(steps));
+        let outcome = world.run_dual(Trigger::Propagate).await;
+        if !world.cloud.crashed() {
+            assert!(
+                matches!(outcome, Ok(RunOutcome::Rotated { .. })),
+                "{outcome:?}"
+            );
+            assert_eq!(world.new_copy_password("b"), PW_B, "no crash");
+            break;
+        }
+        assert!(
+            outcome.is_err(),
+            "{context}: the run stops at its next write"
+        );
+        let recorded = world.role().await.state.in_flight;
+        world.restart();
+        let resumed = world.run_dual(Trigger::Schedule).await;
+        let role = world.role().await;
+        match recorded {
+            Some(flight) => {
+                assert_eq!(
+                    flight.new_password, PW_B,
+                    "{context}: b's password recorded"
+                );
+                assert_eq!(flight.account.as_deref(), Some("app_b"), "{context}");
+                assert!(
+                    matches!(resumed, Ok(RunOutcome::Rotated { .. })),
+                    "{context}: {resumed:?}"
+                );
+                assert_eq!(world.new_copy_password("b"), PW_B, "{context}");
+                assert!(role.copy_in_sync(&new_copy("b")), "{context}");
+            }
+            None => {
+                assert_eq!(resumed, Ok(RunOutcome::NotDue), "{context}");
+                assert!(world.cloud.calls().is_empty(), "{context}: nothing sent");
+                assert_eq!(world.new_copy_password("b"), JOB_PW, "{context}");
+                assert!(!role.copy_in_sync(&new_copy("b")), "{context}: pending");
+            }
+        }
+        assert_eq!(world.job_password("b"), PW_B, "{context}");
+        assert_eq!(role.active_username(), Some("app_a"), "{context}");
+        steps += 1;
+    }
+    assert_eq!(steps, 5);
 }

@@ -294,6 +294,7 @@ fn a_dual_rotation_starts_on_the_inactive_account() {
         phase: Phase::TargetApplied,
         password: Some(PW_A.into()),
         given: false,
+        account: None,
     };
     plan::start(&mut propagate, start, PW_A.into(), FLIGHT.into(), NOW);
     assert_eq!(
@@ -310,6 +311,85 @@ fn a_dual_rotation_starts_on_the_inactive_account() {
         (flight.account.as_deref(), flight.old_password.as_deref()),
         (None, Some(PW_A))
     );
+}
+
+/// Copies pinned to each account, `behind` (pending) as given; with
+/// `known`, Vault knows b's password.
+fn pushing(behind: [bool; 2], known: bool) -> Role {
+    let mut role = copies(at_rest(polardb_target()));
+    for (account, behind) in ["a", "b"].into_iter().zip(behind) {
+        if behind {
+            let copy = role.state.dependents.get_mut(&pinned(account).to_string());
+            copy.expect("a copy").status = DependentStatus::Pending;
+        }
+    }
+    if !known {
+        role.state.last_password = None;
+    }
+    role
+}
+
+#[test]
+fn a_push_gives_each_copy_its_own_accounts_password() {
+    // (case, copies behind on a and b, b's password known, the account
+    // pushed and its password, whether b's copies are still due a push)
+    #[rustfmt::skip]
+    let rows = [
+        ("a new copy on b: b's password", [false, true], true, "b b0", true),
+        ("a new copy on a: a's", [true, false], true, "a a0", false),
+        ("new copies on both: a's first, b's next", [true, true], true, "a a0", true),
+        ("none behind: a's, as a push always was", [false, false], true, "a a0", false),
+        ("b's password unknown: nothing of b's to push", [false, true], false, "a a0", false),
+    ];
+    for (name, behind, known, expected, due) in rows {
+        let role = pushing(behind, known);
+        let Ok(Begin::Start(start)) = plan::begin(&role, "app", Trigger::Propagate, None, NOW)
+        else {
+            panic!("{name}: not started");
+        };
+        let pushed = format!(
+            "{} {}",
+            short(&role, start.account.as_deref()),
+            password(start.password.as_deref())
+        );
+        assert_eq!(pushed, expected, "{name}");
+        assert_eq!(plan::inactive_copies_behind(&role), due, "{name}");
+    }
+    assert_eq!(rows.len(), 5);
+}
+
+#[test]
+fn a_push_of_the_inactive_account_updates_only_its_copies_and_never_flips() {
+    let tuning = Tuning::default();
+    let mut role = pushing([false, true], true);
+    let Ok(Begin::Start(start)) = plan::begin(&role, "app", Trigger::Propagate, None, NOW) else {
+        panic!("not started");
+    };
+    let pushed = start.password.clone().expect("a password");
+    plan::start(&mut role, start, pushed, FLIGHT.into(), NOW);
+    assert_eq!(
+        state(&role),
+        "rotating target_applied+marker f0 next=+23h act=a acct=b pw=a0 last=b0 gen=AA|BB deps=in_sync,pending"
+    );
+    let flight = role.state.in_flight.as_ref().expect("recorded");
+    assert_eq!(flight.new_password, PW_B, "b's own password, recorded");
+    assert_eq!(
+        decided(&role, &read(DESC)),
+        "update:dts:ali/dtsj_b/src/app_b"
+    );
+    let updated = Observation::Updated(vec![Ok(None)]);
+    let action = plan::decide(&role, &read(DESC), OWNER);
+    let applied = plan::apply(&mut role, &mut read(DESC), &action, updated, &ctx(&tuning));
+    assert_eq!(
+        format!("{} => {}", state(&role), ended(&role, &applied)),
+        "ok idle f0 next=+23h act=a acct=- pw=a0 last=b0 gen=AA|BB deps=in_sync,in_sync => rotated hist=succeeded a->a"
+    );
+    let entry = applied.history.expect("history");
+    assert_eq!(
+        (entry.trigger, entry.account.as_deref()),
+        (Trigger::Propagate, Some("app_b"))
+    );
+    assert!(!plan::inactive_copies_behind(&role));
 }
 
 #[test]

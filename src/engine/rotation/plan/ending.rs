@@ -46,12 +46,12 @@ fn history(
 }
 
 /// Dual roles: the account `static-creds` served before the rotation
-/// (the other one, unless it pushes the active account's password) and
-/// now (they differ once the target confirmed).
+/// (the other one, unless it only pushes a password, which never flips)
+/// and now (they differ once the target confirmed).
 fn active_accounts(role: &Role, flight: &Rotation) -> Option<(String, String)> {
     let account = flight.account.as_deref()?;
     let before = if flight.trigger == Trigger::Propagate {
-        account
+        role.active_username()?
     } else {
         role.usernames.iter().find(|name| *name != account)?
     };
