@@ -122,6 +122,28 @@ fn setup() -> (Emulator, Mount) {
     (emulator, mount)
 }
 
+/// `field` of each item of the list `list` of `value`.
+fn column(value: &Value, list: &str, field: &str) -> Vec<Value> {
+    value[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("{list} in {value}"))
+        .iter()
+        .map(|item| item[field].clone())
+        .collect()
+}
+
+/// After a dual role's two import rotations (app_green, then app_blue):
+/// static-creds answers both accounts with the passwords `account` (the
+/// emulator's view) says they hold, neither the seeded one.
+fn both_imported(creds: &Value, account: &dyn Fn(&str) -> Value) {
+    assert_eq!(creds["username"], "app_blue");
+    assert_eq!(creds["last_username"], "app_green");
+    assert_eq!(account("app_blue")["password"], creds["password"]);
+    assert_eq!(account("app_green")["password"], creds["last_password"]);
+    assert_ne!(creds["password"], fixture::INITIAL);
+    assert_ne!(creds["last_password"], fixture::INITIAL);
+}
+
 fn password(mount: &Mount, role: &str) -> String {
     mount.read(&format!("static-creds/{role}"))["password"]
         .as_str()
@@ -665,12 +687,7 @@ fn a_dual_polardb_role_rotates_both_accounts_at_create_and_takes_turns() {
     assert!(warnings.is_empty(), "{warnings:?}");
     // Two import rotations, green then blue: Vault knows both passwords.
     let creds = mount.read("static-creds/team-dual");
-    assert_eq!(creds["username"], "app_blue");
-    assert_eq!(creds["last_username"], "app_green");
-    assert_eq!(account("app_blue")["password"], creds["password"]);
-    assert_eq!(account("app_green")["password"], creds["last_password"]);
-    assert_ne!(creds["password"], fixture::INITIAL);
-    assert_ne!(creds["last_password"], fixture::INITIAL);
+    both_imported(&creds, &account);
 
     let mut previous = creds;
     for (active, inactive) in [("app_green", "app_blue"), ("app_blue", "app_green")] {
@@ -713,13 +730,8 @@ fn a_dual_polardb_role_rotates_both_accounts_at_create_and_takes_turns() {
     assert_eq!(job("app_blue"), creds["password"]);
     assert_eq!(job("app_green"), creds["last_password"]);
     let role = mount.read("static-roles/team-dual");
-    let states: Vec<&Value> = role["dependent_states"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| &d["state"])
-        .collect();
-    assert_eq!(states, [&json!("in_sync"), &json!("in_sync")], "{role}");
+    let states = column(&role, "dependent_states", "state");
+    assert_eq!(states, ["in_sync", "in_sync"], "{role}");
     let history = mount.read("history/team-dual");
     let pushes: Vec<(&Value, &Value)> = history["rotations"]
         .as_array()
@@ -730,4 +742,65 @@ fn a_dual_polardb_role_rotates_both_accounts_at_create_and_takes_turns() {
         .collect();
     assert_eq!(pushes.len(), 2, "{history}");
     assert!(pushes.iter().all(|(_, after)| **after == creds["username"]));
+}
+
+#[test]
+fn a_dual_dcs_role_sets_both_accounts_by_itself_after_create() {
+    let emulator = Emulator::start();
+    let mut seed = fixture::seed();
+    let acl = |name: &str| json!({ "name": name, "password": fixture::INITIAL, "role": "write" });
+    seed["huaweicloud"]["dcs_instances"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
+            "id": "dcs-acl", "project_id": fixture::PROJECT, "password": fixture::INITIAL,
+            "engine_version": "6.0", "account_settle_seconds": 0.3,
+            "acl_accounts": [acl("app_blue"), acl("app_green")]
+        }));
+    emulator.seed(seed);
+    let mount = Mount::with(
+        Arc::new(SystemClock),
+        &[("settle_poll", "100ms")],
+        StaticSystemView::default(),
+    );
+    connections(&mount, &emulator);
+    let account = |name: &str| emulator.get(&format!("dcs/dcs-acl/accounts/{name}"));
+
+    let reply = mount.write_ok(
+        "static-roles/dcs-dual",
+        json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-acl",
+                "usernames": ["app_blue", "app_green"], "rotation_period": "24h" }),
+    );
+    // The reset settles for 0.3 s: the write returns while the first
+    // import rotation (app_green) is settling, and says what comes next.
+    let warnings = reply.map(|r| r.warnings).unwrap_or_default().join(" ");
+    assert!(
+        warnings.contains(r#"then rotates "app_blue" by itself"#),
+        "{warnings}"
+    );
+
+    // No operator action: the engine finishes both import rotations.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let creds = loop {
+        let role = mount.read("static-roles/dcs-dual");
+        // No password at all until the first import rotation finishes.
+        let creds = mount
+            .request(Request::new(Operation::Read, "static-creds/dcs-dual"))
+            .map(|r| Value::Object(r.map(|r| r.data).unwrap_or_default()));
+        if let Ok(creds) = &creds
+            && creds["last_password"] != ""
+            && role["rotation_in_progress"].is_null()
+        {
+            break creds.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "both accounts not set by Vault in 20 s: {creds:?} {role}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    both_imported(&creds, &account);
+    let history = mount.read("history/dcs-dual");
+    let triggers = column(&history, "rotations", "trigger");
+    assert_eq!(triggers, ["create", "create"], "{history}");
 }

@@ -47,7 +47,7 @@ fn common_fields() -> Vec<Field> {
         .max_len(128),
         Field::list(
             "usernames",
-            "Static polardb-account and dcs-instance roles: two accounts that take turns, instead of username (a dual-account role). Both must exist with the same privileges (PolarDB: account type and database grants; DCS: ACL accounts with one role). Each rotation changes the inactive account, then static-creds serves it while the other keeps working until the next rotation. Creating the role rotates both. Cannot be changed, and a single-account role cannot become one. Limits: no password adoption, no DRS dependents, each DTS dependent names its account (/<username>) and holds that account's password, no dcs_change_method, no leased roles.",
+            "Static polardb-account and dcs-instance roles: two accounts that take turns, instead of username (a dual-account role). Both must exist with the same privileges (PolarDB: account type and database grants; DCS: ACL accounts with one role). Each rotation changes the inactive account, then static-creds serves it while the other keeps working until the next rotation. Creating the role rotates both, one after the other; a DCS reset settles first, so the write may return before the second, which Vault then runs by itself. Cannot be changed, and a single-account role cannot become one. Limits: no password adoption, no DRS dependents, each DTS dependent names its account (/<username>) and holds that account's password, no dcs_change_method, no leased roles.",
         )
         .max_len(128),
         Field::string("instance_id", "dcs-instance: the DCS instance id. Cannot be changed.").max_len(128),

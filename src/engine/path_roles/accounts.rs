@@ -168,9 +168,8 @@ pub(super) fn refuse_adoption(role: &Role, data: &FieldData) -> Result<(), Error
 /// - after a create, the second import rotation: the first set the
 ///   inactive account (now active), this one sets the other, so Vault
 ///   knows both passwords and `static-creds` serves both. When the first
-///   did not finish (a DCS reset still settling, a deferral), the other
-///   account keeps a password Vault does not know until the next rotation
-///   sets it;
+///   did not finish (a DCS reset still settling, a deferral), the runner
+///   starts the second right after the first finishes;
 /// - after a write that added DTS copies, the push of the inactive
 ///   account's password to the copies pinned to it, so each copy holds its
 ///   own account's password (the write's push was the active account's,
@@ -185,14 +184,27 @@ pub(super) async fn follow_up(
     let Some(role) = engine.store.load_role(name).await? else {
         return Ok(None);
     };
+    let finished = matches!(first, RunOutcome::Rotated { .. }) && role.state.in_flight.is_none();
     let inactive = role.inactive_username().unwrap_or_default().to_owned();
     let (what, waiting) = match trigger {
-        Trigger::Create => (
-            format!("the second import rotation (account {inactive:?})"),
-            format!(
-                "account {inactive:?} keeps a password Vault did not set, so static-creds/{name} shows no last_password; once the import rotation finishes, run rotate-role/{name} to set it"
-            ),
-        ),
+        Trigger::Create => {
+            // Until the first import is confirmed nothing flips: the
+            // account it sets is the flight's, or still the inactive one.
+            let importing = role
+                .state
+                .in_flight
+                .as_ref()
+                .and_then(|f| f.account.clone())
+                .unwrap_or_else(|| inactive.clone());
+            let other = role.usernames.iter().find(|n| **n != importing);
+            let other = other.cloned().unwrap_or_default();
+            (
+                format!("the second import rotation (account {inactive:?})"),
+                format!(
+                    "account {other:?} keeps a password Vault did not set until the import rotation of {importing:?} finishes; Vault then rotates {other:?} by itself (the second import rotation), after which static-creds/{name} answers both accounts (last_password is empty until then)"
+                ),
+            )
+        }
         Trigger::Propagate if plan::inactive_copies_behind(&role) => (
             format!("pushing account {inactive:?}'s password to the new dependents pinned to it"),
             format!(
@@ -201,7 +213,7 @@ pub(super) async fn follow_up(
         ),
         _ => return Ok(None),
     };
-    if !matches!(first, RunOutcome::Rotated { .. }) || role.state.in_flight.is_some() {
+    if !finished {
         return Ok(Some(waiting));
     }
     let outcome = execute::run(engine, name, RotateRequest::new(trigger)).await?;

@@ -16,7 +16,7 @@ use super::execute::RotateRequest;
 use super::execute_tests::World;
 use super::plan::{self, RunOutcome};
 use super::plan_dual_tests::{GEN_A, GEN_B, PW_A, PW_B, at_rest, pinned};
-use super::plan_tests::{Scenario, dcs_target, polardb_target, timeout, token};
+use super::plan_tests::{NOW, Scenario, dcs_target, polardb_target, timeout, token};
 
 /// Runs a rotation may take to converge (settle polls, deferrals).
 const MAX_RUNS: usize = 12;
@@ -454,4 +454,106 @@ async fn a_push_of_the_inactive_account_crashed_at_each_step_resumes_with_its_pa
         steps += 1;
     }
     assert_eq!(steps, 5);
+}
+
+impl World {
+    /// The role as a write creates it: Vault knows neither password (the
+    /// accounts hold the ones they were made with) and every copy is
+    /// pending; due in a day.
+    async fn created(target: Target) -> Self {
+        let world = Dual::dual(target).await;
+        let mut role = world.role().await;
+        role.state = Default::default();
+        role.state.next_rotation = Some(world.clock.now() + 24 * time::Duration::HOUR);
+        for copy in &role.dependents {
+            let state = role.state.dependents.entry(copy.to_string()).or_default();
+            state.status = DependentStatus::Pending;
+        }
+        world
+            .engine
+            .store
+            .commit_role("app", &role)
+            .await
+            .expect("stored");
+        world
+    }
+}
+
+/// Creating a dual role rotates both accounts. When the write's own run
+/// does not finish the first import (a DCS reset settling; a PolarDB copy
+/// whose job does not accept changes yet), nothing but the runner's
+/// scheduled runs, across a restart, finishes it and then the second,
+/// within its retries: both accounts and their copies end with passwords
+/// Vault set, and history shows two create rotations.
+#[tokio::test]
+async fn both_import_rotations_finish_without_an_operator() {
+    for target in [dcs_target(), polardb_target()] {
+        let kind = target.kind().as_str();
+        let mut world = Dual::created(target).await;
+        let polardb = !world.role().await.dependents.is_empty();
+        if polardb {
+            world.cloud.set_job(&pinned("b"), "Suspending", false);
+        }
+        let first = world.run_dual(Trigger::Create).await;
+        assert!(
+            matches!(
+                first,
+                Ok(RunOutcome::Retrying { .. } | RunOutcome::Deferred { .. })
+            ),
+            "{kind}: {first:?}"
+        );
+        if polardb {
+            world.cloud.set_job(&pinned("b"), "Synchronizing", true);
+        }
+        let mut restarted = false;
+        for runs in 1.. {
+            let role = world.role().await;
+            let idle = role.state.in_flight.is_none();
+            if idle && role.state.last_password.is_some() {
+                break;
+            }
+            if idle && !restarted {
+                // The first import finished: what is owed is stored.
+                world.restart();
+                restarted = true;
+            }
+            assert!(runs <= MAX_RUNS, "{kind}: not done in {MAX_RUNS} runs");
+            let due = role.state.next_rotation.expect("scheduled");
+            world.clock.set(due.max(world.clock.now()));
+            let outcome = world.run_dual(Trigger::Schedule).await;
+            assert!(
+                !matches!(outcome, Ok(RunOutcome::NotDue) | Err(_)),
+                "{kind}: run {runs}: {outcome:?}"
+            );
+        }
+        assert!(restarted, "{kind}");
+        let took = world.clock.now() - NOW;
+        // Settle polls or one deferral, not the schedule's day.
+        assert!(took <= 2 * time::Duration::MINUTE, "{kind}: took {took}");
+        let role = world.role().await;
+        assert_eq!(role.state.status, Status::Ok, "{kind}");
+        assert_eq!(role.active_username(), Some("app_a"), "{kind}");
+        let (a, b) = (world.password_of("app_a"), world.password_of("app_b"));
+        assert_eq!(role.state.password.as_ref(), Some(&a), "{kind}");
+        assert_eq!(role.state.last_password.as_ref(), Some(&b), "{kind}");
+        assert!(a != PW_A && b != PW_B, "{kind}: both set by Vault");
+        if polardb {
+            assert_eq!((world.job_password("a"), world.job_password("b")), (a, b));
+        }
+        let imports: Vec<_> = world
+            .history()
+            .await
+            .into_iter()
+            .filter(|e| e.outcome == Outcome::Succeeded)
+            .map(|e| (e.trigger, e.account))
+            .collect();
+        assert_eq!(
+            imports,
+            [
+                (Trigger::Create, Some("app_b".to_owned())),
+                (Trigger::Create, Some("app_a".to_owned()))
+            ],
+            "{kind}"
+        );
+    }
 }

@@ -15,7 +15,7 @@ use super::super::super::role::{
     CheckState, DependentStatus, Drift, DriftCheck, DriftKind, FailureClass, LastError, Phase,
     Role, RoleKind, Rotation, Status, Trigger,
 };
-use super::state::{Applied, Context, RunOutcome, flight};
+use super::state::{Applied, Context, RunOutcome, flight, import_owed};
 
 fn history(
     role: &Role,
@@ -94,7 +94,14 @@ pub fn finish(role: &mut Role, ctx: &Context) -> Applied {
         .in_flight
         .take()
         .expect("the planner runs only with a rotation in flight");
-    let next = next_regular_rotation(role, ctx.now);
+    // A dual role's first import rotation is followed at once by the
+    // second (the runner starts it), so the other account's password is
+    // Vault's too without waiting for an operator or the schedule.
+    let next = if import_owed(role) {
+        Some(ctx.now)
+    } else {
+        next_regular_rotation(role, ctx.now)
+    };
     let state = &mut role.state;
     state.status = Status::Ok;
     state.status_reason = None;

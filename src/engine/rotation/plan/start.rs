@@ -7,6 +7,7 @@ use crate::framework::Error;
 
 use super::super::super::clock::rfc3339;
 use super::super::super::role::{Dependent, Phase, Role, Rotation, Status, Target, Trigger};
+use super::state::import_owed;
 
 /// What a request for a rotation finds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +67,9 @@ pub fn begin(
         else {
             return Ok(Begin::NotDue);
         };
-        if !role.schedule.in_window(due, now) {
+        // The second import rotation belongs to the role's creation, not
+        // to its schedule: no window holds it back.
+        if !import_owed(role) && !role.schedule.in_window(due, now) {
             // Missed the window: wait for the next slot, as Vault does.
             return Ok(Begin::MissedWindow(role.schedule.next_slot_after(now)));
         }
@@ -113,7 +116,11 @@ pub fn begin(
             )));
         }
         (_, None) => Start {
-            trigger: if drifted { Trigger::Repair } else { trigger },
+            trigger: match trigger {
+                _ if drifted => Trigger::Repair,
+                Trigger::Schedule if import_owed(role) => Trigger::Create,
+                _ => trigger,
+            },
             phase: Phase::Prepared,
             password: None,
             given: false,
