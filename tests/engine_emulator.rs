@@ -633,9 +633,9 @@ fn a_key_created_behind_a_gateway_error_is_cleaned_up_by_the_next_root_rotation(
     }
 }
 
-#[test]
-fn a_dual_polardb_role_rotates_both_accounts_at_create_and_takes_turns() {
-    let emulator = Emulator::start();
+/// The fixture with accounts app_blue and app_green on cluster pc-1, with
+/// the same grants on appdb: the two accounts of a dual role.
+fn dual_seed() -> Value {
     let mut seed = fixture::seed();
     let cluster = &mut seed["alicloud"]["polardb_clusters"][0];
     cluster["databases"] = json!(["appdb"]);
@@ -646,6 +646,14 @@ fn a_dual_polardb_role_rotates_both_accounts_at_create_and_takes_turns() {
             .unwrap()
             .push(json!({ "name": name, "password": fixture::INITIAL, "privileges": grants }));
     }
+    seed
+}
+
+#[test]
+fn a_dual_polardb_role_rotates_both_accounts_at_create_and_takes_turns() {
+    let emulator = Emulator::start();
+    let mut seed = dual_seed();
+    let cluster = &mut seed["alicloud"]["polardb_clusters"][0];
     cluster["accounts"].as_array_mut().unwrap().push(json!({
         "name": "app_ro", "password": fixture::INITIAL,
         "privileges": [{ "db_name": "appdb", "privilege": "ReadOnly" }]
@@ -803,4 +811,51 @@ fn a_dual_dcs_role_sets_both_accounts_by_itself_after_create() {
     let history = mount.read("history/dcs-dual");
     let triggers = column(&history, "rotations", "trigger");
     assert_eq!(triggers, ["create", "create"], "{history}");
+}
+
+#[test]
+fn deleting_a_dual_role_releases_both_accounts() {
+    let emulator = Emulator::start();
+    emulator.seed(dual_seed());
+    let mount = Mount::new(Arc::new(SystemClock));
+    connections(&mount, &emulator);
+    let description = |name: &str| {
+        emulator.get(&format!("polardb/pc-1/accounts/{name}"))["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let body = json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+                       "usernames": ["app_blue", "app_green"], "rotation_period": "24h" });
+    let delete = || {
+        mount
+            .request(Request::new(Operation::Delete, "static-roles/team-dual"))
+            .expect("deleted")
+            .map(|r| r.warnings)
+            .unwrap_or_default()
+    };
+
+    mount.write_ok("static-roles/team-dual", body.clone());
+    let owner = mount.read("static-roles/team-dual")["mount_owner_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let marked = |name: &str| description(name).contains(&owner);
+    assert!(marked("app_blue") && marked("app_green"), "both marked");
+    assert_eq!(delete(), Vec::<String>::new());
+    assert!(!marked("app_blue") && !marked("app_green"), "both released");
+
+    // One account's marker cannot be removed: said, the other released.
+    mount.write_ok("static-roles/team-dual", body);
+    emulator.set_faults(json!({"scripted": [{
+        "api": "polardb.ModifyAccountDescription", "code": "IncorrectDBClusterState"
+    }]}));
+    let warnings = delete();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("its ownership marker stays on the target (account app_blue: ")
+            && warnings[0].contains("take_over=true"),
+        "{warnings:?}"
+    );
+    assert!(marked("app_blue") && !marked("app_green"));
 }

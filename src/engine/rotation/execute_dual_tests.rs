@@ -44,7 +44,7 @@ fn dual_role(target: Target) -> Role {
 type Dual = World;
 
 impl World {
-    async fn dual(target: Target) -> Self {
+    pub(super) async fn dual(target: Target) -> Self {
         let role = dual_role(target.clone());
         let world = World::new(Scenario(role.clone())).await;
         let owner = world.engine.owner_id().await.expect("an owner");
@@ -78,7 +78,7 @@ impl World {
         self.request(RotateRequest::new(trigger)).await
     }
 
-    fn password_of(&self, account: &str) -> String {
+    pub(super) fn password_of(&self, account: &str) -> String {
         self.cloud
             .account(&self.target, account)
             .expect("an account")
@@ -351,11 +351,7 @@ impl World {
             state.status = DependentStatus::Pending;
             role.dependents.push(copy);
         }
-        self.engine
-            .store
-            .commit_role("app", &role)
-            .await
-            .expect("stored");
+        self.store(&role).await;
     }
 
     fn new_copy_password(&self, account: &str) -> String {
@@ -469,12 +465,7 @@ impl World {
             let state = role.state.dependents.entry(copy.to_string()).or_default();
             state.status = DependentStatus::Pending;
         }
-        world
-            .engine
-            .store
-            .commit_role("app", &role)
-            .await
-            .expect("stored");
+        world.store(&role).await;
         world
     }
 }
