@@ -122,6 +122,28 @@ fn setup() -> (Emulator, Mount) {
     (emulator, mount)
 }
 
+/// `field` of each item of the list `list` of `value`.
+fn column(value: &Value, list: &str, field: &str) -> Vec<Value> {
+    value[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("{list} in {value}"))
+        .iter()
+        .map(|item| item[field].clone())
+        .collect()
+}
+
+/// After a dual role's two import rotations (app_green, then app_blue):
+/// static-creds answers both accounts with the passwords `account` (the
+/// emulator's view) says they hold, neither the seeded one.
+fn both_imported(creds: &Value, account: &dyn Fn(&str) -> Value) {
+    assert_eq!(creds["username"], "app_blue");
+    assert_eq!(creds["last_username"], "app_green");
+    assert_eq!(account("app_blue")["password"], creds["password"]);
+    assert_eq!(account("app_green")["password"], creds["last_password"]);
+    assert_ne!(creds["password"], fixture::INITIAL);
+    assert_ne!(creds["last_password"], fixture::INITIAL);
+}
+
 fn password(mount: &Mount, role: &str) -> String {
     mount.read(&format!("static-creds/{role}"))["password"]
         .as_str()
@@ -611,9 +633,9 @@ fn a_key_created_behind_a_gateway_error_is_cleaned_up_by_the_next_root_rotation(
     }
 }
 
-#[test]
-fn a_dual_polardb_role_rotates_both_accounts_at_create_and_takes_turns() {
-    let emulator = Emulator::start();
+/// The fixture with accounts app_blue and app_green on cluster pc-1, with
+/// the same grants on appdb: the two accounts of a dual role.
+fn dual_seed() -> Value {
     let mut seed = fixture::seed();
     let cluster = &mut seed["alicloud"]["polardb_clusters"][0];
     cluster["databases"] = json!(["appdb"]);
@@ -624,10 +646,28 @@ fn a_dual_polardb_role_rotates_both_accounts_at_create_and_takes_turns() {
             .unwrap()
             .push(json!({ "name": name, "password": fixture::INITIAL, "privileges": grants }));
     }
+    seed
+}
+
+#[test]
+fn a_dual_polardb_role_rotates_both_accounts_at_create_and_takes_turns() {
+    let emulator = Emulator::start();
+    let mut seed = dual_seed();
+    let cluster = &mut seed["alicloud"]["polardb_clusters"][0];
     cluster["accounts"].as_array_mut().unwrap().push(json!({
         "name": "app_ro", "password": fixture::INITIAL,
         "privileges": [{ "db_name": "appdb", "privilege": "ReadOnly" }]
     }));
+    for name in ["app_blue", "app_green"] {
+        seed["alicloud"]["dts_jobs"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({
+                "id": format!("dts-{name}"), "region": "cn-hangzhou", "status": "Synchronizing",
+                "src": { "user": name, "password": fixture::INITIAL, "instance_id": "pc-1" },
+                "dest": { "user": "sink", "password": "Other-Pass-1" }
+            }));
+    }
     emulator.seed(seed);
     let mount = Mount::new(Arc::new(SystemClock));
     connections(&mount, &emulator);
@@ -655,12 +695,7 @@ fn a_dual_polardb_role_rotates_both_accounts_at_create_and_takes_turns() {
     assert!(warnings.is_empty(), "{warnings:?}");
     // Two import rotations, green then blue: Vault knows both passwords.
     let creds = mount.read("static-creds/team-dual");
-    assert_eq!(creds["username"], "app_blue");
-    assert_eq!(creds["last_username"], "app_green");
-    assert_eq!(account("app_blue")["password"], creds["password"]);
-    assert_eq!(account("app_green")["password"], creds["last_password"]);
-    assert_ne!(creds["password"], fixture::INITIAL);
-    assert_ne!(creds["last_password"], fixture::INITIAL);
+    both_imported(&creds, &account);
 
     let mut previous = creds;
     for (active, inactive) in [("app_green", "app_blue"), ("app_blue", "app_green")] {
@@ -686,4 +721,141 @@ fn a_dual_polardb_role_rotates_both_accounts_at_create_and_takes_turns() {
         4,
         "{history}"
     );
+
+    // A write that adds a copy pinned to each account gives each its own
+    // account's password, the inactive one's included; nothing flips.
+    let reply = mount.write_ok(
+        "static-roles/team-dual",
+        json!({ "dependents": ["dts:ali/dts-app_blue/src/app_blue", "dts:ali/dts-app_green/src/app_green"] }),
+    );
+    let warnings = reply.map(|r| r.warnings).unwrap_or_default();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let creds = mount.read("static-creds/team-dual");
+    for field in ["username", "password", "last_username", "last_password"] {
+        assert_eq!(creds[field], previous[field], "no rotation: {field}");
+    }
+    let job = |name: &str| emulator.get(&format!("dts/dts-{name}"))["src"]["password"].clone();
+    assert_eq!(job("app_blue"), creds["password"]);
+    assert_eq!(job("app_green"), creds["last_password"]);
+    let role = mount.read("static-roles/team-dual");
+    let states = column(&role, "dependent_states", "state");
+    assert_eq!(states, ["in_sync", "in_sync"], "{role}");
+    let history = mount.read("history/team-dual");
+    let pushes: Vec<(&Value, &Value)> = history["rotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["trigger"] == "propagate")
+        .map(|r| (&r["account"], &r["active_after"]))
+        .collect();
+    assert_eq!(pushes.len(), 2, "{history}");
+    assert!(pushes.iter().all(|(_, after)| **after == creds["username"]));
+}
+
+#[test]
+fn a_dual_dcs_role_sets_both_accounts_by_itself_after_create() {
+    let emulator = Emulator::start();
+    let mut seed = fixture::seed();
+    let acl = |name: &str| json!({ "name": name, "password": fixture::INITIAL, "role": "write" });
+    seed["huaweicloud"]["dcs_instances"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
+            "id": "dcs-acl", "project_id": fixture::PROJECT, "password": fixture::INITIAL,
+            "engine_version": "6.0", "account_settle_seconds": 0.3,
+            "acl_accounts": [acl("app_blue"), acl("app_green")]
+        }));
+    emulator.seed(seed);
+    let mount = Mount::with(
+        Arc::new(SystemClock),
+        &[("settle_poll", "100ms")],
+        StaticSystemView::default(),
+    );
+    connections(&mount, &emulator);
+    let account = |name: &str| emulator.get(&format!("dcs/dcs-acl/accounts/{name}"));
+
+    let reply = mount.write_ok(
+        "static-roles/dcs-dual",
+        json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-acl",
+                "usernames": ["app_blue", "app_green"], "rotation_period": "24h" }),
+    );
+    // The reset settles for 0.3 s: the write returns while the first
+    // import rotation (app_green) is settling, and says what comes next.
+    let warnings = reply.map(|r| r.warnings).unwrap_or_default().join(" ");
+    assert!(
+        warnings.contains(r#"then rotates "app_blue" by itself"#),
+        "{warnings}"
+    );
+
+    // No operator action: the engine finishes both import rotations.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let creds = loop {
+        let role = mount.read("static-roles/dcs-dual");
+        // No password at all until the first import rotation finishes.
+        let creds = mount
+            .request(Request::new(Operation::Read, "static-creds/dcs-dual"))
+            .map(|r| Value::Object(r.map(|r| r.data).unwrap_or_default()));
+        if let Ok(creds) = &creds
+            && creds["last_password"] != ""
+            && role["rotation_in_progress"].is_null()
+        {
+            break creds.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "both accounts not set by Vault in 20 s: {creds:?} {role}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    both_imported(&creds, &account);
+    let history = mount.read("history/dcs-dual");
+    let triggers = column(&history, "rotations", "trigger");
+    assert_eq!(triggers, ["create", "create"], "{history}");
+}
+
+#[test]
+fn deleting_a_dual_role_releases_both_accounts() {
+    let emulator = Emulator::start();
+    emulator.seed(dual_seed());
+    let mount = Mount::new(Arc::new(SystemClock));
+    connections(&mount, &emulator);
+    let description = |name: &str| {
+        emulator.get(&format!("polardb/pc-1/accounts/{name}"))["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let body = json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+                       "usernames": ["app_blue", "app_green"], "rotation_period": "24h" });
+    let delete = || {
+        mount
+            .request(Request::new(Operation::Delete, "static-roles/team-dual"))
+            .expect("deleted")
+            .map(|r| r.warnings)
+            .unwrap_or_default()
+    };
+
+    mount.write_ok("static-roles/team-dual", body.clone());
+    let owner = mount.read("static-roles/team-dual")["mount_owner_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let marked = |name: &str| description(name).contains(&owner);
+    assert!(marked("app_blue") && marked("app_green"), "both marked");
+    assert_eq!(delete(), Vec::<String>::new());
+    assert!(!marked("app_blue") && !marked("app_green"), "both released");
+
+    // One account's marker cannot be removed: said, the other released.
+    mount.write_ok("static-roles/team-dual", body);
+    emulator.set_faults(json!({"scripted": [{
+        "api": "polardb.ModifyAccountDescription", "code": "IncorrectDBClusterState"
+    }]}));
+    let warnings = delete();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("its ownership marker stays on the target (account app_blue: ")
+            && warnings[0].contains("take_over=true"),
+        "{warnings:?}"
+    );
+    assert!(marked("app_blue") && !marked("app_green"));
 }

@@ -2,6 +2,10 @@
 //! `roles/:name` (a password checked out under a lease and rotated when the
 //! lease ends). Both map the role to its target and to every job that keeps
 //! a copy of the password. `static-roles/` and `roles/` list them.
+//! [`accounts`] holds what a dual-account role (`usernames`) needs when it
+//! is written.
+
+mod accounts;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,16 +14,15 @@ use crate::framework::{
     Error, Field, FieldData, HandlerResult, Operation, Path, Request, Response,
 };
 use crate::handler;
-use crate::providers::{ErrorKind, ProviderError};
 
 use super::calls;
-use super::cloud::{AccountInfo, TargetState};
+use super::cloud::TargetState;
 use super::connection::Provider;
 use super::core::Engine;
 use super::marker;
 use super::password;
 use super::role::Trigger;
-use super::role::{Dependent, Phase, Role, RoleKind, Target, TargetKind};
+use super::role::{Dependent, DependentStatus, Phase, Role, RoleKind, Target, TargetKind};
 use super::rotation::execute::{self, RotateRequest};
 use super::rotation::plan::RunOutcome;
 use super::schedule;
@@ -44,7 +47,7 @@ fn common_fields() -> Vec<Field> {
         .max_len(128),
         Field::list(
             "usernames",
-            "Static polardb-account and dcs-instance roles: two accounts that take turns, instead of username (a dual-account role). Both must exist with the same privileges (PolarDB: account type and database grants; DCS: ACL accounts with one role). Each rotation changes the inactive account, then static-creds serves it while the other keeps working until the next rotation. Creating the role rotates both. Cannot be changed, and a single-account role cannot become one. Limits: no password adoption, no DRS dependents, each DTS dependent names its account (/<username>), no dcs_change_method, no leased roles.",
+            "Static polardb-account and dcs-instance roles: two accounts that take turns, instead of username (a dual-account role). Both must exist with the same privileges (PolarDB: account type and database grants; DCS: ACL accounts with one role). Each rotation changes the inactive account, then static-creds serves it while the other keeps working until the next rotation. Creating the role rotates both, one after the other; a DCS reset settles first, so the write may return before the second, which Vault then runs by itself. Cannot be changed, and a single-account role cannot become one. Limits: no password adoption, no DRS dependents, each DTS dependent names its account (/<username>) and holds that account's password, no dcs_change_method, no leased roles.",
         )
         .max_len(128),
         Field::string("instance_id", "dcs-instance: the DCS instance id. Cannot be changed.").max_len(128),
@@ -401,7 +404,7 @@ fn target(existing: Option<&Role>, data: &FieldData) -> Result<Target, Error> {
         TargetKind::PolardbAccount => {
             let kind = kind_name;
             refuse("instance_id", kind)?;
-            if requested_usernames(data).is_empty() {
+            if accounts::requested_usernames(data).is_empty() {
                 require("username", kind)?;
             }
             Ok(Target::PolardbAccount {
@@ -427,125 +430,12 @@ fn target(existing: Option<&Role>, data: &FieldData) -> Result<Target, Error> {
     }
 }
 
-/// The account names a write gives in `usernames` (trimmed, blanks
-/// dropped); empty when it gives none.
-fn requested_usernames(data: &FieldData) -> Vec<String> {
-    if !data.provided("usernames") {
-        return Vec::new();
-    }
-    data.list("usernames")
-        .unwrap_or_default()
-        .iter()
-        .map(|name| name.trim())
-        .filter(|name| !name.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Sets a new role's `usernames`, or checks that a write leaves an
-/// existing role's accounts as they are: `usernames` cannot be changed, and
-/// a role never switches between one account and two.
-fn apply_usernames(role: &mut Role, creating: bool, data: &FieldData) -> Result<(), Error> {
-    let names = requested_usernames(data);
-    let username = non_empty(data, "username").filter(|_| data.provided("username"));
-    if username.is_some() && !names.is_empty() {
-        return Err(Error::bad_request(
-            "give either username (one account) or usernames (two accounts that take turns), not both",
-        ));
-    }
-    if !creating {
-        let listed = |names: &[String]| names.join(", ");
-        if role.is_dual() {
-            if data.provided("usernames") && names != role.usernames {
-                return Err(Error::bad_request(format!(
-                    "usernames cannot be changed (they are [{}]); delete the role and create it again with the new accounts",
-                    listed(&role.usernames)
-                )));
-            }
-            if username.is_some() {
-                return Err(Error::bad_request(format!(
-                    "a dual-account role cannot become a single-account role: its accounts are usernames [{}]; delete the role and create it again with username",
-                    listed(&role.usernames)
-                )));
-            }
-        } else if !names.is_empty() {
-            return Err(Error::bad_request(
-                "a single-account role cannot become a dual-account role (usernames cannot be added); delete the role and create it again with usernames",
-            ));
-        }
-        return Ok(());
-    }
-    if names.is_empty() {
-        return Ok(());
-    }
-    if role.kind == RoleKind::Leased {
-        return Err(Error::bad_request(
-            "leased roles have one account in this version (a check-out hands out one password): use username, or a static role for usernames",
-        ));
-    }
-    match role.target {
-        Target::External => {
-            return Err(Error::bad_request(
-                "usernames needs a target Vault can change (polardb-account or dcs-instance): an external target's password is given to rotate-role, never rotated by account; use username",
-            ));
-        }
-        Target::DcsInstance { .. } if names.iter().any(|name| name == "default") => {
-            return Err(Error::bad_request(
-                "the DCS default account cannot be one of usernames (its password is the instance's); create two ACL accounts and name those, or use a single-account role for the instance password",
-            ));
-        }
-        _ => {}
-    }
-    if names.len() != 2 {
-        return Err(Error::bad_request(format!(
-            "usernames must name exactly two accounts, the two that take turns (got {}: [{}])",
-            names.len(),
-            names.join(", ")
-        )));
-    }
-    if names[0] == names[1] {
-        return Err(Error::bad_request(format!(
-            "usernames must name two different accounts (both are {:?}): while one is rotated, clients use the other",
-            names[0]
-        )));
-    }
-    role.usernames = names;
-    Ok(())
-}
-
-/// A dependent of a dual-account role: a DTS copy pinned to one of its two
-/// accounts (DRS jobs cannot be).
-fn parse_dual_dependent(spec: &str, usernames: &[String]) -> Result<Dependent, Error> {
-    let accounts = usernames.join(" or /");
-    let dependent = Dependent::parse(spec, None).map_err(|why| {
-        // Valid but for the account: say which ones it may name.
-        if Dependent::parse(spec, Some("")).is_ok() {
-            Error::bad_request(format!(
-                "dependent {spec:?} must name its account: append /{accounts} (a DTS job logs in as one account, and a dual-account role updates it when that account rotates)"
-            ))
-        } else {
-            Error::BadRequest(why)
-        }
-    })?;
-    match &dependent {
-        Dependent::Drs { .. } => Err(Error::bad_request(format!(
-            "a dual-account role cannot keep DRS copies ({spec:?}): DRS batch-modify-pwd sets the password of whatever user the job logs in as, which Vault can neither choose nor read; use a single-account role"
-        ))),
-        Dependent::Dts { username, .. } if !usernames.contains(username) => {
-            Err(Error::bad_request(format!(
-                "dependent {spec:?} is pinned to account {username:?}, which is not one of this role's usernames; end it with /{accounts}"
-            )))
-        }
-        Dependent::Dts { .. } => Ok(dependent),
-    }
-}
-
 /// Applies the fields of a write to the stored role (or a new one).
 fn apply(existing: Option<Role>, data: &FieldData, kind: RoleKind) -> Result<Role, Error> {
     let target = target(existing.as_ref(), data)?;
     let creating = existing.is_none();
     let mut role = existing.unwrap_or_else(|| Role::new(kind, target.clone()));
-    apply_usernames(&mut role, creating, data)?;
+    accounts::apply_usernames(&mut role, creating, data)?;
     if data.provided("username") && !role.is_dual() {
         role.username = non_empty(data, "username");
     }
@@ -553,7 +443,7 @@ fn apply(existing: Option<Role>, data: &FieldData, kind: RoleKind) -> Result<Rol
         let mut dependents = Vec::new();
         for spec in data.list("dependents").unwrap_or_default() {
             let dependent = if role.is_dual() {
-                parse_dual_dependent(spec, &role.usernames)?
+                accounts::parse_dependent(spec, &role.usernames)?
             } else {
                 Dependent::parse(spec, role.username.as_deref()).map_err(Error::BadRequest)?
             };
@@ -573,11 +463,7 @@ fn apply(existing: Option<Role>, data: &FieldData, kind: RoleKind) -> Result<Rol
         role.password_policy = non_empty(data, "password_policy");
     }
     if data.provided("dcs_change_method") {
-        if role.is_dual() {
-            return Err(Error::bad_request(
-                "dcs_change_method does not apply to a dual-account role: its ACL accounts are always reset (ResetAclAccountPassWord, which takes no old password); drop dcs_change_method",
-            ));
-        }
+        accounts::refuse_dcs_change_method(&role)?;
         if !matches!(role.target, Target::DcsInstance { .. }) {
             return Err(Error::bad_request(
                 "dcs_change_method applies to dcs-instance targets only",
@@ -614,18 +500,7 @@ fn apply(existing: Option<Role>, data: &FieldData, kind: RoleKind) -> Result<Rol
             ));
         }
     }
-    if role.is_dual() {
-        if data.provided("password") {
-            return Err(Error::bad_request(
-                "a dual-account role cannot adopt a password in this version (it would have to say which account holds it): drop password; creating the role rotates both accounts, so Vault knows both passwords",
-            ));
-        }
-        if data.bool("skip_import_rotation").unwrap_or(false) {
-            return Err(Error::bad_request(
-                "a dual-account role cannot skip the import rotation: Vault learns both accounts' passwords only by setting them; drop skip_import_rotation",
-            ));
-        }
-    }
+    accounts::refuse_adoption(&role, data)?;
     Ok(role)
 }
 
@@ -730,7 +605,7 @@ async fn write(
             let provisional = apply(None, data, kind)?;
             check_connections(engine, name, &provisional).await?;
             let read = check_claim(engine, &provisional, take_over).await?;
-            warnings = check_accounts(engine, &provisional).await?;
+            warnings = accounts::check(engine, &provisional).await?;
             Some(read)
         }
         _ => None,
@@ -770,7 +645,7 @@ async fn write(
         // connections are locked: a rejected key records itself under the
         // connection's lock.
         (true, None) => {
-            warnings = check_accounts(engine, &role).await?;
+            warnings = accounts::check(engine, &role).await?;
             check_claim(engine, &role, take_over).await?
         }
         (false, _) => None,
@@ -808,12 +683,16 @@ async fn write(
         let since = role.state.last_vault_rotation.or(Some(now));
         role.state.next_rotation = role.schedule.next_after(since, now);
     }
-    let added_dependents = role
+    let added: Vec<String> = role
         .dependents
         .iter()
-        .any(|d| !old_dependents.contains(&d.to_string()));
-    if creating {
-        role.mark_dependents_pending();
+        .map(ToString::to_string)
+        .filter(|id| !old_dependents.contains(id))
+        .collect();
+    let added_dependents = !added.is_empty();
+    // A new copy holds no password Vault set until a run gives it one.
+    for id in added {
+        role.state.dependents.entry(id).or_default().status = DependentStatus::Pending;
     }
     engine.store.commit_role(name, &role).await?;
     drop((connection_guards, roles_guard));
@@ -835,8 +714,8 @@ async fn write(
     let trigger = follow_up.trigger;
     let outcome = execute::run(engine, name, follow_up).await?;
     warnings.extend(warning(name, trigger, &outcome));
-    if trigger == Trigger::Create && role.is_dual() {
-        warnings.extend(second_import_rotation(engine, name, &outcome).await?);
+    if role.is_dual() {
+        warnings.extend(accounts::follow_up(engine, name, trigger, &outcome).await?);
     }
     Ok(warned(warnings))
 }
@@ -851,136 +730,6 @@ fn warned(warnings: Vec<String>) -> Option<Response> {
             .fold(Response::default(), |response, text| response.warn(text)),
     )
 }
-
-/// Creating a dual-account role rotates both accounts: the first import
-/// rotation set the inactive one (now active), this one sets the other,
-/// so Vault knows both passwords and `static-creds` serves both. When the
-/// first did not finish (a DCS reset still settling, a deferral), the
-/// other account keeps a password Vault does not know until the next
-/// rotation sets it.
-async fn second_import_rotation(
-    engine: &Arc<Engine>,
-    name: &str,
-    first: &RunOutcome,
-) -> Result<Option<String>, Error> {
-    let Some(role) = engine.store.load_role(name).await? else {
-        return Ok(None);
-    };
-    let other = role.inactive_username().unwrap_or_default().to_owned();
-    if !matches!(first, RunOutcome::Rotated { .. }) || role.state.in_flight.is_some() {
-        return Ok(Some(format!(
-            "account {other:?} keeps a password Vault did not set, so static-creds/{name} shows no last_password; once the import rotation finishes, run rotate-role/{name} to set it"
-        )));
-    }
-    let outcome = execute::run(engine, name, RotateRequest::new(Trigger::Create)).await?;
-    Ok(warning_about(
-        name,
-        &format!("the second import rotation (account {other:?})"),
-        &outcome,
-    ))
-}
-
-/// Every failure to read the accounts of a new dual-account role is a
-/// warning, unless `compare_accounts` makes it a 400.
-async fn check_accounts(engine: &Engine, role: &Role) -> Result<Vec<String>, Error> {
-    if !role.is_dual() {
-        return Ok(Vec::new());
-    }
-    engine.ensure_writable().await?;
-    let names: Vec<&str> = role.usernames.iter().map(String::as_str).collect();
-    let Some(described) = calls::describe_accounts(&engine.store, role, &names).await else {
-        return Ok(Vec::new());
-    };
-    compare_accounts(&role.target, &names, described)
-}
-
-/// The write-time checks of a dual-account role's two accounts: both
-/// exist, with the same privileges (PolarDB: account type and sorted
-/// database grants; DCS: ACL role), on a DCS instance that has ACL
-/// accounts. Accounts that cannot be read otherwise give warnings.
-fn compare_accounts(
-    target: &Target,
-    names: &[&str],
-    described: Vec<Result<AccountInfo, ProviderError>>,
-) -> Result<Vec<String>, Error> {
-    let (place, create, grant) = match target {
-        Target::PolardbAccount { cluster_id, .. } => (
-            format!("cluster {cluster_id}"),
-            "CreateAccount",
-            "give both the same account type and the same grants on the same databases (GrantAccountPrivilege / RevokeAccountPrivilege)",
-        ),
-        Target::DcsInstance { instance_id, .. } => (
-            format!("DCS instance {instance_id}"),
-            "CreateAclAccount",
-            "give both ACL accounts the same role (read or write; UpdateAclAccountRole)",
-        ),
-        Target::External => return Ok(Vec::new()),
-    };
-    if described
-        .iter()
-        .any(|r| matches!(r, Err(e) if e.code.as_deref() == Some(DCS_NO_ACL)))
-    {
-        return Err(Error::bad_request(format!(
-            "{place} has no ACL accounts (ListAclAccounts answered {DCS_NO_ACL}); dual DCS roles need them (Redis 4.0 and later, per DCS's API reference): upgrade the instance, or use a single-account role"
-        )));
-    }
-    let mut found = Vec::new();
-    let mut warnings = Vec::new();
-    for (at, (name, result)) in names.iter().zip(described).enumerate() {
-        match result {
-            Ok(info) => found.push(info),
-            Err(error) if error.kind == ErrorKind::NotFound => {
-                let other = names.get(1 - at.min(1)).copied().unwrap_or_default();
-                return Err(Error::bad_request(format!(
-                    "account {name} does not exist on {place}: create it ({create}) with the privileges of {other}, then write the role again"
-                )));
-            }
-            Err(error) => warnings.push(format!(
-                "account {name} on {place} could not be read ({error}); the role is saved unchecked: make sure both accounts exist with the same privileges"
-            )),
-        }
-    }
-    if let [a, b] = found.as_slice() {
-        let polardb = matches!(target, Target::PolardbAccount { .. });
-        let same = a.privileges == b.privileges && (!polardb || a.kind == b.kind);
-        if !same {
-            let side = |info: &AccountInfo| {
-                let grants = info
-                    .privileges
-                    .iter()
-                    .map(|(on, privilege)| {
-                        if polardb {
-                            format!("{on}={privilege}")
-                        } else {
-                            format!("role {privilege}")
-                        }
-                    })
-                    .collect::<Vec<_>>();
-                let grants = if grants.is_empty() {
-                    "no grants".to_owned()
-                } else {
-                    grants.join(", ")
-                };
-                match (&info.kind, polardb) {
-                    (Some(kind), true) => format!("{}: type {kind}, {grants}", info.name),
-                    _ => format!("{}: {grants}", info.name),
-                }
-            };
-            return Err(Error::bad_request(format!(
-                "accounts {} and {} on {place} have different privileges ({}; {}): clients switch between them at every rotation, so {grant}, then write the role again",
-                a.name,
-                b.name,
-                side(a),
-                side(b)
-            )));
-        }
-    }
-    Ok(warnings)
-}
-
-/// DCS's answer to ListAclAccounts on an instance without ACL accounts
-/// (`docs/provider-errors.md`).
-const DCS_NO_ACL: &str = "DCS.4008";
 
 /// Refuses a new role whose target carries another mount's ownership
 /// marker, unless `take_over`. A target whose marker cannot be read is
@@ -1054,370 +803,4 @@ pub async fn lease_ttls(engine: &Engine, role: &Role) -> Result<(Duration, Durat
         default_ttl
     };
     Ok((ttl.min(max), max))
-}
-
-#[cfg(test)]
-mod tests {
-    // Provider errors are large (request ids, codes); see calls.rs.
-    #![allow(clippy::result_large_err)]
-
-    use serde_json::{Value, json};
-
-    use super::*;
-    use crate::providers::{ErrorClass, Service};
-
-    fn data(raw: Value, kind: RoleKind) -> FieldData {
-        let fields = match kind {
-            RoleKind::Static => static_fields(),
-            RoleKind::Leased => leased_fields(),
-        };
-        FieldData::parse(&fields, raw.as_object().expect("an object"), &[], true)
-            .expect("fields parse")
-    }
-
-    fn write(existing: Option<Role>, raw: Value, kind: RoleKind) -> Result<Role, Error> {
-        apply(existing, &data(raw, kind), kind)
-    }
-
-    /// `base` with the fields of `extra` added.
-    fn with(mut base: Value, extra: Value) -> Value {
-        let extra = extra.as_object().expect("an object").clone();
-        base.as_object_mut().expect("an object").extend(extra);
-        base
-    }
-
-    fn polardb(extra: Value) -> Value {
-        with(
-            json!({"target": "polardb-account", "connection": "ali", "cluster_id": "pc-1"}),
-            extra,
-        )
-    }
-
-    fn dcs(extra: Value) -> Value {
-        with(
-            json!({"target": "dcs-instance", "connection": "hw", "instance_id": "i-1"}),
-            extra,
-        )
-    }
-
-    fn dual() -> Role {
-        write(
-            None,
-            polardb(
-                json!({"usernames": ["app_a", "app_b"], "dependents": ["dts:ali/j1/src/app_b"]}),
-            ),
-            RoleKind::Static,
-        )
-        .expect("a dual role")
-    }
-
-    fn single() -> Role {
-        write(None, polardb(json!({"username": "app"})), RoleKind::Static).expect("a role")
-    }
-
-    fn refused(result: Result<Role, Error>) -> String {
-        match result {
-            Err(Error::BadRequest(message)) => message,
-            Err(other) => panic!("not a 400: {other:?}"),
-            Ok(_) => panic!("accepted"),
-        }
-    }
-
-    #[test]
-    fn a_dual_role_is_written_with_its_two_accounts_and_pinned_copies() {
-        let role = dual();
-        assert!(role.is_dual());
-        assert_eq!(role.username, None);
-        assert_eq!(role.usernames, ["app_a", "app_b"]);
-        assert_eq!(role.active_username(), Some("app_a"));
-        let same = write(
-            Some(role),
-            json!({"usernames": ["app_a", "app_b"], "rotation_period": "1h"}),
-            RoleKind::Static,
-        )
-        .expect("the same accounts again");
-        assert_eq!(same.usernames, ["app_a", "app_b"]);
-        let dcs = write(
-            None,
-            dcs(json!({"usernames": ["u1", "u2"]})),
-            RoleKind::Static,
-        )
-        .expect("a dual DCS role");
-        assert!(dcs.is_dual());
-    }
-
-    #[test]
-    fn dual_role_writes_that_cannot_work_are_refused_with_what_to_do() {
-        let cases: Vec<(&str, Option<Role>, Value, RoleKind, &str)> = vec![
-            (
-                "both",
-                None,
-                polardb(json!({"username": "app", "usernames": ["a", "b"]})),
-                RoleKind::Static,
-                "not both",
-            ),
-            (
-                "one",
-                None,
-                polardb(json!({"usernames": ["a"]})),
-                RoleKind::Static,
-                "exactly two accounts",
-            ),
-            (
-                "three",
-                None,
-                polardb(json!({"usernames": ["a", "b", "c"]})),
-                RoleKind::Static,
-                "exactly two accounts",
-            ),
-            (
-                "equal",
-                None,
-                polardb(json!({"usernames": ["a", "a"]})),
-                RoleKind::Static,
-                "two different accounts",
-            ),
-            (
-                "external",
-                None,
-                json!({"target": "external", "usernames": ["a", "b"]}),
-                RoleKind::Static,
-                "a target Vault can change",
-            ),
-            (
-                "leased",
-                None,
-                polardb(json!({"usernames": ["a", "b"]})),
-                RoleKind::Leased,
-                "leased roles have one account",
-            ),
-            (
-                "dcs default",
-                None,
-                dcs(json!({"usernames": ["default", "b"]})),
-                RoleKind::Static,
-                "default account",
-            ),
-            (
-                "drs",
-                None,
-                polardb(json!({"usernames": ["a", "b"], "dependents": ["drs:hw/job/so"]})),
-                RoleKind::Static,
-                "use a single-account role",
-            ),
-            (
-                "dts unpinned",
-                None,
-                polardb(json!({"usernames": ["a", "b"], "dependents": ["dts:ali/j/src"]})),
-                RoleKind::Static,
-                "append /a or /b",
-            ),
-            (
-                "dts third",
-                None,
-                polardb(json!({"usernames": ["a", "b"], "dependents": ["dts:ali/j/src/c"]})),
-                RoleKind::Static,
-                "not one of this role's usernames",
-            ),
-            (
-                "dcs method",
-                None,
-                dcs(json!({"usernames": ["a", "b"], "dcs_change_method": "reset"})),
-                RoleKind::Static,
-                "drop dcs_change_method",
-            ),
-            (
-                "password",
-                None,
-                polardb(json!({"usernames": ["a", "b"], "password": "Some-Pass-123"})),
-                RoleKind::Static,
-                "drop password",
-            ),
-            (
-                "skip import",
-                None,
-                polardb(json!({"usernames": ["a", "b"], "skip_import_rotation": true})),
-                RoleKind::Static,
-                "drop skip_import_rotation",
-            ),
-            (
-                "change",
-                Some(dual()),
-                json!({"usernames": ["app_a", "app_c"]}),
-                RoleKind::Static,
-                "usernames cannot be changed",
-            ),
-            (
-                "reorder",
-                Some(dual()),
-                json!({"usernames": ["app_b", "app_a"]}),
-                RoleKind::Static,
-                "usernames cannot be changed",
-            ),
-            (
-                "drop",
-                Some(dual()),
-                json!({"usernames": []}),
-                RoleKind::Static,
-                "usernames cannot be changed",
-            ),
-            (
-                "to single",
-                Some(dual()),
-                json!({"username": "app_a"}),
-                RoleKind::Static,
-                "cannot become a single-account role",
-            ),
-            (
-                "to dual",
-                Some(single()),
-                json!({"usernames": ["app", "app_b"]}),
-                RoleKind::Static,
-                "cannot become a dual-account role",
-            ),
-            (
-                "update drs",
-                Some(dual()),
-                json!({"dependents": ["drs:hw/job/ta"]}),
-                RoleKind::Static,
-                "DRS batch-modify-pwd",
-            ),
-            (
-                "update password",
-                Some(dual()),
-                json!({"password": "Some-Pass-123"}),
-                RoleKind::Static,
-                "cannot adopt a password",
-            ),
-        ];
-        for (case, existing, raw, kind, expected) in cases {
-            let message = refused(write(existing, raw, kind));
-            assert!(message.contains(expected), "{case}: {message}");
-        }
-    }
-
-    #[test]
-    fn single_roles_are_written_as_before() {
-        let role = write(
-            None,
-            polardb(json!({"username": "app", "dependents": ["dts:ali/j/src", "drs:hw/job/so"], "usernames": []})),
-            RoleKind::Static,
-        )
-        .expect("a single role");
-        assert!(!role.is_dual());
-        assert_eq!(role.username.as_deref(), Some("app"));
-        assert_eq!(role.dependents.len(), 2);
-        let message = refused(write(None, polardb(json!({})), RoleKind::Static));
-        assert!(message.contains("needs username"), "{message}");
-    }
-
-    fn info(
-        name: &str,
-        kind: &str,
-        privileges: &[(&str, &str)],
-    ) -> Result<AccountInfo, ProviderError> {
-        Ok(AccountInfo {
-            name: name.into(),
-            status: Some("Available".into()),
-            kind: Some(kind.into()),
-            privileges: privileges
-                .iter()
-                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-                .collect(),
-        })
-    }
-
-    fn failed(kind: ErrorKind, code: Option<&str>) -> Result<AccountInfo, ProviderError> {
-        Err(ProviderError::new(
-            ErrorClass::Permanent,
-            kind,
-            Service::Polardb,
-            "DescribeAccounts",
-            "no",
-            &[],
-        )
-        .with_code(code.map(str::to_owned)))
-    }
-
-    #[test]
-    fn provider_checks_refuse_missing_accounts_different_privileges_and_no_acl() {
-        let polardb = single().target;
-        let dcs = write(None, dcs(json!({"username": "default"})), RoleKind::Static)
-            .expect("a DCS role")
-            .target;
-        let names = ["app_a", "app_b"];
-        let rw = [("appdb", "ReadWrite")];
-        let cases = vec![
-            (
-                "missing",
-                &polardb,
-                vec![
-                    info("app_a", "Normal", &rw),
-                    failed(ErrorKind::NotFound, None),
-                ],
-                "account app_b does not exist on cluster pc-1: create it (CreateAccount) with the privileges of app_a",
-            ),
-            (
-                "grants",
-                &polardb,
-                vec![
-                    info("app_a", "Normal", &rw),
-                    info("app_b", "Normal", &[("appdb", "ReadOnly")]),
-                ],
-                "app_a: type Normal, appdb=ReadWrite; app_b: type Normal, appdb=ReadOnly",
-            ),
-            (
-                "type",
-                &polardb,
-                vec![info("app_a", "Normal", &rw), info("app_b", "Super", &rw)],
-                "GrantAccountPrivilege",
-            ),
-            (
-                "acl role",
-                &dcs,
-                vec![
-                    info("app_a", "normal", &[("*", "write")]),
-                    info("app_b", "normal", &[("*", "read")]),
-                ],
-                "app_a: role write; app_b: role read",
-            ),
-            (
-                "no acl",
-                &dcs,
-                vec![
-                    failed(ErrorKind::NotFound, Some("DCS.4008")),
-                    failed(ErrorKind::NotFound, Some("DCS.4008")),
-                ],
-                "has no ACL accounts",
-            ),
-        ];
-        for (case, target, described, expected) in cases {
-            match compare_accounts(target, &names, described) {
-                Err(Error::BadRequest(message)) => {
-                    assert!(message.contains(expected), "{case}: {message}")
-                }
-                other => panic!("{case}: {other:?}"),
-            }
-        }
-        let same = compare_accounts(
-            &polardb,
-            &names,
-            vec![info("app_a", "Normal", &rw), info("app_b", "Normal", &rw)],
-        );
-        assert_eq!(same.expect("accepted"), Vec::<String>::new());
-        let unreadable = compare_accounts(
-            &polardb,
-            &names,
-            vec![
-                info("app_a", "Normal", &rw),
-                failed(ErrorKind::PermissionDenied, Some("Forbidden")),
-            ],
-        )
-        .expect("accepted with a warning");
-        assert_eq!(unreadable.len(), 1);
-        assert!(
-            unreadable[0].contains("account app_b on cluster pc-1 could not be read"),
-            "{unreadable:?}"
-        );
-    }
 }

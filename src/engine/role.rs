@@ -908,6 +908,15 @@ impl Role {
             .collect()
     }
 
+    /// Whether `dependent`'s copy holds its account's password, as last
+    /// recorded (a copy with no record does not).
+    pub fn copy_in_sync(&self, dependent: &Dependent) -> bool {
+        self.state
+            .dependents
+            .get(&dependent.to_string())
+            .is_some_and(|s| s.status == DependentStatus::InSync)
+    }
+
     /// Every dependent is to be given the role's password (again); on a
     /// dual role, those pinned to the account of the rotation in flight
     /// (else the active one).

@@ -103,11 +103,14 @@ async fn check_one(engine: &Arc<Engine>, name: &str) -> Result<(), Error> {
     let role = &mut current;
     let now = engine.clock.now();
     let mut targets = Vec::new();
-    for read in reads {
+    for (account, read) in accounts.iter().zip(reads) {
         match read {
             Ok(target) => targets.push(target),
             Err(error) => {
-                let why = format!("could not read the target: {error}");
+                let why = format!(
+                    "could not read the target{}: {error}",
+                    whose(&accounts, account)
+                );
                 if plan::set_check(role, now, CheckState::Unavailable, Some(why)) {
                     engine.store.commit_role(name, role).await?;
                 }
@@ -175,11 +178,7 @@ async fn check_one(engine: &Arc<Engine>, name: &str) -> Result<(), Error> {
         changed |= if unverified.is_empty() {
             plan::set_check(role, now, CheckState::InSync, None)
         } else {
-            let whose = if accounts.len() > 1 {
-                format!(" (account {})", unverified.join(", "))
-            } else {
-                String::new()
-            };
+            let whose = whose(&accounts, &unverified.join(", "));
             plan::set_check(
                 role,
                 now,
@@ -194,6 +193,16 @@ async fn check_one(engine: &Arc<Engine>, name: &str) -> Result<(), Error> {
         engine.store.commit_role(name, role).await?;
     }
     Ok(())
+}
+
+/// " (account <names>)" when the role's accounts each carry a marker, to
+/// say which one a check result is about; nothing otherwise.
+fn whose(accounts: &[String], names: &str) -> String {
+    if accounts.len() > 1 {
+        format!(" (account {names})")
+    } else {
+        String::new()
+    }
 }
 
 /// The generation whose password account `account` holds (`None`: the

@@ -35,9 +35,7 @@ pub fn compare(marker: Option<&Marker>, owner: &str, role: &Role) -> Finding {
 /// account, `None`) the role-level pair.
 fn generations<'a>(role: &'a Role, account: Option<&str>) -> (Option<&'a str>, Option<&'a str>) {
     let state = &role.state;
-    let inactive = role.is_dual()
-        && matches!(role.target, Target::PolardbAccount { .. })
-        && account.is_some_and(|a| Some(a) != role.active_username());
+    let inactive = own_marker(role, account).is_some_and(|a| Some(a) != role.active_username());
     if inactive {
         (
             state.last_generation.as_deref(),
@@ -51,6 +49,12 @@ fn generations<'a>(role: &'a Role, account: Option<&str>) -> (Option<&'a str>, O
     }
 }
 
+/// `account`, when it carries a marker of its own: an account of a dual
+/// PolarDB role (a DCS instance has one marker, whatever its accounts).
+fn own_marker<'a>(role: &Role, account: Option<&'a str>) -> Option<&'a str> {
+    account.filter(|_| role.is_dual() && matches!(role.target, Target::PolardbAccount { .. }))
+}
+
 /// The drift comparison table for the marker read on `account` (a dual
 /// PolarDB role's accounts each carry their own; `None`: the active one).
 pub fn compare_account(
@@ -62,11 +66,16 @@ pub fn compare_account(
     let Some(marker) = marker else {
         return Finding::Unverified;
     };
+    // Which account drifted, where each carries its own marker.
+    let target = match own_marker(role, account) {
+        Some(account) => format!("the target (account {account})"),
+        None => "the target".to_owned(),
+    };
     if marker.owner != owner {
         return Finding::Drifted(
             DriftKind::ClaimedElsewhere,
             format!(
-                "the target is claimed by another Vault mount (owner {}; this mount is {owner}): each of them rotating it would invalidate the other's password",
+                "{target} is claimed by another Vault mount (owner {}; this mount is {owner}): each of them rotating it would invalidate the other's password",
                 marker.owner
             ),
         );
@@ -93,7 +102,7 @@ pub fn compare_account(
     Finding::Drifted(
         DriftKind::NewerPassword,
         format!(
-            "the target holds a password set by rotation {} of this mount, which this Vault does not know; Vault's storage was probably restored from a snapshot taken before it",
+            "{target} holds a password set by rotation {} of this mount, which this Vault does not know; Vault's storage was probably restored from a snapshot taken before it",
             marker.generation
         ),
     )

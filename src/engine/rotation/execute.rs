@@ -250,6 +250,7 @@ pub async fn dry_run(engine: &Engine, name: &str, role: &Role) -> Result<DryRun,
                 phase: Phase::TargetApplied,
                 password: None,
                 given: false,
+                account: None,
             },
         };
         let placeholder = "dry-run: never sent".to_owned();

@@ -2,7 +2,8 @@
 //! active, `app_b` inactive at rest): a rotation changes only the inactive
 //! account and the DTS copy pinned to it, flips `active` once, and
 //! converges the same way when crashed before any of its steps or when a
-//! change's answer is lost.
+//! change's answer is lost; a role write that adds copies gives each its
+//! own account's password.
 
 use crate::framework::Error;
 
@@ -10,22 +11,29 @@ use super::super::clock::Clock;
 use super::super::cloud::fake::{FakeJob, FakeTarget, Op};
 use super::super::history::{Entry, Outcome};
 use super::super::marker;
-use super::super::role::{Role, Status, Target, Trigger};
+use super::super::role::{Dependent, DependentStatus, Role, Status, Target, Trigger};
 use super::execute::RotateRequest;
 use super::execute_tests::World;
-use super::plan::RunOutcome;
+use super::plan::{self, RunOutcome};
 use super::plan_dual_tests::{GEN_A, GEN_B, PW_A, PW_B, at_rest, pinned};
-use super::plan_tests::{Scenario, dcs_target, polardb_target, timeout, token};
+use super::plan_tests::{NOW, Scenario, dcs_target, polardb_target, timeout, token};
 
 /// Runs a rotation may take to converge (settle polls, deferrals).
 const MAX_RUNS: usize = 12;
+/// What the job of a copy a write adds holds: no password Vault set.
+const JOB_PW: &str = "Job-pass-0000";
 
 /// A dual role at rest (the planner tables' `at_rest`); PolarDB roles keep
-/// a DTS copy pinned to each account.
+/// a DTS copy pinned to each account, in sync.
 fn dual_role(target: Target) -> Role {
     let mut role = at_rest(target);
     if matches!(role.target, Target::PolardbAccount { .. }) {
         role.dependents = vec![pinned("a"), pinned("b")];
+        for copy in &role.dependents {
+            role.state
+                .dependents
+                .insert(copy.to_string(), Default::default());
+        }
     }
     role
 }
@@ -36,7 +44,7 @@ fn dual_role(target: Target) -> Role {
 type Dual = World;
 
 impl World {
-    async fn dual(target: Target) -> Self {
+    pub(super) async fn dual(target: Target) -> Self {
         let role = dual_role(target.clone());
         let world = World::new(Scenario(role.clone())).await;
         let owner = world.engine.owner_id().await.expect("an owner");
@@ -70,7 +78,7 @@ impl World {
         self.request(RotateRequest::new(trigger)).await
     }
 
-    fn password_of(&self, account: &str) -> String {
+    pub(super) fn password_of(&self, account: &str) -> String {
         self.cloud
             .account(&self.target, account)
             .expect("an account")
@@ -315,4 +323,228 @@ async fn a_dual_dcs_rotation_crashed_at_each_step_converges() {
     // runs each reading UPDATING and recording the retry; a run reading
     // AVAILABLE, recording the flip, reading the target, marker, finish.
     assert_eq!(crash_at_each_step(dcs_target).await, 13);
+}
+
+/// A DTS copy pinned to `app_<account>` that a role write adds.
+fn new_copy(account: &str) -> Dependent {
+    Dependent::parse(
+        &format!("dts:ali/dtsj_new_{account}/src/app_{account}"),
+        None,
+    )
+    .expect("a DTS dependent")
+}
+
+impl World {
+    /// A role write added a copy pinned to each of `accounts`: stored
+    /// pending, as the write stores it, its job holding `JOB_PW`.
+    async fn add_copies(&self, accounts: &[&str]) {
+        let mut role = self.role().await;
+        for account in accounts {
+            let copy = new_copy(account);
+            let job = FakeJob {
+                status: "Synchronizing".into(),
+                accepts: true,
+                password: JOB_PW.into(),
+            };
+            self.cloud.add_job(&copy, job);
+            let state = role.state.dependents.entry(copy.to_string()).or_default();
+            state.status = DependentStatus::Pending;
+            role.dependents.push(copy);
+        }
+        self.store(&role).await;
+    }
+
+    fn new_copy_password(&self, account: &str) -> String {
+        self.cloud.job(&new_copy(account)).expect("a job").password
+    }
+}
+
+#[tokio::test]
+async fn copies_a_write_adds_take_their_own_accounts_password() {
+    let world = Dual::dual(polardb_target()).await;
+    world.add_copies(&["a", "b"]).await;
+    // The write's follow-ups: a push, then the inactive account's while
+    // its copies are behind.
+    let first = world.run_dual(Trigger::Propagate).await;
+    assert!(matches!(first, Ok(RunOutcome::Rotated { .. })), "{first:?}");
+    assert!(plan::inactive_copies_behind(&world.role().await));
+    let second = world.run_dual(Trigger::Propagate).await;
+    assert!(
+        matches!(second, Ok(RunOutcome::Rotated { .. })),
+        "{second:?}"
+    );
+    assert_eq!(world.new_copy_password("a"), PW_A);
+    assert_eq!(world.new_copy_password("b"), PW_B);
+    let role = world.role().await;
+    assert_eq!(role.active_username(), Some("app_a"), "no flip");
+    assert_eq!(role.state.password.as_deref(), Some(PW_A));
+    assert_eq!(role.state.last_password.as_deref(), Some(PW_B));
+    assert!(role.dependents.iter().all(|d| role.copy_in_sync(d)));
+    assert_eq!(world.changes_of("app_a") + world.changes_of("app_b"), 0);
+    let pushes: Vec<_> = world
+        .history()
+        .await
+        .into_iter()
+        .map(|e| (e.trigger, e.account, e.active_before, e.active_after))
+        .collect();
+    let entry = |account: &str| {
+        let a = Some("app_a".to_owned());
+        (Trigger::Propagate, Some(account.to_owned()), a.clone(), a)
+    };
+    assert_eq!(pushes, [entry("app_a"), entry("app_b")]);
+}
+
+/// The push of the inactive account's password, crashed before each of
+/// its steps (record, read app_b, the copy pinned to it before, the new
+/// one, finish) and resumed as the runner does after a restart: once
+/// recorded it finishes with that password; before, nothing was sent and
+/// the copy says it is pending. Gives the number of crash points.
+#[tokio::test]
+async fn a_push_of_the_inactive_account_crashed_at_each_step_resumes_with_its_password() {
+    let mut steps = 0;
+    loop {
+        let mut world = Dual::dual(polardb_target()).await;
+        world.add_copies(&["b"]).await;
+        let context = format!("crash before step {steps}");
+        world.cloud.crash_after(Some(steps));
+        let outcome = world.run_dual(Trigger::Propagate).await;
+        if !world.cloud.crashed() {
+            assert!(
+                matches!(outcome, Ok(RunOutcome::Rotated { .. })),
+                "{outcome:?}"
+            );
+            assert_eq!(world.new_copy_password("b"), PW_B, "no crash");
+            break;
+        }
+        assert!(
+            outcome.is_err(),
+            "{context}: the run stops at its next write"
+        );
+        let recorded = world.role().await.state.in_flight;
+        world.restart();
+        let resumed = world.run_dual(Trigger::Schedule).await;
+        let role = world.role().await;
+        match recorded {
+            Some(flight) => {
+                assert_eq!(
+                    flight.new_password, PW_B,
+                    "{context}: b's password recorded"
+                );
+                assert_eq!(flight.account.as_deref(), Some("app_b"), "{context}");
+                assert!(
+                    matches!(resumed, Ok(RunOutcome::Rotated { .. })),
+                    "{context}: {resumed:?}"
+                );
+                assert_eq!(world.new_copy_password("b"), PW_B, "{context}");
+                assert!(role.copy_in_sync(&new_copy("b")), "{context}");
+            }
+            None => {
+                assert_eq!(resumed, Ok(RunOutcome::NotDue), "{context}");
+                assert!(world.cloud.calls().is_empty(), "{context}: nothing sent");
+                assert_eq!(world.new_copy_password("b"), JOB_PW, "{context}");
+                assert!(!role.copy_in_sync(&new_copy("b")), "{context}: pending");
+            }
+        }
+        assert_eq!(world.job_password("b"), PW_B, "{context}");
+        assert_eq!(role.active_username(), Some("app_a"), "{context}");
+        steps += 1;
+    }
+    assert_eq!(steps, 5);
+}
+
+impl World {
+    /// The role as a write creates it: Vault knows neither password (the
+    /// accounts hold the ones they were made with) and every copy is
+    /// pending; due in a day.
+    async fn created(target: Target) -> Self {
+        let world = Dual::dual(target).await;
+        let mut role = world.role().await;
+        role.state = Default::default();
+        role.state.next_rotation = Some(world.clock.now() + 24 * time::Duration::HOUR);
+        for copy in &role.dependents {
+            let state = role.state.dependents.entry(copy.to_string()).or_default();
+            state.status = DependentStatus::Pending;
+        }
+        world.store(&role).await;
+        world
+    }
+}
+
+/// Creating a dual role rotates both accounts. When the write's own run
+/// does not finish the first import (a DCS reset settling; a PolarDB copy
+/// whose job does not accept changes yet), nothing but the runner's
+/// scheduled runs, across a restart, finishes it and then the second,
+/// within its retries: both accounts and their copies end with passwords
+/// Vault set, and history shows two create rotations.
+#[tokio::test]
+async fn both_import_rotations_finish_without_an_operator() {
+    for target in [dcs_target(), polardb_target()] {
+        let kind = target.kind().as_str();
+        let mut world = Dual::created(target).await;
+        let polardb = !world.role().await.dependents.is_empty();
+        if polardb {
+            world.cloud.set_job(&pinned("b"), "Suspending", false);
+        }
+        let first = world.run_dual(Trigger::Create).await;
+        assert!(
+            matches!(
+                first,
+                Ok(RunOutcome::Retrying { .. } | RunOutcome::Deferred { .. })
+            ),
+            "{kind}: {first:?}"
+        );
+        if polardb {
+            world.cloud.set_job(&pinned("b"), "Synchronizing", true);
+        }
+        let mut restarted = false;
+        for runs in 1.. {
+            let role = world.role().await;
+            let idle = role.state.in_flight.is_none();
+            if idle && role.state.last_password.is_some() {
+                break;
+            }
+            if idle && !restarted {
+                // The first import finished: what is owed is stored.
+                world.restart();
+                restarted = true;
+            }
+            assert!(runs <= MAX_RUNS, "{kind}: not done in {MAX_RUNS} runs");
+            let due = role.state.next_rotation.expect("scheduled");
+            world.clock.set(due.max(world.clock.now()));
+            let outcome = world.run_dual(Trigger::Schedule).await;
+            assert!(
+                !matches!(outcome, Ok(RunOutcome::NotDue) | Err(_)),
+                "{kind}: run {runs}: {outcome:?}"
+            );
+        }
+        assert!(restarted, "{kind}");
+        let took = world.clock.now() - NOW;
+        // Settle polls or one deferral, not the schedule's day.
+        assert!(took <= 2 * time::Duration::MINUTE, "{kind}: took {took}");
+        let role = world.role().await;
+        assert_eq!(role.state.status, Status::Ok, "{kind}");
+        assert_eq!(role.active_username(), Some("app_a"), "{kind}");
+        let (a, b) = (world.password_of("app_a"), world.password_of("app_b"));
+        assert_eq!(role.state.password.as_ref(), Some(&a), "{kind}");
+        assert_eq!(role.state.last_password.as_ref(), Some(&b), "{kind}");
+        assert!(a != PW_A && b != PW_B, "{kind}: both set by Vault");
+        if polardb {
+            assert_eq!((world.job_password("a"), world.job_password("b")), (a, b));
+        }
+        let imports: Vec<_> = world
+            .history()
+            .await
+            .into_iter()
+            .filter(|e| e.outcome == Outcome::Succeeded)
+            .map(|e| (e.trigger, e.account))
+            .collect();
+        assert_eq!(
+            imports,
+            [
+                (Trigger::Create, Some("app_b".to_owned())),
+                (Trigger::Create, Some("app_a".to_owned()))
+            ],
+            "{kind}"
+        );
+    }
 }

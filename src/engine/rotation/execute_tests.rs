@@ -201,6 +201,12 @@ impl World {
         );
     }
 
+    /// Stores `role` as the role `app`.
+    pub(super) async fn store(&self, role: &Role) {
+        let stored = self.engine.store.commit_role("app", role).await;
+        stored.expect("stored");
+    }
+
     /// The role as stored.
     pub(super) async fn role(&self) -> Role {
         let role = self.engine.store.load_role("app").await.expect("readable");

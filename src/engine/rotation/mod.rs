@@ -3,6 +3,8 @@
 //! access key, and the runner that executes due work.
 
 pub mod checker;
+#[cfg(test)]
+mod checker_dual_tests;
 pub mod drift;
 pub mod execute;
 #[cfg(test)]

@@ -22,6 +22,7 @@ use super::super::cloud::{JobState, TargetState};
 use super::super::role::{
     Dependent, DependentStatus, Phase, Role, RoleKind, Status, Target, Trigger,
 };
+use super::super::schedule::Schedule;
 use super::super::tuning::Tuning;
 use super::drift::{self, Condition};
 use super::plan::{self, Action, Applied, Begin, Context, Observation, Run, RunOutcome, Start};
@@ -294,6 +295,7 @@ fn a_dual_rotation_starts_on_the_inactive_account() {
         phase: Phase::TargetApplied,
         password: Some(PW_A.into()),
         given: false,
+        account: None,
     };
     plan::start(&mut propagate, start, PW_A.into(), FLIGHT.into(), NOW);
     assert_eq!(
@@ -310,6 +312,85 @@ fn a_dual_rotation_starts_on_the_inactive_account() {
         (flight.account.as_deref(), flight.old_password.as_deref()),
         (None, Some(PW_A))
     );
+}
+
+/// Copies pinned to each account, `behind` (pending) as given; with
+/// `known`, Vault knows b's password.
+fn pushing(behind: [bool; 2], known: bool) -> Role {
+    let mut role = copies(at_rest(polardb_target()));
+    for (account, behind) in ["a", "b"].into_iter().zip(behind) {
+        if behind {
+            let copy = role.state.dependents.get_mut(&pinned(account).to_string());
+            copy.expect("a copy").status = DependentStatus::Pending;
+        }
+    }
+    if !known {
+        role.state.last_password = None;
+    }
+    role
+}
+
+#[test]
+fn a_push_gives_each_copy_its_own_accounts_password() {
+    // (case, copies behind on a and b, b's password known, the account
+    // pushed and its password, whether b's copies are still due a push)
+    #[rustfmt::skip]
+    let rows = [
+        ("a new copy on b: b's password", [false, true], true, "b b0", true),
+        ("a new copy on a: a's", [true, false], true, "a a0", false),
+        ("new copies on both: a's first, b's next", [true, true], true, "a a0", true),
+        ("none behind: a's, as a push always was", [false, false], true, "a a0", false),
+        ("b's password unknown: nothing of b's to push", [false, true], false, "a a0", false),
+    ];
+    for (name, behind, known, expected, due) in rows {
+        let role = pushing(behind, known);
+        let Ok(Begin::Start(start)) = plan::begin(&role, "app", Trigger::Propagate, None, NOW)
+        else {
+            panic!("{name}: not started");
+        };
+        let pushed = format!(
+            "{} {}",
+            short(&role, start.account.as_deref()),
+            password(start.password.as_deref())
+        );
+        assert_eq!(pushed, expected, "{name}");
+        assert_eq!(plan::inactive_copies_behind(&role), due, "{name}");
+    }
+    assert_eq!(rows.len(), 5);
+}
+
+#[test]
+fn a_push_of_the_inactive_account_updates_only_its_copies_and_never_flips() {
+    let tuning = Tuning::default();
+    let mut role = pushing([false, true], true);
+    let Ok(Begin::Start(start)) = plan::begin(&role, "app", Trigger::Propagate, None, NOW) else {
+        panic!("not started");
+    };
+    let pushed = start.password.clone().expect("a password");
+    plan::start(&mut role, start, pushed, FLIGHT.into(), NOW);
+    assert_eq!(
+        state(&role),
+        "rotating target_applied+marker f0 next=+23h act=a acct=b pw=a0 last=b0 gen=AA|BB deps=in_sync,pending"
+    );
+    let flight = role.state.in_flight.as_ref().expect("recorded");
+    assert_eq!(flight.new_password, PW_B, "b's own password, recorded");
+    assert_eq!(
+        decided(&role, &read(DESC)),
+        "update:dts:ali/dtsj_b/src/app_b"
+    );
+    let updated = Observation::Updated(vec![Ok(None)]);
+    let action = plan::decide(&role, &read(DESC), OWNER);
+    let applied = plan::apply(&mut role, &mut read(DESC), &action, updated, &ctx(&tuning));
+    assert_eq!(
+        format!("{} => {}", state(&role), ended(&role, &applied)),
+        "ok idle f0 next=+23h act=a acct=- pw=a0 last=b0 gen=AA|BB deps=in_sync,in_sync => rotated hist=succeeded a->a"
+    );
+    let entry = applied.history.expect("history");
+    assert_eq!(
+        (entry.trigger, entry.account.as_deref()),
+        (Trigger::Propagate, Some("app_b"))
+    );
+    assert!(!plan::inactive_copies_behind(&role));
 }
 
 #[test]
@@ -380,6 +461,15 @@ fn decide_on_dual_roles() {
 }
 
 type Row = (&'static str, Role, Run, Observation, &'static str);
+
+/// Checks every row; gives how many.
+fn check_answers(rows: Vec<Row>) -> usize {
+    for (name, role, run, observation, expected) in rows.iter().cloned() {
+        println!("case: {name}");
+        assert_eq!(answer(role, run, observation), expected, "{name}");
+    }
+    rows.len()
+}
 
 #[test]
 fn apply_on_dual_roles() {
@@ -469,11 +559,7 @@ fn apply_on_dual_roles() {
         ("dcs settled, rotated: a->b", marked(applied_dcs()), read(DESC), Observation::Nothing,
             "ok idle f0 next=+24h act=b acct=- pw=new last=a0 gen=FA|AB => rotated hist=succeeded a->b"),
     ];
-    for (name, role, run, observation, expected) in rows.iter().cloned() {
-        println!("case: {name}");
-        assert_eq!(answer(role, run, observation), expected, "{name}");
-    }
-    assert_eq!(rows.len(), 29);
+    assert_eq!(check_answers(rows), 29);
 }
 
 #[test]
@@ -545,6 +631,107 @@ fn the_next_rotation_changes_a_again_and_flips_back() {
     assert_eq!(role.state.last_password.as_deref(), Some(NEW));
     assert_eq!(role.state.last_generation.as_deref(), Some(FLIGHT));
     assert_eq!(role.state.generation.as_deref(), Some(UNKNOWN));
+}
+
+/// A dual role as a write creates it: Vault knows neither password; its
+/// first import rotation (to `NEW`, of b) recorded.
+fn importing(target: Target) -> Role {
+    let mut role = at_rest(target);
+    let s = &mut role.state;
+    (s.password, s.last_password, s.last_vault_rotation) = (None, None, None);
+    (s.generation, s.marker_generation) = (None, None);
+    (s.last_generation, s.last_marker_generation) = (None, None);
+    s.next_rotation = Some(NOW + 24 * time::Duration::HOUR);
+    let create = Start {
+        trigger: Trigger::Create,
+        ..manual()
+    };
+    plan::start(&mut role, create, NEW.into(), FLIGHT.into(), NOW);
+    role
+}
+
+/// The first import rotation confirmed (PolarDB: changed; DCS: settled)
+/// and its marker written.
+fn imported(target: Target) -> Role {
+    let tuning = Tuning::default();
+    let mut role = importing(target);
+    let (action, answer) = match role.target {
+        Target::DcsInstance { .. } => {
+            role.state.in_flight.as_mut().expect("in flight").phase = Phase::Settling;
+            (Action::AwaitSettled, acl("RUNNING", Some("AVAILABLE")))
+        }
+        _ => (
+            Action::ChangeTarget(super::super::cloud::ChangeMethod::Modify),
+            changed(),
+        ),
+    };
+    plan::apply(
+        &mut role,
+        &mut Run::default(),
+        &action,
+        answer,
+        &ctx(&tuning),
+    );
+    marked(role)
+}
+
+#[test]
+fn the_second_import_rotation_is_due_as_soon_as_the_first_finishes() {
+    #[rustfmt::skip]
+    let rows: Vec<Row> = vec![
+        ("polardb: the first import finished, the second is due now",
+            imported(polardb_target()), read(DESC), Observation::Nothing,
+            "ok idle f0 next=now act=b acct=- pw=new last=none gen=F-|-- => rotated hist=succeeded a->b"),
+        ("dcs: the same once the reset settled",
+            imported(dcs_target()), read(DESC), Observation::Nothing,
+            "ok idle f0 next=now act=b acct=- pw=new last=none gen=F-|-- => rotated hist=succeeded a->b"),
+        ("both set: the next rotation is the schedule's again", marked(applied(polardb())), read(DESC),
+            Observation::Nothing,
+            "ok idle f0 next=+24h act=b acct=- pw=new last=a0 gen=FB|AA => rotated hist=succeeded a->b"),
+    ];
+    assert_eq!(check_answers(rows), 3);
+}
+
+#[test]
+fn the_runner_starts_the_owed_import_rotation_whatever_the_window() {
+    let tuning = Tuning::default();
+    let mut owed = imported(dcs_target());
+    plan::apply(
+        &mut owed,
+        &mut read(DESC),
+        &Action::Finish,
+        Observation::Nothing,
+        &ctx(&tuning),
+    );
+    // A cron schedule whose window closed an hour after 03:00.
+    let mut outside = owed.clone();
+    outside.schedule = Schedule {
+        cron: Some("0 3 * * *".into()),
+        window: Some(std::time::Duration::from_secs(3600)),
+        ..Schedule::default()
+    };
+    let mut at_rest = at_rest(dcs_target());
+    at_rest.state.next_rotation = Some(NOW);
+    let begun = |role: &Role| match plan::begin(role, "app", Trigger::Schedule, None, NOW) {
+        Ok(Begin::Start(start)) => format!("start {} {}", start.trigger, start.phase.as_str()),
+        other => format!("{other:?}"),
+    };
+    assert_eq!(begun(&owed), "start create prepared");
+    assert_eq!(begun(&outside), "start create prepared");
+    assert_eq!(begun(&at_rest), "start schedule prepared", "nothing owed");
+    // It changes the other account, a, whose password Vault never set.
+    plan::start(
+        &mut owed,
+        plan_tests::manual(),
+        NEW.into(),
+        UNKNOWN.into(),
+        NOW,
+    );
+    let flight = owed.state.in_flight.as_ref().expect("recorded");
+    assert_eq!(
+        (flight.account.as_deref(), flight.old_password.as_deref()),
+        (Some("app_a"), None)
+    );
 }
 
 #[test]

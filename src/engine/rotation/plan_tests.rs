@@ -110,6 +110,7 @@ pub(super) fn manual() -> Start {
         phase: Phase::Prepared,
         password: None,
         given: false,
+        account: None,
     }
 }
 

@@ -15,7 +15,7 @@ use super::super::super::role::{
     CheckState, DependentStatus, Drift, DriftCheck, DriftKind, FailureClass, LastError, Phase,
     Role, RoleKind, Rotation, Status, Trigger,
 };
-use super::state::{Applied, Context, RunOutcome, flight};
+use super::state::{Applied, Context, RunOutcome, flight, import_owed};
 
 fn history(
     role: &Role,
@@ -46,12 +46,12 @@ fn history(
 }
 
 /// Dual roles: the account `static-creds` served before the rotation
-/// (the other one, unless it pushes the active account's password) and
-/// now (they differ once the target confirmed).
+/// (the other one, unless it only pushes a password, which never flips)
+/// and now (they differ once the target confirmed).
 fn active_accounts(role: &Role, flight: &Rotation) -> Option<(String, String)> {
     let account = flight.account.as_deref()?;
     let before = if flight.trigger == Trigger::Propagate {
-        account
+        role.active_username()?
     } else {
         role.usernames.iter().find(|name| *name != account)?
     };
@@ -94,7 +94,14 @@ pub fn finish(role: &mut Role, ctx: &Context) -> Applied {
         .in_flight
         .take()
         .expect("the planner runs only with a rotation in flight");
-    let next = next_regular_rotation(role, ctx.now);
+    // A dual role's first import rotation is followed at once by the
+    // second (the runner starts it), so the other account's password is
+    // Vault's too without waiting for an operator or the schedule.
+    let next = if import_owed(role) {
+        Some(ctx.now)
+    } else {
+        next_regular_rotation(role, ctx.now)
+    };
     let state = &mut role.state;
     state.status = Status::Ok;
     state.status_reason = None;

@@ -51,7 +51,7 @@ mod start;
 mod state;
 
 pub use ending::{drifted, set_check};
-pub use start::{Begin, Start, begin, end_checkout, missed_window, start};
+pub use start::{Begin, Start, begin, end_checkout, inactive_copies_behind, missed_window, start};
 pub use state::{Applied, Context, RunOutcome};
 
 use ending::{defer, failed_attempt, finish, refused};
@@ -159,12 +159,7 @@ pub fn flight_dependents(role: &Role) -> Vec<Dependent> {
 fn pending_dependents(role: &Role) -> Vec<Dependent> {
     flight_dependents(role)
         .into_iter()
-        .filter(|d| {
-            role.state
-                .dependents
-                .get(&d.to_string())
-                .is_none_or(|s| s.status != DependentStatus::InSync)
-        })
+        .filter(|d| !role.copy_in_sync(d))
         .collect()
 }
 

@@ -7,6 +7,7 @@ use crate::framework::Error;
 
 use super::super::super::clock::rfc3339;
 use super::super::super::role::{Dependent, Phase, Role, Rotation, Status, Target, Trigger};
+use super::state::import_owed;
 
 /// What a request for a rotation finds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,10 @@ pub struct Start {
     pub password: Option<String>,
     /// The operator gave it.
     pub given: bool,
+    /// A dual role's propagate: the account whose current password is
+    /// pushed to the copies pinned to it. `None` otherwise: a rotation
+    /// changes the inactive account.
+    pub account: Option<String>,
 }
 
 /// Decides how a rotation request proceeds. Refuses (4xx) what cannot be
@@ -62,7 +67,9 @@ pub fn begin(
         else {
             return Ok(Begin::NotDue);
         };
-        if !role.schedule.in_window(due, now) {
+        // The second import rotation belongs to the role's creation, not
+        // to its schedule: no window holds it back.
+        if !import_owed(role) && !role.schedule.in_window(due, now) {
             // Missed the window: wait for the next slot, as Vault does.
             return Ok(Begin::MissedWindow(role.schedule.next_slot_after(now)));
         }
@@ -80,6 +87,7 @@ pub fn begin(
                 phase: Phase::TargetApplied,
                 password: Some(given),
                 given: true,
+                account: None,
             }
         }
         (_, None) if matches!(trigger, Trigger::Propagate | Trigger::Adopt) => {
@@ -88,7 +96,8 @@ pub fn begin(
                     "role {name:?} is drifted: the password Vault holds is not the target's, so it is not pushed to new dependents; take a way out first (read static-roles/{name})"
                 )));
             }
-            let current = role.state.password.clone().ok_or_else(|| {
+            let (account, current) = pushed(role);
+            let current = current.ok_or_else(|| {
                 Error::bad_request(format!(
                     "role {name:?} has no password yet to propagate; rotate it first"
                 ))
@@ -98,6 +107,7 @@ pub fn begin(
                 phase: Phase::TargetApplied,
                 password: Some(current),
                 given: false,
+                account,
             }
         }
         (Target::External, None) => {
@@ -106,13 +116,51 @@ pub fn begin(
             )));
         }
         (_, None) => Start {
-            trigger: if drifted { Trigger::Repair } else { trigger },
+            trigger: match trigger {
+                _ if drifted => Trigger::Repair,
+                Trigger::Schedule if import_owed(role) => Trigger::Create,
+                _ => trigger,
+            },
             phase: Phase::Prepared,
             password: None,
             given: false,
+            account: None,
         },
     };
     Ok(Begin::Start(start))
+}
+
+/// What a propagate pushes, with the account it belongs to: a single
+/// role's password; on a dual role the active account's, unless only
+/// copies pinned to the inactive account are behind and Vault knows its
+/// password: then that one, so a new copy takes its own account's
+/// password.
+fn pushed(role: &Role) -> (Option<String>, Option<String>) {
+    let state = &role.state;
+    if !role.is_dual() {
+        return (None, state.password.clone());
+    }
+    let active = role.active_username();
+    if inactive_copies_behind(role) && !copies_behind(role, active) {
+        let inactive = role.inactive_username().map(str::to_owned);
+        (inactive, state.last_password.clone())
+    } else {
+        (active.map(str::to_owned), state.password.clone())
+    }
+}
+
+/// Dual roles: a copy pinned to the inactive account does not hold its
+/// password, which Vault knows: a propagate of that account is due.
+pub fn inactive_copies_behind(role: &Role) -> bool {
+    role.is_dual()
+        && role.state.last_password.is_some()
+        && copies_behind(role, role.inactive_username())
+}
+
+fn copies_behind(role: &Role, account: Option<&str>) -> bool {
+    role.dependents_of(account)
+        .iter()
+        .any(|d| !role.copy_in_sync(d))
 }
 
 /// A password an operator gives is checked before anything is pushed: the
@@ -160,13 +208,14 @@ fn check_given_password(role: &Role, given: &str) -> Result<(), Error> {
 /// or generated) and the id `id`: the write-ahead record.
 pub fn start(role: &mut Role, start: Start, password: String, id: String, now: OffsetDateTime) {
     // A dual role changes its inactive account (whose password is
-    // `last_password`); pushing the current password (propagate) is the
-    // active account's.
-    let (account, old_password) = match role.inactive_username() {
-        Some(inactive) if start.phase == Phase::Prepared => {
+    // `last_password`); a push (propagate) keeps the password of the
+    // account it names, by default the active one.
+    let (account, old_password) = match (start.account, role.inactive_username()) {
+        (Some(account), _) => (Some(account), Some(password.clone())),
+        (None, Some(inactive)) if start.phase == Phase::Prepared => {
             (Some(inactive.to_owned()), role.state.last_password.clone())
         }
-        _ => (
+        (None, _) => (
             role.is_dual()
                 .then(|| role.active_username().map(str::to_owned))
                 .flatten(),

@@ -105,6 +105,14 @@ pub fn flight_mut(role: &mut Role) -> &mut Rotation {
         .expect("the planner runs only with a rotation in flight")
 }
 
+/// A dual role one of whose accounts holds a password Vault did not set:
+/// creating the role rotates both, and the second import rotation is owed
+/// as soon as the first finished (`last_password` is the inactive
+/// account's, set by the rotation before the last).
+pub fn import_owed(role: &Role) -> bool {
+    role.is_dual() && role.state.last_password.is_none()
+}
+
 /// Adds an event to the rotation's history entry.
 pub fn note(role: &mut Role, event: &str) {
     flight_mut(role).events.push(event.to_owned());
