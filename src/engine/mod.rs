@@ -26,10 +26,12 @@ mod tuning;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::framework::{
-    Backend, BackendConfig, BackendInfo, Error, Framework, Lifecycle, Path, SpecialPaths,
+    Backend, BackendConfig, BackendInfo, Error, Framework, Lifecycle, Path, SpecialPaths, Storage,
+    wal,
 };
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -65,6 +67,14 @@ impl Lifecycle for Engine {
         if let Err(err) = self.store.refresh(key).await {
             tracing::warn!(key, error = %err, "could not refresh what another node changed");
         }
+    }
+
+    fn storage(&self) -> &dyn Storage {
+        self.store.storage.as_ref()
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.clock.now()
     }
 }
 
@@ -106,6 +116,8 @@ pub fn backend(
         secrets: path_creds::secret_types(),
         special_paths: SpecialPaths {
             seal_wrap_storage: vec!["config/".into(), "role/".into()],
+            // Each cluster rolls back the cloud objects it created itself.
+            local_storage: vec![wal::PREFIX.into()],
             ..SpecialPaths::default()
         },
     }

@@ -15,6 +15,7 @@ mod response;
 mod router;
 mod storage;
 mod system_view;
+pub mod wal;
 
 pub use backend::{Backend, BackendConfig, Existence, Factory, SpecialPaths};
 pub use error::{Error, Result};

@@ -3,9 +3,11 @@
 //! revoke dispatch, help and OpenAPI.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
 use super::backend::{Backend, Existence, SpecialPaths};
 use super::error::Error;
@@ -15,6 +17,8 @@ use super::operation::Operation;
 use super::path::{Captures, Handler, Path, validate_name};
 use super::request::Request;
 use super::response::Response;
+use super::storage::Storage;
+use super::wal;
 
 /// The key under which a lease's `internal_data` names its secret type.
 pub const SECRET_TYPE_KEY: &str = "secret_type";
@@ -37,6 +41,25 @@ pub trait Lifecycle: Send + Sync + 'static {
     async fn cleanup(&self);
     /// A storage key changed under this node.
     async fn invalidate(&self, key: &str);
+    /// The mount's storage, where the rollback tick looks for WAL entries.
+    fn storage(&self) -> &dyn Storage;
+    /// The time WAL entries are aged against. A backend with its own clock
+    /// returns it, so tests that move that clock age the entries too.
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+    /// Undoes what a WAL entry of `kind` recorded. It may run again for the
+    /// same entry (the delete after it failed, the node stopped), so an
+    /// object already gone counts as success. On error the entry is kept
+    /// for the next tick; the error's text is logged, so no secrets.
+    async fn wal_rollback(self: Arc<Self>, kind: &str, _data: &Value) -> Result<(), Error> {
+        Err(wal::unknown_kind(kind))
+    }
+    /// How old an entry must be before it is rolled back: longer than the
+    /// slowest create it guards, which deletes it on success.
+    fn wal_rollback_min_age(&self) -> Duration {
+        wal::DEFAULT_MIN_AGE
+    }
 }
 
 /// Static facts about a backend, for help and OpenAPI.
@@ -118,6 +141,30 @@ impl<S: Lifecycle> Framework<S> {
         handler(&self.state, request, &FieldData::default()).await
     }
 
+    /// The host's tick: `periodic`, then the WAL pass, as the SDK orders
+    /// them; neither's failure skips the other, and the answer carries both.
+    async fn rollback(&self, request: &Request) -> Result<Option<Response>, Error> {
+        let periodic = S::periodic(self.state.clone()).await;
+        // Only test harnesses send it; any value counts, as in the SDK.
+        let immediate = request.data.contains_key("immediate");
+        let wal = wal::roll_back(&self.state, immediate).await;
+        if wal.is_empty() {
+            // Alone, periodic's error keeps its kind (the host matches the
+            // read-only storage text, and a status says more than a list).
+            return periodic.map(|()| None);
+        }
+        let failures: Vec<String> = periodic
+            .err()
+            .map(|err| format!("periodic: {err}"))
+            .into_iter()
+            .chain(wal)
+            .collect();
+        Err(Error::internal(format!(
+            "rollback: {}",
+            failures.join("; ")
+        )))
+    }
+
     fn help(&self, request: &Request) -> Result<Option<Response>, Error> {
         let prefix = request
             .data
@@ -145,10 +192,7 @@ impl<S: Lifecycle> Backend for Framework<S> {
     async fn handle_request(&self, request: Request) -> Result<Option<Response>, Error> {
         match request.operation {
             Operation::Help => self.help(&request),
-            Operation::Rollback => {
-                S::periodic(self.state.clone()).await?;
-                Ok(None)
-            }
+            Operation::Rollback => self.rollback(&request).await,
             Operation::Renew | Operation::Revoke => self.lease_operation(&request).await,
             operation => {
                 let (path, captures) = self.route(&request.path)?;
@@ -190,16 +234,19 @@ impl<S: Lifecycle> Backend for Framework<S> {
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
     use super::*;
-    use crate::framework::{Field, HandlerResult, LeaseGrant, LeaseInfo};
+    use crate::framework::{Field, HandlerResult, LeaseGrant, LeaseInfo, MemoryStorage};
     use crate::handler;
 
     #[derive(Default)]
     struct Notes {
         saved: Mutex<Vec<(String, String)>>,
         revoked: Mutex<Vec<String>>,
+        storage: MemoryStorage,
+        ticks: AtomicUsize,
     }
 
     #[async_trait]
@@ -208,10 +255,14 @@ mod tests {
             Ok(())
         }
         async fn periodic(self: Arc<Self>) -> Result<(), Error> {
+            self.ticks.fetch_add(1, Ordering::SeqCst);
             Ok(())
         }
         async fn cleanup(&self) {}
         async fn invalidate(&self, _key: &str) {}
+        fn storage(&self) -> &dyn Storage {
+            &self.storage
+        }
     }
 
     async fn write(state: &Arc<Notes>, _: &Request, data: &FieldData) -> HandlerResult {
@@ -391,5 +442,28 @@ mod tests {
             .unwrap();
         let text = one.data["help"].as_str().unwrap();
         assert!(text.contains("text (string; required on create)"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn rollback_without_wal_hooks_runs_periodic_and_keeps_stray_entries() {
+        let backend = backend();
+        let tick = || backend.handle_request(Request::new(Operation::Rollback, ""));
+        assert_eq!(tick().await.unwrap(), None);
+        assert_eq!(backend.state.ticks.load(Ordering::SeqCst), 1);
+        assert_eq!(backend.state.storage.ops().lists, 1);
+
+        // Aged against the wall clock, the default `now`.
+        let written = OffsetDateTime::now_utc() - Duration::from_secs(3600);
+        let id = wal::put(&backend.state.storage, "user", json!({}), written)
+            .await
+            .unwrap();
+        let text = tick().await.unwrap_err().to_string();
+        assert!(
+            text.contains(&format!("WAL entry {id} of kind \"user\" kept"))
+                && text.contains("cannot roll back WAL entries of kind \"user\""),
+            "{text}"
+        );
+        assert_eq!(wal::list(&backend.state.storage).await.unwrap(), vec![id]);
+        assert_eq!(backend.state.ticks.load(Ordering::SeqCst), 2);
     }
 }
