@@ -750,6 +750,29 @@ fn a_dual_polardb_role_rotates_both_accounts_at_create_and_takes_turns() {
         .collect();
     assert_eq!(pushes.len(), 2, "{history}");
     assert!(pushes.iter().all(|(_, after)| **after == creds["username"]));
+
+    // A dry run reads and names the account the next rotation changes,
+    // and finds a healthy role healthy.
+    let plan = Value::Object(
+        mount
+            .write_ok("rotate-role/team-dual", json!({ "dry_run": true }))
+            .unwrap()
+            .data,
+    );
+    let inactive = creds["last_username"].as_str().unwrap();
+    assert_eq!(plan["calls"][0]["resource"], format!("pc-1/{inactive}"));
+    assert_eq!(plan["prechecks"][0]["marker"], "in_sync", "{plan}");
+    let checked: Vec<&Value> = plan["prechecks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.get("dependent"))
+        .collect();
+    assert_eq!(
+        checked,
+        [&json!(format!("dts:ali/dts-{inactive}/src/{inactive}"))]
+    );
+    assert_eq!(plan["would_end"], "ok");
 }
 
 #[test]

@@ -97,7 +97,7 @@ async fn read_static(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Han
         response = response.warn(format!(
             "role {name:?} is drifted: this password may not be the target's ({}); {}",
             drift.detail,
-            drift.what_to_do(role.kind.path(), name)
+            drift.what_to_do(role.kind.path(), name, role.is_dual())
         ));
     }
     Ok(Some(response))

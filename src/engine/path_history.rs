@@ -18,8 +18,9 @@ pub fn paths() -> Vec<Path<Engine>> {
             "The last 20 rotations of a role.",
             "Each entry: rotation_id, started_at, updated_at, trigger (create, schedule, manual, lease-end, propagate, \
              adopt, repair), outcome (succeeded, failed, deferred, drifted), error_class and error, provider request ids, \
-             the dependents updated, the number of attempts, and events (e.g. a DCS refusal of the old password). Never \
-             a password.",
+             the dependents updated, the number of attempts, and events (e.g. a DCS refusal of the old password); for a \
+             dual-account role also account (the one the rotation changed), active_before and active_after (the \
+             account static-creds served before and after it). Never a password.",
         )]
 }
 

@@ -42,18 +42,18 @@ fn common_fields() -> Vec<Field> {
         Field::string("cluster_id", "polardb-account: the PolarDB cluster id (pc-...). Cannot be changed.").max_len(128),
         Field::string(
             "username",
-            "polardb-account: the account name (required; cannot be changed). Others: the user name to hand out and the default user of DTS dependents.",
+            "polardb-account: the account name (required unless usernames is given; cannot be changed). Others: the user name to hand out and the default user of DTS dependents.",
         )
         .max_len(128),
         Field::list(
             "usernames",
-            "Static polardb-account and dcs-instance roles: two accounts that take turns, instead of username (a dual-account role). Both must exist with the same privileges (PolarDB: account type and database grants; DCS: ACL accounts with one role). Each rotation changes the inactive account, then static-creds serves it while the other keeps working until the next rotation. Creating the role rotates both, one after the other; a DCS reset settles first, so the write may return before the second, which Vault then runs by itself. Cannot be changed, and a single-account role cannot become one. Limits: no password adoption, no DRS dependents, each DTS dependent names its account (/<username>) and holds that account's password, no dcs_change_method, no leased roles.",
+            "Static polardb-account and dcs-instance roles: two accounts that take turns, instead of username (a dual-account role). Both must exist with the same privileges (PolarDB: account type and database grants; DCS: ACL accounts, not default, with the same role, read or write, on an instance that has ACL accounts). External targets cannot have two. Each rotation changes the inactive account, then static-creds serves it while the other keeps working until the next rotation. Creating the role rotates both, one after the other; a DCS reset settles first, so the write may return before the second, which Vault then runs by itself. Cannot be changed, and a single-account role cannot become one. Limits: no password adoption, no DRS dependents, each DTS dependent names its account (/<username>) and holds that account's password, no dcs_change_method, no leased roles.",
         )
         .max_len(128),
         Field::string("instance_id", "dcs-instance: the DCS instance id. Cannot be changed.").max_len(128),
         Field::list(
             "dependents",
-            "Copies of the password to keep in step: dts:<connection>/<dts_job_id>/<src|dest>[/<username>] or drs:<connection>/<job_id>/<so|ta>.",
+            "Copies of the password to keep in step: dts:<connection>/<dts_job_id>/<src|dest>[/<username>] or drs:<connection>/<job_id>/<so|ta>. A dual-account role takes DTS copies only, each naming its account (/<username>, required).",
         )
         .max_len(256),
         Field::string(

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
 use crate::framework::{
     Error, Field, FieldData, HandlerResult, Operation, Path, Request, Response,
@@ -91,6 +92,7 @@ async fn rotate_role(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Han
     } else {
         Trigger::Manual
     };
+    let hurried = hurried_dual_rotation(&role, name, engine.clock.now());
     let (outcome, role) = execute::rotate(
         engine,
         name,
@@ -102,6 +104,50 @@ async fn rotate_role(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Han
     )
     .await?;
     let next = role.state.next_rotation.map(rfc3339);
+    let answer = answer(name, outcome, &role, next)?;
+    Ok(match (answer, hurried) {
+        (Some(response), Some(text)) => Some(response.warn(text)),
+        (None, Some(text)) => Some(Response::default().warn(text)),
+        (answer, None) => answer,
+    })
+}
+
+/// What a client of Vault Agent still holds a while after a dual role's
+/// rotation: the TTL it read before that rotation ends at the next
+/// scheduled one, or after the agent's default render interval (5 min)
+/// for a role without a schedule.
+const AGENT_RENDER_INTERVAL: time::Duration = time::Duration::minutes(5);
+
+/// A rotation of a dual-account role changes the account static-creds
+/// served before its last rotation: clients that have not re-read since
+/// still use it. Refusing would block an emergency rotation, so it warns.
+fn hurried_dual_rotation(role: &Role, name: &str, now: OffsetDateTime) -> Option<String> {
+    let last = role.state.last_vault_rotation?;
+    if !role.is_dual() || role.state.in_flight.is_some() {
+        return None;
+    }
+    let settled = role
+        .schedule
+        .next_cycle_after(last)
+        .unwrap_or(last + AGENT_RENDER_INTERVAL);
+    if now >= settled {
+        return None;
+    }
+    let account = role.inactive_username().unwrap_or_default();
+    Some(format!(
+        "role {name:?} rotated at {}: clients that have not re-read static-creds/{name} since still use account {account:?}, which this rotation changes, so their logins fail until they re-read (Vault Agent re-reads by {} at the latest)",
+        rfc3339(last),
+        rfc3339(settled)
+    ))
+}
+
+/// The answer to a rotation that ran.
+fn answer(
+    name: &str,
+    outcome: RunOutcome,
+    role: &Role,
+    next: Option<String>,
+) -> Result<Option<Response>, Error> {
     match outcome {
         RunOutcome::Rotated { rotation_id, dependents_updated } => Ok(Some(Response::with_data(json!({
             "rotation_id": rotation_id,
@@ -142,15 +188,19 @@ fn call(service: &str, action: &str, connection: &str, resource: &str) -> Value 
     json!({ "service": service, "action": action, "connection": connection, "resource": resource })
 }
 
-/// The provider calls of one step.
-fn calls_of(role: &Role, action: &Action) -> Vec<Value> {
+/// The provider calls of one step; `account` is the one a dual role's
+/// rotation changes.
+fn calls_of(role: &Role, account: Option<&str>, action: &Action) -> Vec<Value> {
     let (connection, resource) = match &role.target {
         Target::PolardbAccount {
             connection,
             cluster_id,
         } => (
             connection.as_str(),
-            format!("{cluster_id}/{}", role.username.clone().unwrap_or_default()),
+            format!(
+                "{cluster_id}/{}",
+                account.or(role.username.as_deref()).unwrap_or_default()
+            ),
         ),
         Target::DcsInstance {
             connection,
@@ -170,7 +220,7 @@ fn calls_of(role: &Role, action: &Action) -> Vec<Value> {
             vec![call(service, describe, connection, &resource)]
         }
         Action::CheckDependents => dependent_calls(
-            &role.dependents,
+            &role.dependents_of(account),
             "DescribeDtsJobDetail",
             "BatchListJobStatus",
         ),
@@ -217,10 +267,11 @@ fn prechecks(engine_owner: &str, role: &Role, run: &DryRun) -> Vec<Value> {
                 );
             }
             (Action::ReadTarget, Observation::Target(Ok(target))) => {
-                let marker = match drift::compare(
+                let marker = match drift::compare_account(
                     marker::find(&target.description).as_ref(),
                     engine_owner,
                     role,
+                    run.account.as_deref(),
                 ) {
                     Finding::InSync | Finding::AlreadyApplied => "in_sync".to_owned(),
                     Finding::Unverified => "no marker".to_owned(),
@@ -237,7 +288,8 @@ fn prechecks(engine_owner: &str, role: &Role, run: &DryRun) -> Vec<Value> {
                 }));
             }
             (Action::CheckDependents, Observation::Jobs(jobs)) => {
-                for (dependent, job) in role.dependents.iter().zip(jobs) {
+                for (dependent, job) in role.dependents_of(run.account.as_deref()).iter().zip(jobs)
+                {
                     out.push(match job {
                         Ok(job) => json!({ "dependent": dependent.to_string(), "state": job.status, "accepts_change": job.accepts_password_change }),
                         Err(error) => json!({ "dependent": dependent.to_string(), "error": error.to_string() }),
@@ -258,7 +310,7 @@ async fn plan(engine: &Engine, name: &str, role: &Role) -> Result<Value, Error> 
     let calls: Vec<Value> = run
         .steps
         .iter()
-        .flat_map(|(action, _)| calls_of(role, action))
+        .flat_map(|(action, _)| calls_of(role, run.account.as_deref(), action))
         .collect();
     let prechecks = prechecks(&owner, role, &run);
     let password_check = match (&role.target, &role.password_policy) {
@@ -322,5 +374,57 @@ async fn rotate_root(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Han
             status: 502,
             message: format!("access key rotation of {name:?} failed: {message}"),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn dual(period: Option<Duration>) -> Role {
+        let mut role = Role::new(
+            RoleKind::Static,
+            Target::PolardbAccount {
+                connection: "ali".into(),
+                cluster_id: "pc-1".into(),
+            },
+        );
+        role.usernames = vec!["app_blue".into(), "app_green".into()];
+        role.schedule.period = period;
+        role.state.last_vault_rotation = Some(datetime!(2026-12-07 10:00 UTC));
+        role
+    }
+
+    #[test]
+    fn a_dual_rotation_warns_while_clients_may_still_hold_the_account_it_changes() {
+        let hour = Some(Duration::from_secs(3600));
+        let soon = datetime!(2026-12-07 10:30 UTC);
+        let text = hurried_dual_rotation(&dual(hour), "r", soon).expect("a warning");
+        assert!(text.contains("\"app_green\"") && text.contains("2026-12-07T11:00:00Z"));
+        // A period later every agent following its TTL has re-read.
+        assert_eq!(
+            hurried_dual_rotation(&dual(hour), "r", datetime!(2026-12-07 11:00 UTC)),
+            None
+        );
+        // Without a schedule, the agent's render interval bounds it.
+        let unscheduled = dual(None);
+        assert!(
+            hurried_dual_rotation(&unscheduled, "r", datetime!(2026-12-07 10:04 UTC)).is_some()
+        );
+        assert_eq!(
+            hurried_dual_rotation(&unscheduled, "r", datetime!(2026-12-07 10:05 UTC)),
+            None
+        );
+        // Single roles, and a dual role never rotated, have nothing to warn about.
+        let mut single = dual(hour);
+        single.usernames.clear();
+        assert_eq!(hurried_dual_rotation(&single, "r", soon), None);
+        let mut fresh = dual(hour);
+        fresh.state.last_vault_rotation = None;
+        assert_eq!(hurried_dual_rotation(&fresh, "r", soon), None);
     }
 }

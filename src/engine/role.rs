@@ -632,10 +632,18 @@ pub struct Drift {
 }
 
 impl Drift {
-    pub fn what_to_do(&self, path: &str, name: &str) -> String {
-        let ways_out = format!(
-            "either run rotate-role/{name} to set a new password without the old one (DCS reset) and take the target back, or adopt the password the target holds with rotate-role/{name} password=<it>; both update every copy"
-        );
+    /// The ways out, for a role with one account or (`dual`) two: a dual
+    /// role cannot adopt a password, and each rotation resets one account.
+    pub fn what_to_do(&self, path: &str, name: &str, dual: bool) -> String {
+        let ways_out = if dual {
+            format!(
+                "run rotate-role/{name} twice: each sets a new password on one account without its old one, the inactive account first, so after two Vault knows both (a dual-account role cannot adopt a password); both update the copies pinned to the account they change"
+            )
+        } else {
+            format!(
+                "either run rotate-role/{name} to set a new password without the old one (DCS reset) and take the target back, or adopt the password the target holds with rotate-role/{name} password=<it>; both update every copy"
+            )
+        };
         match self.kind {
             DriftKind::ClaimedElsewhere => format!(
                 "two Vault mounts would fight over this target: delete the role in the other mount (or {path}/{name} here), then {ways_out}"
@@ -1030,7 +1038,7 @@ impl Role {
                     "found_at": rfc3339(drift.found_at),
                     "kind": drift.kind,
                     "detail": drift.detail,
-                    "what_to_do": drift.what_to_do(self.kind.path(), name),
+                    "what_to_do": drift.what_to_do(self.kind.path(), name, self.is_dual()),
                 })
             }),
         );
@@ -1039,8 +1047,12 @@ impl Role {
             map.insert("usernames".into(), json!(self.usernames));
             map.insert("active_username".into(), json!(self.active_username()));
             map.insert("inactive_username".into(), json!(self.inactive_username()));
+            let rotating = state.in_flight.as_ref().and_then(|f| f.account.as_deref());
+            map.insert("rotating_account".into(), json!(rotating));
         }
-        if matches!(self.target, Target::DcsInstance { .. }) {
+        // A dual DCS role always resets its ACL accounts: no method to
+        // choose, no wrong-password tries to count.
+        if matches!(self.target, Target::DcsInstance { .. }) && !self.is_dual() {
             map.insert(
                 "dcs_change_method".into(),
                 Value::from(if self.dcs_reset { "reset" } else { "update" }),
@@ -1266,9 +1278,27 @@ mod tests {
         assert_eq!(shown["active_username"], json!("app_green"));
         assert_eq!(shown["inactive_username"], json!("app_blue"));
         assert_eq!(shown["usernames"], json!(["app_blue", "app_green"]));
+        assert_eq!(shown["rotating_account"], Value::Null);
         let single: Role = serde_json::from_value(stored_single_role()).unwrap();
+        let mut flight = single.state.in_flight.clone().unwrap();
+        flight.account = Some("app_blue".into());
+        role.state.in_flight = Some(flight);
+        assert_eq!(role.describe("r")["rotating_account"], json!("app_blue"));
         let shown = single.describe("r");
         assert_eq!(shown["username"], json!("app"));
         assert!(!shown.contains_key("usernames") && !shown.contains_key("active_username"));
+        assert!(!shown.contains_key("rotating_account"));
+    }
+
+    #[test]
+    fn only_single_dcs_roles_show_a_change_method() {
+        let instance = Target::DcsInstance {
+            connection: "hw".into(),
+            instance_id: "dcs-1".into(),
+        };
+        let dual = dual(instance.clone()).describe("r");
+        assert!(!dual.contains_key("dcs_change_method") && !dual.contains_key("dcs_attempts_left"));
+        let single = Role::new(RoleKind::Static, instance).describe("r");
+        assert_eq!(single["dcs_change_method"], json!("update"));
     }
 }

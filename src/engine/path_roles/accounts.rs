@@ -252,7 +252,7 @@ fn compare(
         Target::DcsInstance { instance_id, .. } => (
             format!("DCS instance {instance_id}"),
             "CreateAclAccount",
-            "give both ACL accounts the same role (read or write; UpdateAclAccountRole)",
+            "give both ACL accounts the same role (read or write; UpdateAclAccount)",
         ),
         Target::External => return Ok(Vec::new()),
     };

@@ -24,11 +24,6 @@ pub enum Finding {
     Drifted(DriftKind, String),
 }
 
-/// The drift comparison table, for the account `static-creds` serves.
-pub fn compare(marker: Option<&Marker>, owner: &str, role: &Role) -> Finding {
-    compare_account(marker, owner, role, None)
-}
-
 /// The generation pair (set, marked) of the account whose marker was
 /// read: a dual PolarDB role's inactive account keeps the `last_*` pair;
 /// everything else (single roles, a DCS instance's one marker, the active
@@ -142,7 +137,7 @@ const POLARDB_PASSING: &[&str] = &["Creating", "Deleting"];
 /// DCS ACL account statuses (`ListAclAccounts`) that pass by themselves,
 /// and those that need someone to act.
 const ACL_PASSING: &[&str] = &["CREATING", "UPDATING", "DELETING"];
-const ACL_STUCK: &[&str] = &["ERROR", "CREATEFAILED", "DELETEFAILED"];
+const ACL_STUCK: &[&str] = &["ERROR", "CREATEFAILED", "DELETEFAILED", "DELETED"];
 
 /// The target's condition, then (DCS dual-account roles) its ACL
 /// account's.
@@ -201,6 +196,11 @@ fn target_condition(target: &Target, state: &TargetState) -> Condition {
 mod tests {
     use super::*;
     use crate::engine::role::{RoleKind, Rotation, Trigger};
+
+    /// The table for the account `static-creds` serves.
+    fn compare(marker: Option<&Marker>, owner: &str, role: &Role) -> Finding {
+        compare_account(marker, owner, role, None)
+    }
 
     const OURS: &str = "00000000000000aa";
     const THEIRS: &str = "00000000000000bb";

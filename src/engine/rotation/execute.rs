@@ -230,6 +230,9 @@ fn not_readable(role: &Role) -> ProviderError {
 /// reads, an assumed success for changes), and how the run would end.
 pub struct DryRun {
     pub resumes: bool,
+    /// The account the walked rotation acts on (a dual role's flight
+    /// account; `None` for a single role).
+    pub account: Option<String>,
     pub steps: Vec<(Action, Observation)>,
     pub outcome: RunOutcome,
 }
@@ -258,6 +261,11 @@ pub async fn dry_run(engine: &Engine, name: &str, role: &Role) -> Result<DryRun,
     }
     let owner = engine.owner_id().await?;
     plan::begin_run(&mut role);
+    let account = role
+        .state
+        .in_flight
+        .as_ref()
+        .and_then(|f| f.account.clone());
     let mut run = Run::default();
     let mut steps = Vec::new();
     loop {
@@ -280,6 +288,7 @@ pub async fn dry_run(engine: &Engine, name: &str, role: &Role) -> Result<DryRun,
         if let Some(outcome) = applied.outcome {
             return Ok(DryRun {
                 resumes,
+                account,
                 steps,
                 outcome,
             });

@@ -292,7 +292,7 @@ pub fn drifted(role: &mut Role, kind: DriftKind, detail: String, ctx: &Context) 
         kind,
         detail,
     };
-    let what_to_do = drift.what_to_do(role.kind.path(), ctx.name);
+    let what_to_do = drift.what_to_do(role.kind.path(), ctx.name, role.is_dual());
     let dropped = role.state.in_flight.take();
     let state = &mut role.state;
     state.status = Status::Drifted;
