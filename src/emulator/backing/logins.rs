@@ -138,6 +138,10 @@ fn record(world: &mut World, probe: &Probe, result: Result<(), String>) {
 
 /// Tries every backed job's login once and records the results.
 pub async fn check_once(emulator: &Emulator) {
+    // Under the gate API calls and seeds hold while their server changes
+    // apply: a round never sees a job whose source account is not on its
+    // server yet (which failed a freshly seeded job under load).
+    let _gate = emulator.backing_gate.lock().await;
     let probes = probes(&emulator.lock().world);
     let mut results = Vec::with_capacity(probes.len());
     for probe in probes {
