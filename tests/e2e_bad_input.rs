@@ -7,8 +7,9 @@
 //! answer must be 2xx or 4xx, every 4xx must say what is wrong, and the
 //! plugin process must survive the whole run without a panic.
 //!
-//! `BAD_INPUT_CASES` (default 15000, about 45 s) sets the number of requests,
-//! `BAD_INPUT_SEED` (a number) changes the fixed seed, and
+//! `BAD_INPUT_CASES` (default 15000, about 100 s, as the library paths
+//! rotate for real) sets the number of requests, `BAD_INPUT_SEED` (a
+//! number) changes the fixed seed, and
 //! `BAD_INPUT_TRACE=<file>` writes every request and answer to that file;
 //! `BAD_INPUT_KEEP_GOING=1` lists every violation instead of stopping at
 //! the first and shrinking it.
@@ -55,30 +56,15 @@ const MAX_MESSAGE: usize = 2048;
 const CONFIG_WRITE_NAMES: &[&str] = &["cf-a", "cf-h", "cf-new1", "cf-new2"];
 const CONFIG_READ_NAMES: &[&str] = &["ali", "hw", "cf-a", "cf-h", "cf-missing"];
 const ROOT_ROTATE_NAMES: &[&str] = &["ali", "hw", "cf-missing"];
-const STATIC_WRITE_NAMES: &[&str] = &[
-    "upd-pol",
-    "upd-dcs",
-    "upd-ext",
-    "new-a",
-    "new-b",
-    "new-c",
-    "upd-lease",
-];
-const LEASED_WRITE_NAMES: &[&str] = &["upd-lease", "new-l1", "new-l2", "upd-pol"];
+const STATIC_WRITE_NAMES: &[&str] = &["upd-pol", "upd-dcs", "upd-ext", "new-a", "new-b", "new-c"];
 const ROLE_READ_NAMES: &[&str] = &[
-    "rot-pol",
-    "rot-dcs",
-    "rot-ext",
-    "rot-lease",
-    "upd-pol",
-    "upd-dcs",
-    "upd-ext",
-    "upd-lease",
-    "new-a",
-    "new-l1",
-    "missing",
+    "rot-pol", "rot-dcs", "rot-ext", "upd-pol", "upd-dcs", "upd-ext", "new-a", "missing",
 ];
-const ROLE_ROTATE_NAMES: &[&str] = &["rot-pol", "rot-dcs", "rot-ext", "rot-lease", "missing"];
+/// Library sets: `rot-lib` lends and rotates (check-out, check-in,
+/// rotate), `upd-lib` and the new ones are rewritten and deleted.
+const LIBRARY_WRITE_NAMES: &[&str] = &["upd-lib", "new-s1", "new-s2", "rot-pol"];
+const LIBRARY_NAMES: &[&str] = &["rot-lib", "upd-lib", "new-s1", "missing"];
+const ROLE_ROTATE_NAMES: &[&str] = &["rot-pol", "rot-dcs", "rot-ext", "missing"];
 
 /// Names that break the naming rule or the URL: empty, edges, spaces,
 /// separators, unicode, control characters, too long.
@@ -759,10 +745,15 @@ fn template(pattern: &str, emulator: &str) -> Vec<Vec<(String, String)>> {
                 json!({ "target": "external", "username": "ext-new", "disable_automated_rotation": true }),
             ),
         ],
-        "roles/{name}" => vec![obj(json!({
+        "library/{name}" => vec![obj(json!({
             "target": "polardb-account", "connection": "ali", "cluster_id": "pc-fz",
-            "username": "u4", "ttl": "1h", "max_ttl": "24h",
+            "service_account_names": ["u4", "u5"], "ttl": "1h", "max_ttl": "24h",
+            "dependents": ["dts:ali/dtsjob-fz/dest/u5"],
         }))],
+        "library/{name}/check-out" => vec![obj(json!({ "ttl": "10m" })), vec![]],
+        "library/{name}/check-in" | "library/manage/{name}/check-in" | "library/{name}/rotate" => {
+            vec![obj(json!({ "service_account_names": ["report"] })), vec![]]
+        }
         "rotate-role/{name}" => vec![obj(json!({ "dry_run": true })), vec![]],
         _ => vec![vec![]],
     }
@@ -775,9 +766,9 @@ fn names_for(pattern: &str, method: Method) -> &'static [&'static str] {
         ("config/{name}", _) => CONFIG_READ_NAMES,
         ("rotate-root/{name}", _) => ROOT_ROTATE_NAMES,
         ("static-roles/{name}", Method::Write | Method::Delete) => STATIC_WRITE_NAMES,
-        ("roles/{name}", Method::Write | Method::Delete) => LEASED_WRITE_NAMES,
+        ("library/{name}", Method::Write | Method::Delete) => LIBRARY_WRITE_NAMES,
+        (pattern, _) if pattern.starts_with("library/") => LIBRARY_NAMES,
         ("rotate-role/{name}", _) => ROLE_ROTATE_NAMES,
-        ("creds/{name}", _) => &["rot-lease", "upd-lease", "new-l1", "rot-pol", "missing"],
         _ => ROLE_READ_NAMES,
     }
 }
@@ -1047,8 +1038,8 @@ fn set_up(server: &Server, emulator: &Emulator) {
             json!({"target": "external", "username": "ext-user", "skip_import_rotation": true, "password": "Adopted-Pass-1"}),
         ),
         (
-            "roles/rot-lease",
-            json!({"target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": "report", "ttl": "1h", "max_ttl": "24h"}),
+            "library/rot-lib",
+            json!({"target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "service_account_names": "report", "ttl": "1h", "max_ttl": "24h"}),
         ),
         (
             "static-roles/upd-pol",
@@ -1063,8 +1054,8 @@ fn set_up(server: &Server, emulator: &Emulator) {
             json!({"target": "external", "username": "ext-upd"}),
         ),
         (
-            "roles/upd-lease",
-            json!({"target": "polardb-account", "connection": "ali", "cluster_id": "pc-fz", "username": "u2"}),
+            "library/upd-lib",
+            json!({"target": "polardb-account", "connection": "ali", "cluster_id": "pc-fz", "service_account_names": ["u2"]}),
         ),
     ];
     for (path, body) in roles {
@@ -1109,9 +1100,24 @@ fn host_refused_path(case: &Case, answer: &Answer) -> bool {
         && case.segments.iter().any(|s| s.chars().any(host_refuses))
 }
 
+/// An empty name inside a path (`library//status`) makes `//`, which the
+/// host's HTTP server cleans with a redirect before any mount sees it.
+fn host_cleaned_path(case: &Case, answer: &Answer) -> bool {
+    matches!(answer.status, 301 | 307 | 308)
+        && case
+            .segments
+            .iter()
+            .rev()
+            .skip(1)
+            .any(|segment| segment.is_empty())
+}
+
 /// What is wrong with an answer, if anything.
 fn check(case: &Case, answer: &Answer) -> Result<(), String> {
     let status = answer.status;
+    if host_cleaned_path(case, answer) {
+        return Ok(());
+    }
     if !((200..300).contains(&status) || (400..500).contains(&status)) {
         return Err(format!("status {status}: {}", answer.text));
     }

@@ -373,40 +373,152 @@ fn dropped_answers_and_throttling_converge_on_one_password_without_a_dcs_lockout
     }
 }
 
+/// A token holding `policy` (HCL), and, with `entity`, logged in through
+/// userpass as that user so the token has an entity.
+fn token_with(stack: &Stack, name: &str, policy: &str, entity: bool) -> String {
+    let server = &stack.server;
+    assert_eq!(
+        server
+            .write(
+                &format!("sys/policies/acl/{name}"),
+                json!({ "policy": policy })
+            )
+            .status,
+        204
+    );
+    let token = if entity {
+        if server.read("sys/auth").data()["userpass/"].is_null() {
+            assert_eq!(
+                server
+                    .write("sys/auth/userpass", json!({ "type": "userpass" }))
+                    .status,
+                204
+            );
+        }
+        let password = format!("{name}-Login-Pass-1");
+        assert_eq!(
+            server
+                .write(
+                    &format!("auth/userpass/users/{name}"),
+                    json!({ "password": password, "policies": [name] })
+                )
+                .status,
+            204
+        );
+        stack.tokens.borrow_mut().push(password.clone());
+        let login = server.write(
+            &format!("auth/userpass/login/{name}"),
+            json!({ "password": password }),
+        );
+        assert!(
+            !login.body["auth"]["entity_id"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty(),
+            "{login:?}"
+        );
+        login.body["auth"]["client_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    } else {
+        let created = server.write(
+            "auth/token/create",
+            json!({ "policies": [name], "ttl": "10m" }),
+        );
+        created.body["auth"]["client_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    stack.tokens.borrow_mut().push(token.clone());
+    token
+}
+
 #[test]
-fn leased_passwords_are_exclusive_renew_up_to_max_ttl_and_rotate_when_revoked() {
-    let stack = Stack::start("engine-leases");
+fn a_library_set_lends_an_account_to_one_borrower_at_a_time() {
+    let stack = Stack::start("engine-library");
     let server = &stack.server;
     server
         .write(
-            "database/roles/team-report",
+            "database/library/team-pool",
             json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
-                "username": "report", "ttl": "1h", "max_ttl": "2h" }),
+                "service_account_names": ["report"], "ttl": "1h", "max_ttl": "2h" }),
         )
         .data();
-    let out = server.read("database/creds/team-report");
-    let handed_out = out.data()["password"].as_str().unwrap().to_owned();
+    let live = || {
+        stack.truth("polardb/pc-1/accounts/report")["password"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_ne!(
+        live(),
+        fixture::INITIAL,
+        "creating the set rotated its account"
+    );
+    let borrower = r#"
+path "database/library/team-pool/check-out" { capabilities = ["update"] }
+path "database/library/team-pool/check-in" { capabilities = ["update"] }
+path "database/library/team-pool/status" { capabilities = ["read"] }
+"#;
+    let alice = token_with(&stack, "alice", borrower, true);
+    let bob = token_with(&stack, "bob", borrower, false);
+    let post = |token: &str, path: &str, body: Value| {
+        server.call_as(
+            token,
+            reqwest::Method::POST,
+            &format!("database/library/team-pool/{path}"),
+            Some(body),
+        )
+    };
+
+    let out = post(&alice, "check-out", json!({}));
+    assert_eq!(out.data()["service_account_name"], "report");
+    let lent = out.data()["password"].as_str().unwrap().to_owned();
+    assert_eq!(lent, live());
     let lease_id = out.body["lease_id"].as_str().unwrap().to_owned();
     assert!(
-        lease_id.starts_with("database/creds/team-report/"),
+        lease_id.starts_with("database/library/team-pool/check-out/"),
         "{lease_id}"
     );
     assert_eq!(out.body["lease_duration"], 3600);
     assert_eq!(out.body["renewable"], true);
-    assert_eq!(
-        stack.truth("polardb/pc-1/accounts/report")["password"],
-        handed_out
-    );
 
-    let second = server.read("database/creds/team-report");
-    assert_eq!(second.status, 409, "{second:?}");
+    let none = post(&bob, "check-out", json!({}));
+    assert_eq!(none.status, 400, "{none:?}");
     assert!(
-        second.errors().contains("checked out until"),
+        none.errors().contains("no service account"),
         "{}",
-        second.errors()
+        none.errors()
     );
+    let status = server.call_as(
+        &bob,
+        reqwest::Method::GET,
+        "database/library/team-pool/status",
+        None,
+    );
+    assert_eq!(status.data()["report"]["available"], false);
+    assert!(
+        status.data()["report"]["borrower_entity_id"].is_string(),
+        "{status:?}"
+    );
+    // Only the borrower checks in; the manage path is for whom a policy allows.
+    let theirs = post(
+        &bob,
+        "check-in",
+        json!({ "service_account_names": ["report"] }),
+    );
+    assert_eq!(theirs.status, 403, "{theirs:?}");
+    let forced = server.call_as(
+        &bob,
+        reqwest::Method::POST,
+        "database/library/manage/team-pool/check-in",
+        Some(json!({})),
+    );
+    assert_eq!(forced.status, 403, "{forced:?}");
 
-    // Renew is capped by max_ttl (2 h from issue).
+    // Renew is capped by max_ttl (2 h from the check-out).
     let renewed = server.write(
         "sys/leases/renew",
         json!({ "lease_id": lease_id, "increment": "3h" }),
@@ -414,25 +526,80 @@ fn leased_passwords_are_exclusive_renew_up_to_max_ttl_and_rotate_when_revoked() 
     let ttl = renewed.body["lease_duration"].as_i64().unwrap();
     assert!((7100..=7200).contains(&ttl), "{renewed:?}");
 
-    // Revoking ends the check-out: the copy handed out stops working.
+    // Alice checks in: the password lent stops working.
+    let back = post(&alice, "check-in", json!({}));
+    assert_eq!(back.data()["check_ins"], json!(["report"]));
+    let after_check_in = live();
+    assert_ne!(after_check_in, lent);
+    // Her lease is stale: renewing fails, revoking changes nothing.
+    let stale = server.write("sys/leases/renew", json!({ "lease_id": lease_id }));
+    assert_eq!(stale.status, 400, "{stale:?}");
+    assert!(
+        stale.errors().contains("already checked in"),
+        "{}",
+        stale.errors()
+    );
+
+    // Bob borrows it (a token without an entity is matched by its token).
+    let bobs = post(&bob, "check-out", json!({}));
+    assert_eq!(bobs.data()["password"], after_check_in.as_str());
+    let status = server
+        .read("database/library/team-pool/status")
+        .data()
+        .clone();
+    let hashed = status["report"]["borrower_client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(hashed.len(), 64, "{status}");
+    assert!(!status.to_string().contains(&bob));
     assert_eq!(
         server
             .write("sys/leases/revoke", json!({ "lease_id": lease_id }))
             .status,
         204
     );
-    let live = stack.truth("polardb/pc-1/accounts/report")["password"]
-        .as_str()
+    assert_eq!(
+        live(),
+        after_check_in,
+        "the stale lease's end changed nothing"
+    );
+
+    // Revoking by prefix ends Bob's check-out: rotated, free again.
+    assert_eq!(
+        server
+            .write(
+                "sys/leases/revoke-prefix/database/library/team-pool",
+                json!({})
+            )
+            .status,
+        204
+    );
+    assert_ne!(live(), after_check_in);
+    stack.wait_until(
+        "database/library/team-pool/status",
+        "the account back",
+        |s| s["report"]["available"] == true,
+    );
+    let history = server.read("database/library/team-pool/history");
+    let triggers: Vec<Value> = history.data()["service_accounts"]["report"]
+        .as_array()
         .unwrap()
-        .to_owned();
-    assert_ne!(live, handed_out);
-    let again = server.read("database/creds/team-report");
-    assert_eq!(again.data()["password"], live.as_str());
-    assert_eq!(stack.rotations("team-report")[0]["trigger"], "lease-end");
+        .iter()
+        .map(|r| r["trigger"].clone())
+        .collect();
+    assert_eq!(triggers, ["lease-end", "check-in", "create"]);
+    assert_eq!(
+        server.list("database/library").data()["keys"],
+        json!(["team-pool"])
+    );
+    assert_eq!(server.delete("database/library/team-pool").status, 204);
+    assert_eq!(server.read("database/library/team-pool").status, 404);
 }
 
-/// `secrets tune` changes what the plugin's system view answers: a leased
-/// role without its own TTLs gets the tuned mount's, on the next read.
+/// `secrets tune` changes what the plugin's system view answers: a set
+/// with ttl=0 and max_ttl=0 lends for the tuned mount's TTLs, on the next
+/// check-out.
 #[test]
 fn a_tuned_mount_lends_passwords_for_its_tuned_ttls() {
     let stack = Stack::start("engine-tune");
@@ -446,12 +613,12 @@ fn a_tuned_mount_lends_passwords_for_its_tuned_ttls() {
     ]);
     server
         .write(
-            "database/roles/team-report",
+            "database/library/team-report",
             json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
-                "username": "report" }),
+                "service_account_names": "report", "ttl": 0, "max_ttl": 0 }),
         )
         .data();
-    let out = server.read("database/creds/team-report");
+    let out = server.write("database/library/team-report/check-out", json!({}));
     assert_eq!(out.body["lease_duration"], 1200, "{out:?}");
     let lease_id = out.body["lease_id"].as_str().unwrap().to_owned();
     let renewed = server.write(
@@ -715,7 +882,12 @@ fn bad_values_get_a_400_that_names_the_field() {
             role(json!({ "target": "mysql" })),
             "target",
         ),
-        ("database/roles/r", role(json!({ "ttl": "-1h" })), "ttl"),
+        (
+            "database/library/r",
+            json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+                    "service_account_names": ["report"], "ttl": "-1h" }),
+            "ttl",
+        ),
         (
             "database/config/x",
             json!({ "provider": "aws" }),

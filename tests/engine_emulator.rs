@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use cloudrotate::engine::{self, Clock, SystemClock};
 use cloudrotate::framework::{
-    Backend, BackendConfig, Error, Existence, LeaseInfo, MemoryStorage, Operation,
+    Backend, BackendConfig, ClientToken, Error, Existence, LeaseInfo, MemoryStorage, Operation,
     ReplicationState, Request, Response, StaticSystemView,
 };
 use emulator::{Emulator, fixture};
@@ -275,69 +275,574 @@ fn dry_run_shows_the_plan_and_changes_nothing() {
     );
 }
 
-#[test]
-fn leased_check_out_is_exclusive_renews_and_rotates_when_revoked() {
-    let (emulator, mount) = setup();
-    mount.write_ok(
-        "roles/team-report",
-        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": "report",
-                "ttl": "1h", "max_ttl": "2h" }),
-    );
-    let out = mount
-        .request(Request::new(Operation::Read, "creds/team-report"))
-        .unwrap()
-        .unwrap();
-    let handed_out = out.data["password"].as_str().unwrap().to_owned();
-    let lease = out.secret.clone().expect("a lease");
-    assert_eq!(lease.ttl, Duration::from_secs(3600));
-    assert_eq!(
-        emulator.get("polardb/pc-1/accounts/report")["password"],
-        handed_out
-    );
+/// A mount and the fixture with accounts pool_a and pool_b on cluster
+/// pc-1: a library set's service accounts.
+fn pool_setup() -> (Emulator, Mount) {
+    let emulator = Emulator::start();
+    emulator.seed(pool_seed());
+    let mount = Mount::new(Arc::new(SystemClock));
+    connections(&mount, &emulator);
+    (emulator, mount)
+}
 
-    let second = mount
-        .request(Request::new(Operation::Read, "creds/team-report"))
-        .unwrap_err();
-    assert!(
-        matches!(&second, Error::Coded { status: 409, message } if message.contains("checked out until")),
-        "{second}"
-    );
-
-    let mut internal = lease.internal_data.clone();
-    internal.insert("secret_type".into(), json!(lease.secret_type));
-    let lease_info = LeaseInfo {
-        lease_id: "database/creds/team-report/abc".into(),
-        internal_data: internal,
-        increment: Duration::from_secs(7200),
-        ..Default::default()
-    };
-    let mut renew = Request::new(Operation::Renew, "creds/team-report");
-    renew.secret = Some(LeaseInfo {
-        lease_id: String::new(),
-        ..lease_info.clone()
-    });
-    let renewed = mount.request(renew).unwrap().unwrap().secret.unwrap();
-    assert!(
-        renewed.ttl <= Duration::from_secs(7200) && renewed.ttl > Duration::from_secs(7100),
-        "{:?}",
-        renewed.ttl
-    );
-
-    let mut revoke = Request::new(Operation::Revoke, "creds/team-report");
-    revoke.secret = Some(lease_info);
-    mount.request(revoke).unwrap();
-    let now_live = emulator.get("polardb/pc-1/accounts/report")["password"]
+/// The password PolarDB account `name` of pc-1 holds, as the emulator
+/// knows it.
+fn live_password(emulator: &Emulator, name: &str) -> String {
+    emulator.get(&format!("polardb/pc-1/accounts/{name}"))["password"]
         .as_str()
         .unwrap()
-        .to_owned();
-    assert_ne!(now_live, handed_out, "the copy handed out stopped working");
-    let again = mount
-        .request(Request::new(Operation::Read, "creds/team-report"))
+        .to_owned()
+}
+
+fn pool_seed() -> Value {
+    let mut seed = fixture::seed();
+    let cluster = &mut seed["alicloud"]["polardb_clusters"][0];
+    for name in ["pool_a", "pool_b"] {
+        cluster["accounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "name": name, "password": fixture::INITIAL }));
+    }
+    seed
+}
+
+/// A request as the host sends it for a caller with this entity (may be
+/// empty) and this salted token.
+fn as_caller(operation: Operation, path: &str, data: Value, entity: &str, token: &str) -> Request {
+    let mut request = Request::new(operation, path).with_data(data);
+    request.client.entity_id = entity.into();
+    request.client.client_token = ClientToken::new(token);
+    request
+}
+
+/// The lease of a check-out, as the host hands it back on renew (no id)
+/// and revoke.
+fn lease_of(out: &Response, increment: Duration) -> LeaseInfo {
+    let lease = out.secret.clone().expect("a lease");
+    let mut internal = lease.internal_data.clone();
+    internal.insert("secret_type".into(), json!(lease.secret_type));
+    LeaseInfo {
+        lease_id: "database/library/team-pool/check-out/abc".into(),
+        internal_data: internal,
+        increment,
+        ..Default::default()
+    }
+}
+
+fn lease_request(operation: Operation, lease: &LeaseInfo) -> Request {
+    let mut request = Request::new(operation, "library/team-pool/check-out");
+    request.secret = Some(lease.clone());
+    request
+}
+
+fn refused_with(result: Result<Option<Response>, Error>, status: u16, text: &str) {
+    let message = match &result {
+        Err(Error::BadRequest(message)) if status == 400 => message.clone(),
+        Err(Error::Coded {
+            status: got,
+            message,
+        }) if *got == status => message.clone(),
+        other => panic!("expected a {status} saying {text:?}: {other:?}"),
+    };
+    assert!(message.contains(text), "{message}");
+}
+
+#[test]
+fn a_library_set_lends_each_account_once_and_check_in_rotates_it() {
+    let (emulator, mount) = pool_setup();
+    let live = |name: &str| live_password(&emulator, name);
+    mount.write_ok(
+        "library/team-pool",
+        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+                "service_account_names": ["pool_a", "pool_b"], "ttl": "1h", "max_ttl": "2h" }),
+    );
+    // Creating the set rotated both accounts.
+    assert_ne!(live("pool_a"), fixture::INITIAL);
+    assert_ne!(live("pool_b"), fixture::INITIAL);
+    let set = mount.read("library/team-pool");
+    assert_eq!(set["service_account_names"], json!(["pool_a", "pool_b"]));
+    assert_eq!(set["ttl"], 3600);
+    assert_eq!(set["max_ttl"], 7200);
+    assert_eq!(set["disable_check_in_enforcement"], false);
+    assert_eq!(set["service_accounts"]["pool_a"]["status"], "ok");
+    assert!(
+        !set.to_string().contains(&live("pool_a")),
+        "no password in reads"
+    );
+    let listed = mount
+        .request(Request::new(Operation::List, "library/"))
         .unwrap()
         .unwrap();
-    assert_eq!(again.data["password"], now_live);
-    let history = mount.read("history/team-report");
-    assert_eq!(history["rotations"][0]["trigger"], "lease-end");
+    assert_eq!(listed.data["keys"], json!(["team-pool"]));
+    assert_eq!(
+        mount.read("library/team-pool/status")["pool_a"],
+        json!({ "available": true })
+    );
+
+    // Alice (an entity) gets the first account, Bob (a token) the second.
+    let check_out = |entity: &str, token: &str| {
+        mount.request(as_caller(
+            Operation::Update,
+            "library/team-pool/check-out",
+            json!({}),
+            entity,
+            token,
+        ))
+    };
+    let alice = check_out("ent-alice", "salted-alice").unwrap().unwrap();
+    assert_eq!(alice.data["service_account_name"], "pool_a");
+    assert_eq!(alice.data["password"], live("pool_a").as_str());
+    let lease = alice.secret.clone().unwrap();
+    assert_eq!(lease.secret_type, "checkout-creds");
+    assert_eq!(lease.ttl, Duration::from_secs(3600));
+    assert_eq!(lease.max_ttl, Duration::from_secs(7200));
+    let bob = check_out("", "salted-bob").unwrap().unwrap();
+    assert_eq!(bob.data["service_account_name"], "pool_b");
+    let bobs_password = bob.data["password"].as_str().unwrap().to_owned();
+    refused_with(
+        check_out("ent-carol", "salted-carol"),
+        400,
+        "first lease ends at",
+    );
+
+    let status = mount.read("library/team-pool/status");
+    assert_eq!(status["pool_a"]["available"], false);
+    assert_eq!(status["pool_a"]["borrower_entity_id"], "ent-alice");
+    assert!(status["pool_a"]["expires_at"].is_string());
+    let hashed = status["pool_b"]["borrower_client_token"].as_str().unwrap();
+    assert_eq!(hashed.len(), 64, "{status}");
+    assert!(!status.to_string().contains("salted-bob"), "{status}");
+
+    // Only the borrower checks in (or library/manage/).
+    let check_in = |names: Value, entity: &str, token: &str| {
+        mount.request(as_caller(
+            Operation::Update,
+            "library/team-pool/check-in",
+            json!({ "service_account_names": names }),
+            entity,
+            token,
+        ))
+    };
+    refused_with(
+        check_in(json!(["pool_a"]), "", "salted-bob"),
+        403,
+        "only its borrower",
+    );
+    refused_with(
+        check_in(json!(["nobody"]), "", "salted-bob"),
+        400,
+        "not a service account",
+    );
+    // Without names: the caller's own.
+    let back = mount
+        .request(as_caller(
+            Operation::Update,
+            "library/team-pool/check-in",
+            json!({}),
+            "",
+            "salted-bob",
+        ))
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.data["check_ins"], json!(["pool_b"]));
+    assert_ne!(
+        live("pool_b"),
+        bobs_password,
+        "the password lent stopped working"
+    );
+    // Again: already in, nothing to do.
+    let again = check_in(json!(["pool_b"]), "", "salted-bob")
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.data["check_ins"], json!([]));
+    // Alice with another token is still Alice.
+    let back = check_in(json!(["pool_a"]), "ent-alice", "salted-other")
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.data["check_ins"], json!(["pool_a"]));
+    assert_ne!(live("pool_a"), alice.data["password"].as_str().unwrap());
+    let history = mount.read("library/team-pool/history");
+    assert_eq!(
+        column(&history["service_accounts"], "pool_a", "trigger"),
+        ["check-in", "create"]
+    );
+
+    // Deleting is refused while an account is out; manage/ checks it in.
+    let out = check_out("ent-dave", "salted-dave").unwrap().unwrap();
+    assert_eq!(out.data["service_account_name"], "pool_a");
+    refused_with(
+        mount.request(Request::new(Operation::Delete, "library/team-pool")),
+        409,
+        "library/manage/team-pool/check-in",
+    );
+    let forced = mount
+        .request(as_caller(
+            Operation::Update,
+            "library/manage/team-pool/check-in",
+            json!({}),
+            "ent-erin",
+            "salted-erin",
+        ))
+        .unwrap()
+        .unwrap();
+    assert_eq!(forced.data["check_ins"], json!(["pool_a"]));
+    mount
+        .request(Request::new(Operation::Delete, "library/team-pool"))
+        .unwrap();
+    let listed = mount
+        .request(Request::new(Operation::List, "library/"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(listed.data["keys"], json!([]));
+    // Its accounts are free for a static role now, without take_over.
+    mount.write_ok(
+        "static-roles/team-a",
+        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": "pool_a" }),
+    );
+}
+
+#[test]
+fn a_stale_lease_changes_nothing_and_renew_stops_at_max_ttl() {
+    let (emulator, mount) = pool_setup();
+    let live = || live_password(&emulator, "pool_a");
+    mount.write_ok(
+        "library/team-pool",
+        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+                "service_account_names": "pool_a", "ttl": "1h", "max_ttl": "2h" }),
+    );
+    let check_out = |entity: &str| {
+        mount
+            .request(as_caller(
+                Operation::Update,
+                "library/team-pool/check-out",
+                json!({}),
+                entity,
+                "t",
+            ))
+            .unwrap()
+            .unwrap()
+    };
+    let first = check_out("ent-alice");
+    // Renew is capped by max_ttl (2 h from the check-out).
+    let stale = lease_of(&first, Duration::from_secs(3 * 3600));
+    let renewed = mount
+        .request(lease_request(Operation::Renew, &stale))
+        .unwrap()
+        .unwrap();
+    let ttl = renewed.secret.unwrap().ttl;
+    assert!(
+        ttl <= Duration::from_secs(7200) && ttl > Duration::from_secs(7100),
+        "{ttl:?}"
+    );
+
+    // Checked in by hand, then lent to Bob: Alice's lease is stale.
+    mount
+        .request(as_caller(
+            Operation::Update,
+            "library/team-pool/check-in",
+            json!({}),
+            "ent-alice",
+            "t",
+        ))
+        .unwrap();
+    let second = check_out("ent-bob");
+    let bobs = second.data["password"].as_str().unwrap().to_owned();
+    assert_eq!(bobs, live());
+    refused_with(
+        mount.request(lease_request(Operation::Renew, &stale)),
+        400,
+        "already checked in",
+    );
+    mount
+        .request(lease_request(Operation::Revoke, &stale))
+        .unwrap();
+    assert_eq!(live(), bobs, "the stale lease's end changed nothing");
+    assert_eq!(
+        mount.read("library/team-pool/status")["pool_a"]["borrower_entity_id"],
+        "ent-bob"
+    );
+
+    // Bob's lease ends: the account rotates and is free again.
+    mount
+        .request(lease_request(
+            Operation::Revoke,
+            &lease_of(&second, Duration::ZERO),
+        ))
+        .unwrap();
+    assert_ne!(live(), bobs);
+    assert_eq!(
+        mount.read("library/team-pool/status")["pool_a"],
+        json!({ "available": true })
+    );
+    let history = mount.read("library/team-pool/history");
+    assert_eq!(
+        column(&history["service_accounts"], "pool_a", "trigger"),
+        ["lease-end", "check-in", "create"]
+    );
+    // A shorter ttl asked for wins; a longer one is cut to the set's.
+    let short = mount
+        .request(as_caller(
+            Operation::Update,
+            "library/team-pool/check-out",
+            json!({ "ttl": "10m" }),
+            "ent-bob",
+            "t",
+        ))
+        .unwrap()
+        .unwrap();
+    assert_eq!(short.secret.unwrap().ttl, Duration::from_secs(600));
+}
+
+#[test]
+fn without_enforcement_anyone_checks_in_and_sets_change_their_accounts() {
+    let (emulator, mount) = pool_setup();
+    mount.write_ok(
+        "library/team-pool",
+        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
+                "service_account_names": ["pool_a"], "disable_check_in_enforcement": true }),
+    );
+    // LDAP's defaults: 24h each.
+    let set = mount.read("library/team-pool");
+    assert_eq!(
+        (set["ttl"].clone(), set["max_ttl"].clone()),
+        (json!(86400), json!(86400))
+    );
+    let out = mount
+        .request(as_caller(
+            Operation::Update,
+            "library/team-pool/check-out",
+            json!({}),
+            "ent-alice",
+            "a",
+        ))
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.data["service_account_name"], "pool_a");
+    // Adding an account imports it; removing one that is out is refused.
+    mount.write_ok(
+        "library/team-pool",
+        json!({ "service_account_names": ["pool_a", "pool_b"] }),
+    );
+    assert_ne!(
+        emulator.get("polardb/pc-1/accounts/pool_b")["password"],
+        fixture::INITIAL
+    );
+    refused_with(
+        mount.write(
+            "library/team-pool",
+            json!({ "service_account_names": ["pool_b"] }),
+        ),
+        409,
+        "checks it in with library/team-pool/check-in",
+    );
+    let back = mount
+        .request(as_caller(
+            Operation::Update,
+            "library/team-pool/check-in",
+            json!({}),
+            "ent-bob",
+            "b",
+        ))
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.data["check_ins"], json!(["pool_a"]));
+    mount.write_ok(
+        "library/team-pool",
+        json!({ "service_account_names": ["pool_b"] }),
+    );
+    assert_eq!(
+        mount.read("library/team-pool")["service_account_names"],
+        json!(["pool_b"])
+    );
+    // pool_a left the set: its claim went with it.
+    mount.write_ok(
+        "static-roles/team-a",
+        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": "pool_a" }),
+    );
+    refused_with(
+        mount.write(
+            "library/team-pool",
+            json!({ "service_account_names": ["pool_b", "pool_a"] }),
+        ),
+        400,
+        "already belongs to role \"team-a\"",
+    );
+
+    // Bad input says what to do.
+    let create = |body: Value| mount.write("library/team-bad", body);
+    let base = |extra: Value| {
+        let mut body =
+            json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1" });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    for (body, text) in [
+        (
+            base(json!({ "service_account_names": ["ghost"] })),
+            "does not exist on cluster pc-1",
+        ),
+        (
+            base(json!({ "service_account_names": ["report"], "ttl": "2h", "max_ttl": "1h" })),
+            "must not be shorter than ttl",
+        ),
+        (
+            base(json!({ "service_account_names": ["report", "report"] })),
+            "twice",
+        ),
+        (
+            base(
+                json!({ "service_account_names": ["report", "app"], "dependents": ["dts:ali/dtsjob1/src"] }),
+            ),
+            "must name its service account",
+        ),
+        (
+            base(
+                json!({ "service_account_names": ["report", "app"], "dependents": ["drs:hw/drsjob1/so"] }),
+            ),
+            "DRS copies need a set of one",
+        ),
+        (
+            base(
+                json!({ "service_account_names": ["report"], "dependents": ["dts:ali/dtsjob1/src/app"] }),
+            ),
+            "not one of this set's",
+        ),
+        (
+            json!({ "target": "external", "service_account_names": ["x"] }),
+            "must be one of polardb-account, dcs-instance",
+        ),
+        (
+            base(json!({ "service_account_names": ["bad:name"] })),
+            "invalid name",
+        ),
+    ] {
+        refused_with(create(body.clone()), 400, text);
+    }
+    assert_eq!(
+        mount
+            .request(Request::new(Operation::List, "library/"))
+            .unwrap()
+            .unwrap()
+            .data["keys"],
+        json!(["team-pool"]),
+        "nothing stored by refused writes"
+    );
+}
+
+#[test]
+fn a_dcs_set_lends_the_instance_password_and_acl_accounts() {
+    let (emulator, mount) = acl_setup();
+    let instance_password = || {
+        emulator.get("dcs/dcs-acl")["password"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let acl_password = || {
+        emulator.get("dcs/dcs-acl/accounts/app_blue")["password"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let reply = mount.write_ok(
+        "library/dcs-pool",
+        json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-acl",
+                "service_account_names": ["default", "app_blue"] }),
+    );
+    // The ACL reset settles for 0.3 s: the write may return before.
+    let warnings = reply.map(|r| r.warnings).unwrap_or_default();
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.contains("retries continue in the background")),
+        "{warnings:?}"
+    );
+    let wait_available = |account: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let status = mount.read("library/dcs-pool/status");
+            if status[account]["available"] == true {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{account} not free in 20 s: {status}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_available("default");
+    wait_available("app_blue");
+    assert_ne!(instance_password(), fixture::INITIAL);
+    assert_ne!(acl_password(), fixture::INITIAL);
+    let set = mount.read("library/dcs-pool");
+    assert_eq!(
+        set["service_accounts"]["app_blue"]["drift_check"]["state"],
+        "not_applicable"
+    );
+    assert_eq!(
+        set["service_accounts"]["default"]["dcs_change_method"],
+        "update"
+    );
+
+    let check_out = || {
+        mount
+            .request(as_caller(
+                Operation::Update,
+                "library/dcs-pool/check-out",
+                json!({}),
+                "ent-alice",
+                "t",
+            ))
+            .unwrap()
+            .unwrap()
+    };
+    let first = check_out();
+    assert_eq!(first.data["service_account_name"], "default");
+    assert_eq!(first.data["password"], instance_password().as_str());
+    let second = check_out();
+    assert_eq!(second.data["service_account_name"], "app_blue");
+    let lent = acl_password();
+    assert_eq!(second.data["password"], lent.as_str());
+    let back = mount
+        .request(as_caller(
+            Operation::Update,
+            "library/dcs-pool/check-in",
+            json!({ "service_account_names": ["app_blue"] }),
+            "ent-alice",
+            "t",
+        ))
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.data["check_ins"], json!(["app_blue"]));
+    wait_available("app_blue");
+    assert_ne!(
+        acl_password(),
+        lent,
+        "the ACL account was reset at check-in"
+    );
+    // The instance password is the set's: no static role may take it,
+    // while another instance's is free.
+    refused_with(
+        mount.write(
+            "static-roles/dcs-other",
+            json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-acl" }),
+        ),
+        400,
+        "service account \"default\" of library set \"dcs-pool\"",
+    );
+    // Nor may a dual role take its ACL account.
+    refused_with(
+        mount.write(
+            "static-roles/dcs-dual",
+            json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-acl",
+            "usernames": ["app_blue", "app_green"] }),
+        ),
+        400,
+        "already belongs to",
+    );
 }
 
 #[test]
@@ -454,7 +959,7 @@ fn bad_input_is_refused_with_a_message_that_names_the_problem() {
 }
 
 #[test]
-fn a_resource_belongs_to_one_role_and_names_are_unique_across_kinds() {
+fn a_resource_belongs_to_one_role() {
     let (_emulator, mount) = setup();
     mount.write_ok("static-roles/team-a", json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": "app" }));
     let same_account = mount.write("static-roles/team-b", json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": "app" }));
@@ -474,11 +979,6 @@ fn a_resource_belongs_to_one_role_and_names_are_unique_across_kinds() {
     assert!(
         matches!(&taken_dependent, Err(Error::BadRequest(m)) if m.contains("team-c")),
         "{taken_dependent:?}"
-    );
-    let cross_kind = mount.write("roles/team-a", json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": "report" }));
-    assert!(
-        matches!(&cross_kind, Err(Error::BadRequest(m)) if m.contains("static-roles/team-a")),
-        "{cross_kind:?}"
     );
 }
 
@@ -775,8 +1275,10 @@ fn a_dual_polardb_role_rotates_both_accounts_at_create_and_takes_turns() {
     assert_eq!(plan["would_end"], "ok");
 }
 
-#[test]
-fn a_dual_dcs_role_sets_both_accounts_by_itself_after_create() {
+/// The fixture plus DCS instance dcs-acl (Redis 6.0) with ACL accounts
+/// app_blue and app_green, whose resets settle for 0.3 s; a mount that
+/// looks again every 100 ms.
+fn acl_setup() -> (Emulator, Mount) {
     let emulator = Emulator::start();
     let mut seed = fixture::seed();
     let acl = |name: &str| json!({ "name": name, "password": fixture::INITIAL, "role": "write" });
@@ -795,6 +1297,12 @@ fn a_dual_dcs_role_sets_both_accounts_by_itself_after_create() {
         StaticSystemView::default(),
     );
     connections(&mount, &emulator);
+    (emulator, mount)
+}
+
+#[test]
+fn a_dual_dcs_role_sets_both_accounts_by_itself_after_create() {
+    let (emulator, mount) = acl_setup();
     let account = |name: &str| emulator.get(&format!("dcs/dcs-acl/accounts/{name}"));
 
     let reply = mount.write_ok(

@@ -157,9 +157,9 @@ impl Mount {
                     "dependents": "drs:hw/drsjob1/so"}),
             ),
             (
-                "roles/lease",
+                "library/lease",
                 json!({"target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
-                    "username": "report", "ttl": "1h"}),
+                    "service_account_names": "report", "ttl": "1h"}),
             ),
         ];
         for (path, data) in writes {
@@ -302,7 +302,8 @@ fn path_and_data() -> BoxedStrategy<(String, String)> {
         "//",
         "config//",
         "static-roles/a/",
-        "creds",
+        "library/manage/lease",
+        "library/lease/check-out/x",
     ];
     per_path.push((2, (select(odd).prop_map(String::from), data()).boxed()));
     proptest::strategy::Union::new_weighted(per_path).boxed()
@@ -401,8 +402,10 @@ fn timestamp() -> BoxedStrategy<Option<prost_types::Timestamp>> {
 
 fn secret() -> BoxedStrategy<Option<pb::Secret>> {
     let internal = prop_oneof![
-        Just(r#"{"secret_type":"creds","role":"lease","checkout":"0011223344556677"}"#.to_owned()),
-        Just(r#"{"secret_type":"creds","role":"pol","checkout":"x"}"#.to_owned()),
+        Just(r#"{"secret_type":"checkout-creds","set_name":"lease","service_account_name":"report","checkout_id":"0011223344556677"}"#.to_owned()),
+        Just(r#"{"secret_type":"checkout-creds","set_name":"pol","service_account_name":"app","checkout_id":"x"}"#.to_owned()),
+        Just(r#"{"secret_type":"checkout-creds","set_name":"lease","service_account_name":7}"#.to_owned()),
+        Just(r#"{"secret_type":"checkout-creds"}"#.to_owned()),
         Just(r#"{"secret_type":"creds"}"#.to_owned()),
         Just(r#"{"secret_type":"other"}"#.to_owned()),
         Just(r#"{"secret_type":7}"#.to_owned()),

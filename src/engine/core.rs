@@ -15,7 +15,7 @@ use super::cloud::Cloud;
 use super::connection::Connection;
 use super::marker;
 use super::password;
-use super::role::{Role, Target};
+use super::role::Role;
 use super::store::{LockKey, Store};
 use super::tuning::Tuning;
 
@@ -26,6 +26,8 @@ pub struct Engine {
     pub tuning: Tuning,
     /// This mount's id in ownership markers.
     owner: OnceCell<String>,
+    /// The key borrowers' tokens are hashed with (library check-outs).
+    borrower_key: OnceCell<Vec<u8>>,
     backend_uuid: String,
     runner: Mutex<Option<watch::Sender<bool>>>,
 }
@@ -48,6 +50,7 @@ impl Engine {
             clock,
             tuning,
             owner: OnceCell::new(),
+            borrower_key: OnceCell::new(),
             backend_uuid,
             runner: Mutex::new(None),
         }
@@ -74,6 +77,28 @@ impl Engine {
                 let id = marker::new_id();
                 put_json(storage, Self::OWNER_KEY, &id).await?;
                 Ok(id)
+            })
+            .await
+            .cloned()
+    }
+
+    /// The mount's random key for hashing the tokens of library borrowers,
+    /// made on first use and kept in storage (`borrower-key`), so a check-in
+    /// after a restart still recognises its borrower. Never shown.
+    pub async fn borrower_key(&self) -> Result<Vec<u8>, Error> {
+        self.borrower_key
+            .get_or_try_init(|| async {
+                let storage = self.store.storage.as_ref();
+                if let Some(key) = get_json::<String>(storage, super::library::BORROWER_KEY).await?
+                    && let Ok(bytes) = hex::decode(&key)
+                    && !bytes.is_empty()
+                {
+                    return Ok(bytes);
+                }
+                self.ensure_writable().await?;
+                let key: [u8; 32] = rand::random();
+                put_json(storage, super::library::BORROWER_KEY, &hex::encode(key)).await?;
+                Ok(key.to_vec())
             })
             .await
             .cloned()
@@ -172,11 +197,11 @@ fn fits(role: &Role, candidate: &str) -> bool {
     role.target.rules().check(candidate).is_ok()
         && state.password.as_deref() != Some(candidate)
         && !(role.is_dual() && state.last_password.as_deref() == Some(candidate))
-        && !(role.is_dual()
-            && matches!(role.target, Target::DcsInstance { .. })
+        && !(role.uses_acl_accounts()
             && role
                 .usernames
                 .iter()
+                .chain(role.username.iter())
                 .any(|name| password::check_account_name(name, candidate).is_err()))
 }
 
@@ -189,7 +214,7 @@ impl Drop for Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::role::RoleKind;
+    use crate::engine::role::{RoleKind, Target};
 
     fn role(target: Target, dual: bool) -> Role {
         let mut role = Role::new(RoleKind::Static, target);
@@ -237,5 +262,10 @@ mod tests {
             );
         }
         assert_eq!(cases.len(), 11);
+        // A library set's ACL account: the ACL rule for its one name.
+        let mut acl = role(dcs(), false);
+        acl.acl_account = true;
+        assert!(!fits(&acl, "Xapp_a-pass-12"));
+        assert!(fits(&acl, "Fresh-pass-12"));
     }
 }

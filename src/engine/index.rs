@@ -213,11 +213,11 @@ mod tests {
         let mut index = Index::default();
         let a = polardb("c1", "pc-1", "app");
         index.insert("b", &a);
-        index.insert("a", &Role::new(RoleKind::Leased, Target::External));
+        index.insert("a", &Role::new(RoleKind::Library, Target::External));
         index.insert("c", &polardb("c2", "pc-2", "app"));
         assert_eq!(index.all_names(), ["a", "b", "c"]);
         assert_eq!(index.names(RoleKind::Static), ["b", "c"]);
-        assert_eq!(index.names(RoleKind::Leased), ["a"]);
+        assert_eq!(index.names(RoleKind::Library), ["a"]);
         assert_eq!(index.roles_using("c1"), ["b"]);
 
         // The same account through another connection is the same resource.

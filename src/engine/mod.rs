@@ -1,5 +1,6 @@
 //! The secrets engine: connections, roles mapped to cloud targets and the
-//! jobs that keep copies of their passwords, and the rotation machinery.
+//! jobs that keep copies of their passwords, library sets of service
+//! accounts lent one borrower at a time, and the rotation machinery.
 
 mod calls;
 mod clock;
@@ -8,12 +9,14 @@ mod connection;
 mod core;
 mod history;
 mod index;
+mod library;
 mod locks;
 mod marker;
 mod password;
 mod path_config;
 mod path_creds;
 mod path_history;
+mod path_library;
 mod path_roles;
 mod path_rotate;
 mod role;
@@ -82,6 +85,7 @@ pub fn paths() -> Vec<Path<Engine>> {
     let mut paths = path_config::paths();
     paths.extend(path_roles::paths());
     paths.extend(path_creds::paths());
+    paths.extend(path_library::paths());
     paths.extend(path_rotate::paths());
     paths.extend(path_history::paths());
     paths
@@ -113,9 +117,13 @@ pub fn backend(
         )),
         info: info(),
         paths: paths(),
-        secrets: path_creds::secret_types(),
+        secrets: path_library::secret_types(),
         special_paths: SpecialPaths {
-            seal_wrap_storage: vec!["config/".into(), "role/".into()],
+            seal_wrap_storage: vec![
+                "config/".into(),
+                "role/".into(),
+                library::BORROWER_KEY.into(),
+            ],
             // Each cluster rolls back the cloud objects it created itself.
             local_storage: vec![wal::PREFIX.into()],
             ..SpecialPaths::default()

@@ -138,9 +138,18 @@ async fn delete(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerR
     let _guard = engine.store.lock(LockKey::Connection(name)).await;
     let users = engine.store.roles_using_connection(name).await?;
     if !users.is_empty() {
+        // A library set's service accounts are named by their set, once.
+        let mut named: Vec<String> = users
+            .iter()
+            .map(|user| match super::library::split_member(user) {
+                Some((set, _)) => format!("library set {set}"),
+                None => user.clone(),
+            })
+            .collect();
+        named.dedup();
         return Err(Error::bad_request(format!(
             "connection {name:?} is used by role(s) {}; delete those roles or point them at another connection first",
-            users.join(", ")
+            named.join(", ")
         )));
     }
     engine.store.delete_connection(name).await?;

@@ -1,6 +1,5 @@
-//! `static-creds/:name`: the current password of a static role.
-//! `creds/:name`: an exclusive, leased check-out of a leased role's
-//! password; renew extends it up to max_ttl; its end rotates the password.
+//! `static-creds/:name`: the current password of a static role. (A library
+//! set's passwords are checked out: `path_library`.)
 
 use std::sync::Arc;
 
@@ -8,19 +7,13 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 use crate::framework::{
-    Error, Field, FieldData, HandlerResult, LeaseGrant, Operation, Path, Request, Response,
-    SecretType,
+    Error, Field, FieldData, HandlerResult, Operation, Path, Request, Response,
 };
 use crate::handler;
 
 use super::clock::rfc3339;
 use super::core::Engine;
-use super::path_roles::{lease_ttls, load_kind};
-use super::role::{Checkout, Role, RoleKind, Status, Target, Trigger};
-use super::rotation::execute::{self, RotateRequest};
-use super::store::LockKey;
-
-pub const SECRET_TYPE: &str = "creds";
+use super::role::{Role, RoleKind, Status, Target};
 
 pub fn paths() -> Vec<Path<Engine>> {
     vec![
@@ -38,36 +31,19 @@ pub fn paths() -> Vec<Path<Engine>> {
                  and the inactive one as last_username with last_password: it keeps working until the next rotation \
                  changes it and makes it the active one (last_password is empty while Vault has not set it yet).",
             ),
-        Path::new("creds/{name}")
-            .fields([Field::string("name", "Name of the leased role.")])
-            .on(Operation::Read, "Check out the password of a leased role under a lease.", handler!(check_out))
-            .help(
-                "Check out a leased role's password.",
-                "Returns the password under a lease. Only one check-out at a time: a second read while the password is \
-                 out is refused with the time it comes back. Renew the lease to keep it (up to max_ttl); when the lease \
-                 ends the password rotates.",
-            ),
     ]
-}
-
-pub fn secret_types() -> Vec<SecretType<Engine>> {
-    vec![SecretType {
-        name: SECRET_TYPE,
-        renew: handler!(renew),
-        revoke: handler!(revoke),
-    }]
 }
 
 async fn read_static(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
     let name = data.str("name").unwrap_or_default();
-    let Some(role) = engine.store.load_role(name).await? else {
+    let Some(role) = engine
+        .store
+        .load_role(name)
+        .await?
+        .filter(|role| role.kind == RoleKind::Static)
+    else {
         return Ok(None);
     };
-    if role.kind != RoleKind::Static {
-        return Err(Error::bad_request(format!(
-            "{name:?} is a leased role: check its password out with creds/{name}"
-        )));
-    }
     let state = &role.state;
     let Some(password) = &state.password else {
         return Err(Error::bad_request(format!(
@@ -135,146 +111,6 @@ fn agent_fields(role: &Role, now: OffsetDateTime) -> Map<String, Value> {
         );
     }
     out
-}
-
-async fn check_out(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
-    let name = data.str("name").unwrap_or_default();
-    let _guard = engine.store.lock(LockKey::Role(name)).await;
-    let Some(mut role) = load_kind(engine, name, RoleKind::Leased).await? else {
-        return match engine.store.load_role(name).await? {
-            Some(_) => Err(Error::bad_request(format!(
-                "{name:?} is a static role: read static-creds/{name}"
-            ))),
-            None => Ok(None),
-        };
-    };
-    let now = engine.clock.now();
-    if let Some(checkout) = &role.state.checkout {
-        let back_in = (checkout.expires_at - now).whole_seconds().max(0);
-        return Err(Error::conflict(format!(
-            "role {name:?} is checked out until {} (in {back_in}s); it comes back when that lease ends or is revoked",
-            rfc3339(checkout.expires_at)
-        )));
-    }
-    if role.state.in_flight.is_some() || role.state.status != Status::Ok {
-        return Err(Error::conflict(format!(
-            "role {name:?} is being rotated after its last check-out (status {}); try again shortly",
-            role.state.status.as_str()
-        )));
-    }
-    let Some(password) = role.state.password.clone() else {
-        return Err(Error::bad_request(format!(
-            "leased role {name:?} has no password yet; read roles/{name} for its status"
-        )));
-    };
-    let (ttl, max_ttl) = lease_ttls(engine, &role).await?;
-    let checkout = Checkout {
-        id: hex::encode(rand::random::<[u8; 8]>()),
-        issued_at: now,
-        expires_at: now + ttl,
-        max_expires_at: now + max_ttl,
-    };
-    let checkout_id = checkout.id.clone();
-    role.state.next_rotation = Some(checkout.max_expires_at);
-    role.state.checkout = Some(checkout);
-    engine.store.commit_role(name, &role).await?;
-    let mut internal = Map::new();
-    internal.insert("role".into(), name.into());
-    internal.insert("checkout".into(), checkout_id.into());
-    Ok(Some(
-        Response::with_data(json!({
-            "username": role.username.clone().unwrap_or_default(),
-            "password": password,
-        }))
-        .with_lease(LeaseGrant {
-            secret_type: SECRET_TYPE.into(),
-            internal_data: internal,
-            ttl,
-            max_ttl,
-            renewable: true,
-        }),
-    ))
-}
-
-fn lease_fields(request: &Request) -> Result<(String, String), Error> {
-    let lease = request
-        .secret
-        .as_ref()
-        .ok_or_else(|| Error::bad_request("no lease given"))?;
-    let field = |key: &str| {
-        lease
-            .internal_data
-            .get(key)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    match (field("role"), field("checkout")) {
-        (Some(role), Some(checkout)) => Ok((role, checkout)),
-        _ => Err(Error::bad_request("lease data is incomplete")),
-    }
-}
-
-async fn renew(engine: &Arc<Engine>, request: &Request, _: &FieldData) -> HandlerResult {
-    let (name, checkout_id) = lease_fields(request)?;
-    let _guard = engine.store.lock(LockKey::Role(&name)).await;
-    let mut role = load_kind(engine, &name, RoleKind::Leased)
-        .await?
-        .ok_or_else(|| Error::bad_request(format!("leased role {name:?} no longer exists")))?;
-    let (ttl, _) = lease_ttls(engine, &role).await?;
-    let now = engine.clock.now();
-    let Some(checkout) = role.state.checkout.as_mut().filter(|c| c.id == checkout_id) else {
-        return Err(Error::bad_request(format!(
-            "this check-out of role {name:?} has ended; check it out again"
-        )));
-    };
-    let increment = request
-        .secret
-        .as_ref()
-        .map(|lease| lease.increment)
-        .filter(|i| !i.is_zero())
-        .unwrap_or(ttl);
-    let left = std::time::Duration::try_from(checkout.max_expires_at - now).unwrap_or_default();
-    let granted = increment.min(left);
-    checkout.expires_at = now + granted;
-    let max_ttl = std::time::Duration::try_from(checkout.max_expires_at - checkout.issued_at)
-        .unwrap_or_default();
-    let internal = request
-        .secret
-        .as_ref()
-        .map(|lease| lease.internal_data.clone())
-        .unwrap_or_default();
-    engine.store.commit_role(&name, &role).await?;
-    Ok(Some(Response::default().with_lease(LeaseGrant {
-        secret_type: SECRET_TYPE.into(),
-        internal_data: internal,
-        ttl: granted,
-        max_ttl,
-        renewable: true,
-    })))
-}
-
-async fn revoke(engine: &Arc<Engine>, request: &Request, _: &FieldData) -> HandlerResult {
-    let (name, checkout_id) = lease_fields(request)?;
-    let _guard = engine.store.lock(LockKey::Role(&name)).await;
-    let Some(role) = load_kind(engine, &name, RoleKind::Leased).await? else {
-        return Ok(None);
-    };
-    if role
-        .state
-        .checkout
-        .as_ref()
-        .is_none_or(|c| c.id != checkout_id)
-    {
-        // Already ended (the safety net got there first): nothing to do.
-        return Ok(None);
-    }
-    let request = RotateRequest {
-        end_checkout: Some(checkout_id),
-        ..RotateRequest::new(Trigger::LeaseEnd)
-    };
-    let outcome = execute::run(engine, &name, request).await?;
-    tracing::info!(role = %name, outcome = outcome.status().as_str(), "lease ended; rotated the checked-out password");
-    Ok(None)
 }
 
 #[cfg(test)]

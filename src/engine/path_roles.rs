@@ -1,14 +1,13 @@
-//! `static-roles/:name` (a password Vault owns and rotates on schedule) and
-//! `roles/:name` (a password checked out under a lease and rotated when the
-//! lease ends). Both map the role to its target and to every job that keeps
-//! a copy of the password. `static-roles/` and `roles/` list them.
-//! [`accounts`] holds what a dual-account role (`usernames`) needs when it
-//! is written.
+//! `static-roles/:name`: a password Vault owns and rotates on schedule,
+//! mapped to its target and to every job that keeps a copy of it.
+//! `static-roles/` lists them. [`accounts`] holds what a dual-account role
+//! (`usernames`) needs when it is written. Library sets (`path_library`)
+//! reuse the checks and the claim release made here for their service
+//! accounts.
 
-mod accounts;
+pub(super) mod accounts;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::framework::{
     Error, Field, FieldData, HandlerResult, Operation, Path, Request, Response,
@@ -47,7 +46,7 @@ fn common_fields() -> Vec<Field> {
         .max_len(128),
         Field::list(
             "usernames",
-            "Static polardb-account and dcs-instance roles: two accounts that take turns, instead of username (a dual-account role). Both must exist with the same privileges (PolarDB: account type and database grants; DCS: ACL accounts, not default, with the same role, read or write, on an instance that has ACL accounts). External targets cannot have two. Each rotation changes the inactive account, then static-creds serves it while the other keeps working until the next rotation. Creating the role rotates both, one after the other; a DCS reset settles first, so the write may return before the second, which Vault then runs by itself. Cannot be changed, and a single-account role cannot become one. Limits: no password adoption, no DRS dependents, each DTS dependent names its account (/<username>) and holds that account's password, no dcs_change_method, no leased roles.",
+            "Static polardb-account and dcs-instance roles: two accounts that take turns, instead of username (a dual-account role). Both must exist with the same privileges (PolarDB: account type and database grants; DCS: ACL accounts, not default, with the same role, read or write, on an instance that has ACL accounts). External targets cannot have two. Each rotation changes the inactive account, then static-creds serves it while the other keeps working until the next rotation. Creating the role rotates both, one after the other; a DCS reset settles first, so the write may return before the second, which Vault then runs by itself. Cannot be changed, and a single-account role cannot become one. Limits: no password adoption, no DRS dependents, each DTS dependent names its account (/<username>) and holds that account's password, no dcs_change_method.",
         )
         .max_len(128),
         Field::string("instance_id", "dcs-instance: the DCS instance id. Cannot be changed.").max_len(128),
@@ -91,19 +90,6 @@ fn static_fields() -> Vec<Field> {
     fields
 }
 
-fn leased_fields() -> Vec<Field> {
-    let mut fields = common_fields();
-    fields.push(Field::duration(
-        "ttl",
-        "How long a check-out lasts before renewal (default: the mount's default lease TTL).",
-    ));
-    fields.push(Field::duration(
-        "max_ttl",
-        "How long a check-out may last with renewals (default: the mount's max lease TTL).",
-    ));
-    fields
-}
-
 const STATIC_HELP: &str = "\
 A static role maps a Vault role to the place its password lives (a PolarDB account, a DCS instance, or an external \
 target) and to every DTS/DRS job endpoint that keeps a copy. Vault owns the password: creating the role rotates it \
@@ -112,12 +98,6 @@ updates the target and every dependent in one crash-safe saga. Vault marks Polar
 ownership marker in their description, which tells when the target holds a password Vault did not set (status \
 drifted) and keeps a second mount from owning the same target. Reads show the settings, status, drift and drift \
 check, last error and the state of each dependent; never a password (read static-creds/:name).";
-
-const LEASED_HELP: &str = "\
-A leased role hands its password out exclusively: reading creds/:name checks it out under a lease; a second read \
-while it is out is refused with the time it comes back; renewing extends the lease up to max_ttl; when the lease ends \
-(revoke or expiry) the password rotates, so the copy handed out stops working. Target and dependent fields are the \
-same as for static roles.";
 
 pub fn paths() -> Vec<Path<Engine>> {
     vec![
@@ -154,65 +134,20 @@ pub fn paths() -> Vec<Path<Engine>> {
                 "List static roles.",
                 "Returns the names of all static roles.",
             ),
-        Path::new("roles/{name}")
-            .fields(leased_fields())
-            .on(
-                Operation::Create,
-                "Create a leased role.",
-                handler!(write_leased),
-            )
-            .on(
-                Operation::Update,
-                "Update a leased role.",
-                handler!(write_leased),
-            )
-            .on(
-                Operation::Read,
-                "Read a leased role and its check-out.",
-                handler!(read_leased),
-            )
-            .on(
-                Operation::Delete,
-                "Delete a leased role.",
-                handler!(delete_leased),
-            )
-            .existence(handler!(exists_leased))
-            .help(
-                "A password checked out under a lease and rotated when the lease ends.",
-                LEASED_HELP,
-            ),
-        Path::new("roles/")
-            .on(Operation::List, "List leased roles.", handler!(list_leased))
-            .help(
-                "List leased roles.",
-                "Returns the names of all leased roles.",
-            ),
     ]
 }
 
 async fn write_static(engine: &Arc<Engine>, request: &Request, data: &FieldData) -> HandlerResult {
-    write(engine, request, data, RoleKind::Static).await
-}
-async fn write_leased(engine: &Arc<Engine>, request: &Request, data: &FieldData) -> HandlerResult {
-    write(engine, request, data, RoleKind::Leased).await
+    write(engine, request, data).await
 }
 async fn read_static(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
-    read(engine, data, RoleKind::Static).await
-}
-async fn read_leased(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
-    read(engine, data, RoleKind::Leased).await
+    read(engine, data).await
 }
 async fn delete_static(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
-    delete(engine, data, RoleKind::Static).await
-}
-async fn delete_leased(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
-    delete(engine, data, RoleKind::Leased).await
+    delete(engine, data).await
 }
 async fn exists_static(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Result<bool, Error> {
-    exists(engine, data, RoleKind::Static).await
-}
-async fn exists_leased(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Result<bool, Error> {
-    exists(engine, data, RoleKind::Leased).await
+    exists(engine, data).await
 }
 async fn list_static(engine: &Arc<Engine>, _: &Request, _: &FieldData) -> HandlerResult {
     Ok(Some(Response::list(
@@ -225,17 +160,6 @@ async fn list_static(engine: &Arc<Engine>, _: &Request, _: &FieldData) -> Handle
             .names(RoleKind::Static),
     )))
 }
-async fn list_leased(engine: &Arc<Engine>, _: &Request, _: &FieldData) -> HandlerResult {
-    Ok(Some(Response::list(
-        engine
-            .store
-            .index()
-            .await?
-            .lock()
-            .expect("index lock")
-            .names(RoleKind::Leased),
-    )))
-}
 
 /// The role of `kind` called `name`, if there is one.
 pub async fn load_kind(engine: &Engine, name: &str, kind: RoleKind) -> Result<Option<Role>, Error> {
@@ -246,17 +170,19 @@ pub async fn load_kind(engine: &Engine, name: &str, kind: RoleKind) -> Result<Op
         .filter(|role| role.kind == kind))
 }
 
-async fn exists(engine: &Arc<Engine>, data: &FieldData, kind: RoleKind) -> Result<bool, Error> {
-    Ok(
-        load_kind(engine, data.str("name").unwrap_or_default(), kind)
-            .await?
-            .is_some(),
+async fn exists(engine: &Arc<Engine>, data: &FieldData) -> Result<bool, Error> {
+    Ok(load_kind(
+        engine,
+        data.str("name").unwrap_or_default(),
+        RoleKind::Static,
     )
+    .await?
+    .is_some())
 }
 
-async fn read(engine: &Arc<Engine>, data: &FieldData, kind: RoleKind) -> HandlerResult {
+async fn read(engine: &Arc<Engine>, data: &FieldData) -> HandlerResult {
     let name = data.str("name").unwrap_or_default();
-    let Some(role) = load_kind(engine, name, kind).await? else {
+    let Some(role) = load_kind(engine, name, RoleKind::Static).await? else {
         return Ok(None);
     };
     let mut out = role.describe(name);
@@ -267,30 +193,14 @@ async fn read(engine: &Arc<Engine>, data: &FieldData, kind: RoleKind) -> Handler
     }))
 }
 
-async fn delete(engine: &Arc<Engine>, data: &FieldData, kind: RoleKind) -> HandlerResult {
+async fn delete(engine: &Arc<Engine>, data: &FieldData) -> HandlerResult {
     let name = data.str("name").unwrap_or_default();
     let _roles = engine.store.lock(LockKey::Roles).await;
     let _role = engine.store.lock(LockKey::Role(name)).await;
-    let Some(role) = load_kind(engine, name, kind).await? else {
+    let Some(role) = load_kind(engine, name, RoleKind::Static).await? else {
         return Ok(None);
     };
-    if let Some(flight) = role
-        .state
-        .in_flight
-        .as_ref()
-        .filter(|f| f.phase != Phase::Prepared)
-    {
-        return Err(Error::conflict(format!(
-            "role {name:?} has a rotation in flight (started {}) whose new password may already be live; finish it with rotate-role/{name} before deleting the role, or Vault would forget a password only it knows",
-            super::clock::rfc3339(flight.started_at)
-        )));
-    }
-    if let Some(checkout) = &role.state.checkout {
-        return Err(Error::conflict(format!(
-            "role {name:?} is checked out until {}; revoke the lease first",
-            super::clock::rfc3339(checkout.expires_at)
-        )));
-    }
+    refuse_unfinished_rotation(name, &role)?;
     engine.store.delete_role(name).await?;
     drop((_role, _roles));
     Ok(release_claim(engine, name, &role)
@@ -298,11 +208,30 @@ async fn delete(engine: &Arc<Engine>, data: &FieldData, kind: RoleKind) -> Handl
         .map(|warning| Response::default().warn(warning)))
 }
 
+/// A role (or service account) whose rotation may already have set a new
+/// password cannot be deleted: Vault would forget a password only it knows.
+pub(super) fn refuse_unfinished_rotation(name: &str, role: &Role) -> Result<(), Error> {
+    if let Some(flight) = role
+        .state
+        .in_flight
+        .as_ref()
+        .filter(|f| f.phase != Phase::Prepared)
+    {
+        return Err(Error::conflict(format!(
+            "{} has a rotation in flight (started {}) whose new password may already be live; finish it with {} before deleting it, or Vault would forget a password only it knows",
+            super::library::describe_role(name),
+            super::clock::rfc3339(flight.started_at),
+            super::library::rotate_hint(name)
+        )));
+    }
+    Ok(())
+}
+
 /// Removes this mount's ownership marker from a deleted role's target
 /// (both accounts of a dual PolarDB role), so another mount may take it
 /// without take_over. Best effort: a warning says when it could not.
-async fn release_claim(engine: &Engine, name: &str, role: &Role) -> Option<String> {
-    let rule = role.target.description_rule()?;
+pub(super) async fn release_claim(engine: &Engine, name: &str, role: &Role) -> Option<String> {
+    let rule = role.marker_rule()?;
     let mut problems = Vec::new();
     for account in role.marked_accounts() {
         let read = calls::read_target(&engine.store, role, account).await?;
@@ -333,54 +262,55 @@ async fn release_claim(engine: &Engine, name: &str, role: &Role) -> Option<Strin
     let why = problems.join("; ");
     tracing::warn!(role = name, error = %why, "could not remove the ownership marker of a deleted role");
     Some(format!(
-        "role {name:?} deleted, but its ownership marker stays on the target ({why}); another mount taking the target needs take_over=true"
+        "{} deleted, but its ownership marker stays on the target ({why}); another mount taking the target needs take_over=true",
+        super::library::describe_role(name)
     ))
 }
 
-fn non_empty(data: &FieldData, name: &str) -> Option<String> {
+pub(super) fn non_empty(data: &FieldData, name: &str) -> Option<String> {
     data.str(name)
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
 }
 
-fn immutable(existing: Option<&str>, data: &FieldData, field: &str) -> Result<(), Error> {
-    match (existing, non_empty(data, field)) {
-        (Some(old), Some(new)) if data.provided(field) && old != new => {
+/// A write to an existing role or library set (`what`) leaves its target
+/// as it is: the same kind, connection, cluster or instance.
+pub(super) fn unchanged_target(target: &Target, data: &FieldData, what: &str) -> Result<(), Error> {
+    let changed = |field: &str, old: &str| match non_empty(data, field) {
+        Some(new) if data.provided(field) && !old.is_empty() && new != old => {
             Err(Error::bad_request(format!(
-                "{field} cannot be changed (it is {old:?}); delete the role and create it again"
+                "{field} cannot be changed (it is {old:?}); delete the {what} and create it again"
             )))
         }
         _ => Ok(()),
+    };
+    if data.provided("target") && data.str("target") != Some(target.kind().as_str()) {
+        return Err(Error::bad_request(format!(
+            "target cannot be changed (it is {}); delete the {what} and create it again",
+            target.kind()
+        )));
     }
+    let (connection, cluster_id, instance_id) = target.fields();
+    changed("connection", connection)?;
+    changed("cluster_id", cluster_id)?;
+    changed("instance_id", instance_id)
 }
 
 /// The target a create asks for, or the stored one checked against what an
 /// update asks for.
 fn target(existing: Option<&Role>, data: &FieldData) -> Result<Target, Error> {
     if let Some(role) = existing {
-        if data.provided("target") && data.str("target") != Some(role.target.kind().as_str()) {
+        unchanged_target(&role.target, data, "role")?;
+        if let (Target::PolardbAccount { .. }, Some(old), Some(new)) = (
+            &role.target,
+            role.username.as_deref(),
+            non_empty(data, "username").filter(|_| data.provided("username")),
+        ) && old != new
+        {
             return Err(Error::bad_request(format!(
-                "target cannot be changed (it is {}); delete the role and create it again",
-                role.target.kind()
+                "username cannot be changed (it is {old:?}); delete the role and create it again"
             )));
-        }
-        let (connection, cluster, instance) = match &role.target {
-            Target::PolardbAccount {
-                connection,
-                cluster_id,
-            } => (Some(connection.as_str()), Some(cluster_id.as_str()), None),
-            Target::DcsInstance {
-                connection,
-                instance_id,
-            } => (Some(connection.as_str()), None, Some(instance_id.as_str())),
-            Target::External => (None, None, None),
-        };
-        immutable(connection, data, "connection")?;
-        immutable(cluster, data, "cluster_id")?;
-        immutable(instance, data, "instance_id")?;
-        if matches!(role.target, Target::PolardbAccount { .. }) {
-            immutable(role.username.as_deref(), data, "username")?;
         }
         return Ok(role.target.clone());
     }
@@ -431,10 +361,10 @@ fn target(existing: Option<&Role>, data: &FieldData) -> Result<Target, Error> {
 }
 
 /// Applies the fields of a write to the stored role (or a new one).
-fn apply(existing: Option<Role>, data: &FieldData, kind: RoleKind) -> Result<Role, Error> {
+fn apply(existing: Option<Role>, data: &FieldData) -> Result<Role, Error> {
     let target = target(existing.as_ref(), data)?;
     let creating = existing.is_none();
-    let mut role = existing.unwrap_or_else(|| Role::new(kind, target.clone()));
+    let mut role = existing.unwrap_or_else(|| Role::new(RoleKind::Static, target.clone()));
     accounts::apply_usernames(&mut role, creating, data)?;
     if data.provided("username") && !role.is_dual() {
         role.username = non_empty(data, "username");
@@ -471,34 +401,11 @@ fn apply(existing: Option<Role>, data: &FieldData, kind: RoleKind) -> Result<Rol
         }
         role.dcs_reset = data.str("dcs_change_method") == Some("reset");
     }
-    match kind {
-        RoleKind::Static => role.schedule.update_from(data)?,
-        RoleKind::Leased => {
-            if data.provided("ttl") {
-                role.ttl_secs = data.duration("ttl").unwrap_or_default().as_secs();
-            }
-            if data.provided("max_ttl") {
-                role.max_ttl_secs = data.duration("max_ttl").unwrap_or_default().as_secs();
-            }
-            if role.ttl_secs > 0 && role.max_ttl_secs > 0 && role.ttl_secs > role.max_ttl_secs {
-                return Err(Error::bad_request(format!(
-                    "ttl ({}s) must not be longer than max_ttl ({}s)",
-                    role.ttl_secs, role.max_ttl_secs
-                )));
-            }
-        }
-    }
-    if role.target == Target::External {
-        if role.schedule.is_automatic() {
-            return Err(Error::bad_request(
-                "external targets rotate only when you give a password to rotate-role; drop rotation_period/rotation_schedule",
-            ));
-        }
-        if kind == RoleKind::Leased {
-            return Err(Error::bad_request(
-                "a leased role must rotate by itself when its lease ends; use a polardb-account or dcs-instance target",
-            ));
-        }
+    role.schedule.update_from(data)?;
+    if role.target == Target::External && role.schedule.is_automatic() {
+        return Err(Error::bad_request(
+            "external targets rotate only when you give a password to rotate-role; drop rotation_period/rotation_schedule",
+        ));
     }
     accounts::refuse_adoption(&role, data)?;
     Ok(role)
@@ -511,8 +418,12 @@ async fn validate(engine: &Engine, name: &str, role: &Role) -> Result<(), Error>
 }
 
 /// Every connection the role names exists, is of the right cloud and
-/// allows the role.
-async fn check_connections(engine: &Engine, name: &str, role: &Role) -> Result<(), Error> {
+/// allows the role (a library set's service accounts: the set's name).
+pub(super) async fn check_connections(
+    engine: &Engine,
+    name: &str,
+    role: &Role,
+) -> Result<(), Error> {
     let mut uses: Vec<(&str, Provider, &'static str)> = Vec::new();
     match &role.target {
         Target::PolardbAccount { connection, .. } => {
@@ -554,6 +465,12 @@ async fn check_connections(engine: &Engine, name: &str, role: &Role) -> Result<(
 }
 
 async fn validate_owners_and_policy(engine: &Engine, name: &str, role: &Role) -> Result<(), Error> {
+    check_owners(engine, name, role).await?;
+    check_policy(engine, role).await
+}
+
+/// Nothing the role claims belongs to another role (or service account).
+pub(super) async fn check_owners(engine: &Engine, name: &str, role: &Role) -> Result<(), Error> {
     if let Some((resource, owner)) = engine
         .store
         .index()
@@ -563,9 +480,15 @@ async fn validate_owners_and_policy(engine: &Engine, name: &str, role: &Role) ->
         .conflict(name, role)
     {
         return Err(Error::bad_request(format!(
-            "{resource} already belongs to role {owner:?}; a target or dependent can belong to one role only"
+            "{resource} already belongs to {}; a target or dependent can belong to one role or library service account only",
+            super::library::describe_role(&owner)
         )));
     }
+    Ok(())
+}
+
+/// The role's password policy makes passwords its target takes.
+pub(super) async fn check_policy(engine: &Engine, role: &Role) -> Result<(), Error> {
     if let Some(policy) = &role.password_policy {
         let rules = role.target.rules();
         for _ in 0..POLICY_SAMPLES {
@@ -588,12 +511,7 @@ async fn validate_owners_and_policy(engine: &Engine, name: &str, role: &Role) ->
     Ok(())
 }
 
-async fn write(
-    engine: &Arc<Engine>,
-    request: &Request,
-    data: &FieldData,
-    kind: RoleKind,
-) -> HandlerResult {
+async fn write(engine: &Arc<Engine>, request: &Request, data: &FieldData) -> HandlerResult {
     let name = data.str("name").unwrap_or_default();
     let take_over = data.bool("take_over").unwrap_or(false);
     // A new role's claim check reads its target before the global lock:
@@ -602,7 +520,7 @@ async fn write(
     let mut warnings = Vec::new();
     let early_claim = match (request.operation, engine.store.load_role(name).await?) {
         (Operation::Create, None) => {
-            let provisional = apply(None, data, kind)?;
+            let provisional = apply(None, data)?;
             check_connections(engine, name, &provisional).await?;
             let read = check_claim(engine, &provisional, take_over).await?;
             warnings = accounts::check(engine, &provisional).await?;
@@ -613,15 +531,12 @@ async fn write(
     let roles_guard = engine.store.lock(LockKey::Roles).await;
     let _role_guard = engine.store.lock(LockKey::Role(name)).await;
     let existing = engine.store.load_role(name).await?;
-    if let Some(other) = existing.as_ref().filter(|role| role.kind != kind) {
+    if existing
+        .as_ref()
+        .is_some_and(|role| role.kind != RoleKind::Static)
+    {
         return Err(Error::bad_request(format!(
-            "name {name:?} is taken by a {} role ({}/{name}); role names are unique across static-roles and roles",
-            if other.kind == RoleKind::Static {
-                "static"
-            } else {
-                "leased"
-            },
-            other.kind.path()
+            "name {name:?} is taken by a leased role an earlier version stored; leased roles became library sets (see the CHANGELOG): delete it with that version, or choose another name"
         )));
     }
     if request.operation == Operation::Update && existing.is_none() {
@@ -633,7 +548,7 @@ async fn write(
         .iter()
         .flat_map(|r| r.dependents.iter().map(ToString::to_string))
         .collect();
-    let mut role = apply(existing, data, kind)?;
+    let mut role = apply(existing, data)?;
     if take_over && !creating {
         return Err(Error::bad_request(
             "take_over applies when creating a role; an existing role takes its target back with rotate-role (read its drift for the way out)",
@@ -678,8 +593,7 @@ async fn write(
     }
     let now = engine.clock.now();
     let schedule_changed = old_schedule.as_ref() != Some(&role.schedule);
-    if role.state.in_flight.is_none() && (creating || schedule_changed) && kind == RoleKind::Static
-    {
+    if role.state.in_flight.is_none() && (creating || schedule_changed) {
         let since = role.state.last_vault_rotation.or(Some(now));
         role.state.next_rotation = role.schedule.next_after(since, now);
     }
@@ -720,7 +634,7 @@ async fn write(
     Ok(warned(warnings))
 }
 
-fn warned(warnings: Vec<String>) -> Option<Response> {
+pub(super) fn warned(warnings: Vec<String>) -> Option<Response> {
     if warnings.is_empty() {
         return None;
     }
@@ -735,12 +649,12 @@ fn warned(warnings: Vec<String>) -> Option<Response> {
 /// marker, unless `take_over`. A target whose marker cannot be read is
 /// accepted: the role's drift check says why.
 /// Gives the target as read, for the rotation or adoption that follows.
-async fn check_claim(
+pub(super) async fn check_claim(
     engine: &Engine,
     role: &Role,
     take_over: bool,
 ) -> Result<Option<TargetState>, Error> {
-    if role.target.description_rule().is_none() {
+    if role.marker_rule().is_none() {
         return Ok(None);
     }
     // A standby forwards the write: no provider call from here.
@@ -771,36 +685,34 @@ fn warning(name: &str, trigger: Trigger, outcome: &RunOutcome) -> Option<String>
 
 /// What run `what` of a write tells the writer.
 fn warning_about(name: &str, what: &str, outcome: &RunOutcome) -> Option<String> {
-    match outcome {
-        RunOutcome::Rotated { .. } | RunOutcome::NotDue => None,
-        RunOutcome::Drifted { message } => Some(format!(
-            "role {name:?} saved, but {what} stopped: {message}"
-        )),
-        RunOutcome::Deferred { reason } => Some(format!(
-            "role {name:?} saved, but {what} is deferred: {reason}; it completes automatically once the jobs accept changes"
-        )),
-        RunOutcome::Retrying { message, .. } => Some(format!(
-            "role {name:?} saved, but {what} did not finish: {message}; retries continue in the background"
-        )),
-        RunOutcome::Failed { message } => Some(format!(
-            "role {name:?} saved, but {what} failed: {message}; read static-roles/{name} for its status and run rotate-role/{name} once fixed"
-        )),
-    }
+    run_warning(
+        &format!("role {name:?} saved, but "),
+        what,
+        outcome,
+        "",
+        &format!("read static-roles/{name} for its status and run rotate-role/{name} once fixed"),
+    )
 }
 
-/// Passwords for leased roles last this long unless the role says otherwise.
-pub async fn lease_ttls(engine: &Engine, role: &Role) -> Result<(Duration, Duration), Error> {
-    let default_ttl = engine.system.default_lease_ttl().await?;
-    let max_ttl = engine.system.max_lease_ttl().await?;
-    let max = if role.max_ttl_secs > 0 {
-        role.max_ttl().min(max_ttl)
-    } else {
-        max_ttl
-    };
-    let ttl = if role.ttl_secs > 0 {
-        role.ttl()
-    } else {
-        default_ttl
-    };
-    Ok((ttl.min(max), max))
+/// What a run (`what`) that did not finish tells the caller: `subject`
+/// begins the sentence, `then` follows a deferral or a retry, `fix`
+/// follows a failure.
+pub(super) fn run_warning(
+    subject: &str,
+    what: &str,
+    outcome: &RunOutcome,
+    then: &str,
+    fix: &str,
+) -> Option<String> {
+    match outcome {
+        RunOutcome::Rotated { .. } | RunOutcome::NotDue => None,
+        RunOutcome::Drifted { message } => Some(format!("{subject}{what} stopped: {message}")),
+        RunOutcome::Deferred { reason } => Some(format!(
+            "{subject}{what} is deferred: {reason}; it completes automatically once the jobs accept changes{then}"
+        )),
+        RunOutcome::Retrying { message, .. } => Some(format!(
+            "{subject}{what} did not finish: {message}; retries continue in the background{then}"
+        )),
+        RunOutcome::Failed { message } => Some(format!("{subject}{what} failed: {message}; {fix}")),
+    }
 }

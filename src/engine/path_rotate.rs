@@ -26,7 +26,7 @@ pub fn paths() -> Vec<Path<Engine>> {
     vec![
         Path::new("rotate-role/{name}")
             .fields([
-                Field::string("name", "Name of the static or leased role."),
+                Field::string("name", "Name of the static role."),
                 Field::bool("dry_run", "Change nothing; return every call that would be made and the prechecks with their results.")
                     .default(false),
                 Field::string(
@@ -64,23 +64,19 @@ async fn rotate_role(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> Han
             .store
             .load_role(name)
             .await?
+            .filter(|role| role.kind == RoleKind::Static)
             .ok_or_else(|| missing(name))?;
         return Ok(Some(Response::with_data(plan(engine, name, &role).await?)));
     }
     let _guard = engine.store.try_lock(LockKey::Role(name)).ok_or_else(|| {
-        Error::conflict(format!("role {name:?} is busy: a rotation or a check of its target is running; try again shortly, and read static-roles/{name} or roles/{name} for its status"))
+        Error::conflict(format!("role {name:?} is busy: a rotation or a check of its target is running; try again shortly, and read static-roles/{name} for its status"))
     })?;
     let role = engine
         .store
         .load_role(name)
         .await?
+        .filter(|role| role.kind == RoleKind::Static)
         .ok_or_else(|| missing(name))?;
-    if let Some(checkout) = &role.state.checkout {
-        return Err(Error::conflict(format!(
-            "role {name:?} is checked out until {}; revoke the lease (which rotates it) instead",
-            rfc3339(checkout.expires_at)
-        )));
-    }
     let password = data
         .str("password")
         .filter(|p| !p.is_empty())
@@ -171,7 +167,7 @@ fn answer(
         }),
         RunOutcome::Failed { message } => Err(Error::Coded {
             status: 502,
-            message: format!("rotation of role {name:?} failed: {message}; read static-roles/{name} or roles/{name} for details"),
+            message: format!("rotation of role {name:?} failed: {message}; read static-roles/{name} for details"),
         }),
         RunOutcome::Drifted { message } => Err(Error::conflict(format!(
             "rotation of role {name:?} stopped before changing anything: {message}"
@@ -180,7 +176,9 @@ fn answer(
 }
 
 fn missing(name: &str) -> Error {
-    Error::bad_request(format!("role {name:?} does not exist"))
+    Error::bad_request(format!(
+        "static role {name:?} does not exist (a library set's service accounts rotate at check-in, or with library/<set>/rotate)"
+    ))
 }
 
 /// One provider call a step makes, as a dry run shows it.
@@ -342,7 +340,6 @@ async fn plan(engine: &Engine, name: &str, role: &Role) -> Result<Value, Error> 
         "would_defer": blocked,
         "would_end": run.outcome.status().as_str(),
         "password_check": password_check,
-        "checked_out": role.kind == RoleKind::Leased && role.state.checkout.is_some(),
     }))
 }
 

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -25,16 +24,19 @@ pub const STORAGE_PREFIX: &str = "role/";
 pub enum RoleKind {
     /// `static-roles/`: Vault owns the password and rotates it on schedule.
     Static,
-    /// `roles/`: the password is checked out under a lease and rotated when
-    /// the lease ends.
-    Leased,
+    /// A service account of a library set (`library/`), stored as
+    /// `<set>:<account>`: checked out under a lease, rotated at check-in.
+    /// Earlier versions' leased roles load as this kind (and belong to no
+    /// set).
+    #[serde(alias = "leased")]
+    Library,
 }
 
 impl RoleKind {
     pub fn path(self) -> &'static str {
         match self {
             Self::Static => "static-roles",
-            Self::Leased => "roles",
+            Self::Library => "library",
         }
     }
 }
@@ -122,6 +124,22 @@ impl Target {
                 Some(connection)
             }
             Self::External => None,
+        }
+    }
+
+    /// `(connection, cluster_id, instance_id)` as reads show them: empty
+    /// where the target has none.
+    pub fn fields(&self) -> (&str, &str, &str) {
+        match self {
+            Self::PolardbAccount {
+                connection,
+                cluster_id,
+            } => (connection, cluster_id, ""),
+            Self::DcsInstance {
+                connection,
+                instance_id,
+            } => (connection, "", instance_id),
+            Self::External => ("", "", ""),
         }
     }
 
@@ -345,6 +363,8 @@ pub enum Trigger {
     Schedule,
     Manual,
     LeaseEnd,
+    /// A library check-in (`library/:name/check-in`, or `manage/`).
+    CheckIn,
     Propagate,
     /// The password the target holds becomes current without changing it:
     /// `rotate-role password=...` on a PolarDB or DCS target, or creating a
@@ -362,6 +382,7 @@ impl Trigger {
             Self::Schedule => "schedule",
             Self::Manual => "manual",
             Self::LeaseEnd => "lease-end",
+            Self::CheckIn => "check-in",
             Self::Propagate => "propagate",
             Self::Adopt => "adopt",
             Self::Repair => "repair",
@@ -374,11 +395,12 @@ impl Trigger {
         matches!(self, Self::Create | Self::Adopt | Self::Repair)
     }
 
-    pub const ALL: [Trigger; 7] = [
+    pub const ALL: [Trigger; 8] = [
         Self::Create,
         Self::Schedule,
         Self::Manual,
         Self::LeaseEnd,
+        Self::CheckIn,
         Self::Propagate,
         Self::Adopt,
         Self::Repair,
@@ -635,6 +657,22 @@ impl Drift {
     /// The ways out, for a role with one account or (`dual`) two: a dual
     /// role cannot adopt a password, and each rotation resets one account.
     pub fn what_to_do(&self, path: &str, name: &str, dual: bool) -> String {
+        if let Some((set, account)) = super::library::split_member(name) {
+            // A service account is never adopted: a reset takes it back,
+            // and so does its next check-in.
+            let reset = super::library::rotate_hint(name);
+            let ways_out = format!(
+                "run {reset} to set a new password without the old one and take the account back (checking {account:?} in does the same), which updates every copy"
+            );
+            return match self.kind {
+                DriftKind::ClaimedElsewhere => format!(
+                    "two Vault mounts would fight over this account: delete it from the library set or role in the other mount (or library set {set:?} here), then {ways_out}"
+                ),
+                DriftKind::NewerPassword => {
+                    format!("the password Vault holds is stale: {ways_out}")
+                }
+            };
+        }
         let ways_out = if dual {
             format!(
                 "run rotate-role/{name} twice: each sets a new password on one account without its old one, the inactive account first, so after two Vault knows both (a dual-account role cannot adopt a password); both update the copies pinned to the account they change"
@@ -693,7 +731,7 @@ pub struct AttemptsReport {
     pub at: OffsetDateTime,
 }
 
-/// A leased role's password is out.
+/// A library service account's password is out.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Checkout {
     pub id: String,
@@ -704,6 +742,13 @@ pub struct Checkout {
     /// The lease can never be renewed past this.
     #[serde(with = "time::serde::rfc3339")]
     pub max_expires_at: OffsetDateTime,
+    /// Who checked it out: the caller's entity id, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub borrower_entity_id: Option<String>,
+    /// Otherwise an HMAC of the caller's (host-salted) token under this
+    /// mount's borrower key: comparable, never the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub borrower_client_token: Option<String>,
 }
 
 #[derive(Clone, Default, Serialize, Deserialize)]
@@ -795,8 +840,15 @@ pub struct Role {
     /// DCS: change with the old password (`update`) or without (`reset`).
     #[serde(default)]
     pub dcs_reset: bool,
+    /// DCS library service accounts: `username` is an ACL account (not the
+    /// instance's `default` user), reset like a dual role's accounts.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub acl_account: bool,
     #[serde(default)]
     pub schedule: Schedule,
+    /// Unused since leased roles became library sets (whose lending
+    /// periods are the set's); kept so stored roles read and write back
+    /// unchanged.
     #[serde(default)]
     pub ttl_secs: u64,
     #[serde(default)]
@@ -807,6 +859,18 @@ pub struct Role {
 
 fn is_zero(n: &u8) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The claim on DCS ACL account `name` of the role's instance.
+fn acl_resource_id(target: &Target, name: &str) -> Option<String> {
+    match target {
+        Target::DcsInstance { instance_id, .. } => Some(format!("dcs:{instance_id}/acl/{name}")),
+        _ => None,
+    }
 }
 
 fn time_or_null(at: Option<OffsetDateTime>) -> Value {
@@ -824,6 +888,7 @@ impl Role {
             dependents: Vec::new(),
             password_policy: None,
             dcs_reset: false,
+            acl_account: false,
             schedule: Schedule::default(),
             ttl_secs: 0,
             max_ttl_secs: 0,
@@ -831,17 +896,27 @@ impl Role {
         }
     }
 
-    pub fn ttl(&self) -> Duration {
-        Duration::from_secs(self.ttl_secs)
-    }
-
-    pub fn max_ttl(&self) -> Duration {
-        Duration::from_secs(self.max_ttl_secs)
-    }
-
     /// The role names two accounts that take turns.
     pub fn is_dual(&self) -> bool {
         !self.usernames.is_empty()
+    }
+
+    /// The password changed is a DCS ACL account's (a dual role's, or an
+    /// ACL service account of a library set): reset, and read with the
+    /// account's status.
+    pub fn uses_acl_accounts(&self) -> bool {
+        matches!(self.target, Target::DcsInstance { .. }) && (self.is_dual() || self.acl_account)
+    }
+
+    /// Where Vault keeps this role's ownership marker, if it keeps one. A
+    /// library ACL service account keeps none: DCS has one description per
+    /// instance, which the instance password's owner marks, and no ACL
+    /// account description Vault can write.
+    pub fn marker_rule(&self) -> Option<&'static DescriptionRule> {
+        if self.acl_account {
+            return None;
+        }
+        self.target.description_rule()
     }
 
     /// The account `static-creds` serves: a single role's `username`, or
@@ -957,11 +1032,29 @@ impl Role {
         } else {
             vec![self.username.as_deref()]
         };
-        let mut claims: Vec<String> = accounts
-            .into_iter()
-            .filter_map(|account| self.target.resource_id(account))
-            .collect();
+        let mut claims: Vec<String> = if self.acl_account {
+            // A library ACL service account: that account only (the
+            // instance password, `dcs:<id>`, is someone else's).
+            accounts
+                .into_iter()
+                .filter_map(|account| acl_resource_id(&self.target, account?))
+                .collect()
+        } else {
+            accounts
+                .into_iter()
+                .filter_map(|account| self.target.resource_id(account))
+                .collect()
+        };
         claims.dedup();
+        if self.is_dual() {
+            // A dual DCS role also holds its two ACL accounts, which no
+            // library set may lend.
+            claims.extend(
+                self.usernames
+                    .iter()
+                    .filter_map(|name| acl_resource_id(&self.target, name)),
+            );
+        }
         claims.extend(self.dependents.iter().map(Dependent::resource_id));
         claims
     }
@@ -979,20 +1072,10 @@ impl Role {
         names
     }
 
-    /// Settings and state as `read static-roles/:name` / `roles/:name` show
-    /// them: never a password.
+    /// Settings and state as `read static-roles/:name` (and a library set's
+    /// read, for its accounts) show them: never a password.
     pub fn describe(&self, name: &str) -> Map<String, Value> {
-        let (connection, cluster_id, instance_id) = match &self.target {
-            Target::PolardbAccount {
-                connection,
-                cluster_id,
-            } => (connection.as_str(), cluster_id.as_str(), ""),
-            Target::DcsInstance {
-                connection,
-                instance_id,
-            } => (connection.as_str(), "", instance_id.as_str()),
-            Target::External => ("", "", ""),
-        };
+        let (connection, cluster_id, instance_id) = self.target.fields();
         let state = &self.state;
         let dependents: Vec<Value> = self
             .dependents
@@ -1052,7 +1135,7 @@ impl Role {
         }
         // A dual DCS role always resets its ACL accounts: no method to
         // choose, no wrong-password tries to count.
-        if matches!(self.target, Target::DcsInstance { .. }) && !self.is_dual() {
+        if matches!(self.target, Target::DcsInstance { .. }) && !self.uses_acl_accounts() {
             map.insert(
                 "dcs_change_method".into(),
                 Value::from(if self.dcs_reset { "reset" } else { "update" }),
@@ -1066,9 +1149,7 @@ impl Role {
         }
         match self.kind {
             RoleKind::Static => map.extend(self.schedule.describe()),
-            RoleKind::Leased => {
-                map.insert("ttl".into(), self.ttl_secs.into());
-                map.insert("max_ttl".into(), self.max_ttl_secs.into());
+            RoleKind::Library => {
                 map.insert("checked_out".into(), state.checkout.is_some().into());
                 map.insert(
                     "checkout_expires_at".into(),
@@ -1082,6 +1163,12 @@ impl Role {
 
 impl Role {
     fn describe_drift_check(&self) -> Value {
+        if self.acl_account {
+            return json!({
+                "state": "not_applicable",
+                "detail": "DCS ACL accounts carry no ownership marker (DCS keeps one description per instance): Vault resets them at each check-in without their old password",
+            });
+        }
         if self.target.description_rule().is_none() {
             return json!({
                 "state": "not_applicable",
@@ -1266,7 +1353,70 @@ mod tests {
             connection: "hw".into(),
             instance_id: "dcs-1".into(),
         });
-        assert_eq!(dcs.claims(), ["dcs:dcs-1"]);
+        // The instance (its one marker), and the two ACL accounts, which
+        // no library set may lend.
+        assert_eq!(
+            dcs.claims(),
+            [
+                "dcs:dcs-1",
+                "dcs:dcs-1/acl/app_blue",
+                "dcs:dcs-1/acl/app_green"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_library_acl_account_claims_that_account_and_keeps_no_marker() {
+        let instance = Target::DcsInstance {
+            connection: "hw".into(),
+            instance_id: "dcs-1".into(),
+        };
+        let mut acl = Role::new(RoleKind::Library, instance.clone());
+        acl.username = Some("app_blue".into());
+        acl.acl_account = true;
+        assert_eq!(acl.claims(), ["dcs:dcs-1/acl/app_blue"]);
+        assert!(acl.uses_acl_accounts());
+        assert!(acl.marker_rule().is_none());
+        assert_eq!(
+            acl.describe("pool:app_blue")["drift_check"]["state"],
+            "not_applicable"
+        );
+        assert!(
+            !acl.describe("pool:app_blue")
+                .contains_key("dcs_change_method")
+        );
+        // Stored as before for every other role.
+        assert_eq!(serde_json::to_value(&acl).unwrap()["acl_account"], true);
+        let mut default = Role::new(RoleKind::Library, instance);
+        default.username = Some("default".into());
+        assert_eq!(default.claims(), ["dcs:dcs-1"]);
+        assert!(!default.uses_acl_accounts() && default.marker_rule().is_some());
+        assert!(
+            serde_json::to_value(&default)
+                .unwrap()
+                .get("acl_account")
+                .is_none()
+        );
+        // A leased role an earlier version stored loads as a service account.
+        let mut stored = stored_single_role();
+        stored["kind"] = json!("leased");
+        let loaded: Role = serde_json::from_value(stored).unwrap();
+        assert_eq!(loaded.kind, RoleKind::Library);
+    }
+
+    #[test]
+    fn a_library_service_account_is_told_how_to_leave_drift() {
+        let drift = Drift {
+            found_at: OffsetDateTime::UNIX_EPOCH,
+            kind: DriftKind::NewerPassword,
+            detail: "restored".into(),
+        };
+        let text = drift.what_to_do("library", "pool:app_a", false);
+        assert!(
+            text.contains("library/pool/rotate service_account_names=app_a"),
+            "{text}"
+        );
+        assert!(!text.contains("rotate-role"), "{text}");
     }
 
     #[test]

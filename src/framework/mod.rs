@@ -23,7 +23,7 @@ pub use field::{Field, FieldData, FieldType, FieldValue};
 pub use help::reference_markdown;
 pub use operation::Operation;
 pub use path::{BoxFuture, ExistenceCheck, Handler, HandlerResult, Path, validate_name};
-pub use request::{ClientInfo, LeaseInfo, Request};
+pub use request::{ClientInfo, ClientToken, LeaseInfo, Request};
 pub use response::{LeaseGrant, Response};
 pub use router::{BackendInfo, Framework, Lifecycle, SECRET_TYPE_KEY, SecretType};
 pub use storage::{MemoryStorage, Storage, StorageError, StorageOps, get_json, put_json};

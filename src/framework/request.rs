@@ -40,7 +40,8 @@ impl Request {
     }
 }
 
-/// Who is calling, for history records and logs. Never holds a token.
+/// Who is calling, for history records, logs and the borrower of a
+/// library check-out. Its `Debug` never shows the token.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
     pub display_name: String,
@@ -48,6 +49,39 @@ pub struct ClientInfo {
     pub token_accessor: String,
     pub mount_point: String,
     pub remote_addr: String,
+    /// The host's HMAC-salted form of the caller's token (never the token
+    /// itself), stable per token and mount.
+    pub client_token: ClientToken,
+}
+
+/// The salted client token a host sends: an identity to compare, never
+/// to show; `Debug` prints whether it is set, not its value.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ClientToken(String);
+
+impl ClientToken {
+    pub fn new(salted: impl Into<String>) -> Self {
+        Self(salted.into())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value, for hashing: never log or store it as it is.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ClientToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "ClientToken(none)"
+        } else {
+            "ClientToken(<redacted>)"
+        })
+    }
 }
 
 /// The lease a `renew` or `revoke` refers to.

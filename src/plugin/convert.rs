@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::proto::pb;
 use crate::framework::{
-    ClientInfo, Error, Existence, LeaseGrant, LeaseInfo, Operation, Request, Response,
+    ClientInfo, ClientToken, Error, Existence, LeaseGrant, LeaseInfo, Operation, Request, Response,
     SECRET_TYPE_KEY, SpecialPaths,
 };
 
@@ -155,6 +155,7 @@ pub fn request(request: pb::Request) -> Result<Request, Error> {
                 .connection
                 .map(|c| c.remote_addr)
                 .unwrap_or_default(),
+            client_token: ClientToken::new(request.client_token),
         },
     })
 }
@@ -303,6 +304,10 @@ mod tests {
         let decoded = request(wire.clone()).unwrap();
         assert_eq!(decoded.operation, Operation::Revoke);
         assert!(decoded.data.is_empty());
+        // The salted token is kept to identify a borrower, never shown.
+        assert_eq!(decoded.client.client_token.expose(), "hmac-of-the-token");
+        let shown = format!("{:?}", decoded.client);
+        assert!(!shown.contains("hmac-of-the-token"), "{shown}");
         let lease = decoded.secret.unwrap();
         assert_eq!(lease.ttl, Duration::from_secs(90));
         assert_eq!(lease.max_ttl, Duration::from_secs(3600));

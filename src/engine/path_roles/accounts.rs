@@ -11,7 +11,7 @@ use crate::providers::{ErrorKind, ProviderError};
 use super::super::calls;
 use super::super::cloud::AccountInfo;
 use super::super::core::Engine;
-use super::super::role::{Dependent, Role, RoleKind, Target, Trigger};
+use super::super::role::{Dependent, Role, Target, Trigger};
 use super::super::rotation::execute::{self, RotateRequest};
 use super::super::rotation::plan::{self, RunOutcome};
 use super::{non_empty, warning_about};
@@ -71,11 +71,6 @@ pub(super) fn apply_usernames(
     if names.is_empty() {
         return Ok(());
     }
-    if role.kind == RoleKind::Leased {
-        return Err(Error::bad_request(
-            "leased roles have one account in this version (a check-out hands out one password): use username, or a static role for usernames",
-        ));
-    }
     match role.target {
         Target::External => {
             return Err(Error::bad_request(
@@ -108,7 +103,10 @@ pub(super) fn apply_usernames(
 
 /// A dependent of a dual-account role: a DTS copy pinned to one of its two
 /// accounts (DRS jobs cannot be).
-pub(super) fn parse_dependent(spec: &str, usernames: &[String]) -> Result<Dependent, Error> {
+pub(in super::super) fn parse_dependent(
+    spec: &str,
+    usernames: &[String],
+) -> Result<Dependent, Error> {
     let accounts = usernames.join(" or /");
     let dependent = Dependent::parse(spec, None).map_err(|why| {
         // Valid but for the account: say which ones it may name.
@@ -329,21 +327,25 @@ mod tests {
 
     use serde_json::{Value, json};
 
-    use super::super::{apply, leased_fields, static_fields};
+    use super::super::{apply, static_fields};
     use super::*;
+    use crate::engine::role::RoleKind;
     use crate::providers::{ErrorClass, Service};
 
-    fn data(raw: Value, kind: RoleKind) -> FieldData {
-        let fields = match kind {
-            RoleKind::Static => static_fields(),
-            RoleKind::Leased => leased_fields(),
-        };
-        FieldData::parse(&fields, raw.as_object().expect("an object"), &[], true)
-            .expect("fields parse")
+    fn data(raw: Value) -> FieldData {
+        FieldData::parse(
+            &static_fields(),
+            raw.as_object().expect("an object"),
+            &[],
+            true,
+        )
+        .expect("fields parse")
     }
 
+    /// Static roles are the only ones written with these fields.
     fn write(existing: Option<Role>, raw: Value, kind: RoleKind) -> Result<Role, Error> {
-        apply(existing, &data(raw, kind), kind)
+        assert_eq!(kind, RoleKind::Static);
+        apply(existing, &data(raw))
     }
 
     /// `base` with the fields of `extra` added.
@@ -450,13 +452,6 @@ mod tests {
                 json!({"target": "external", "usernames": ["a", "b"]}),
                 RoleKind::Static,
                 "a target Vault can change",
-            ),
-            (
-                "leased",
-                None,
-                polardb(json!({"usernames": ["a", "b"]})),
-                RoleKind::Leased,
-                "leased roles have one account",
             ),
             (
                 "dcs default",

@@ -62,7 +62,7 @@ async fn check_one(engine: &Arc<Engine>, name: &str) -> Result<(), Error> {
     let Some(role) = engine.store.load_role(name).await? else {
         return Ok(());
     };
-    if role.state.status == Status::Drifted {
+    if role.state.status == Status::Drifted || role.marker_rule().is_none() {
         return Ok(());
     }
     // Read without the role's lock, so a rotate-role meanwhile is not

@@ -119,7 +119,7 @@ pub async fn rotate(
     let mut run = Run::default();
     // The write's read is of the account it checked, not necessarily the
     // one a dual rotation changes: a dual role reads its own.
-    let mut known = request.target.filter(|_| !role.is_dual());
+    let mut known = request.target.filter(|_| !role.uses_acl_accounts());
     loop {
         let action = plan::decide(&role, &run, &owner);
         if plan::before(&mut role, &action) {
@@ -171,9 +171,12 @@ async fn perform(engine: &Engine, role: &Role, action: &Action) -> Observation {
     // one account.
     let account = role.acting_account();
     match action {
-        // A dual role's read also gives the account's status (a DCS ACL
-        // account's), which says whether it can take a change now.
-        Action::ReadTarget if role.is_dual() => read_account(engine, role, account).await,
+        // A DCS ACL account's read also gives the account's status, which
+        // says whether it can take a change now (PolarDB dual roles read
+        // the account either way).
+        Action::ReadTarget if role.is_dual() || role.uses_acl_accounts() => {
+            read_account(engine, role, account).await
+        }
         Action::ReadTarget => Observation::Target(
             calls::read_target(store, role, account)
                 .await

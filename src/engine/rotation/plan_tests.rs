@@ -231,16 +231,18 @@ impl Scenario {
         })
     }
 
-    /// A leased role, its lease ending for good in 2h.
+    /// A library service account, its lease ending for good in 2h.
     fn leased(self) -> Self {
         self.with(|role| {
-            role.kind = RoleKind::Leased;
+            role.kind = RoleKind::Library;
             role.schedule = Schedule::default();
             role.state.checkout = Some(Checkout {
                 id: "lease-1".into(),
                 issued_at: NOW - HOUR,
                 expires_at: NOW + HOUR,
                 max_expires_at: NOW + 2 * HOUR,
+                borrower_entity_id: None,
+                borrower_client_token: None,
             });
             if role.state.in_flight.is_none() {
                 role.state.next_rotation = Some(NOW + 2 * HOUR);
@@ -666,7 +668,7 @@ fn begin(Scenario(mut role): Scenario, trigger: Trigger, given: Option<&str>) ->
 
 #[test]
 fn begin_and_start_record_the_rotation() {
-    use Trigger::{Create, LeaseEnd, Manual, Propagate, Schedule};
+    use Trigger::{CheckIn, Create, LeaseEnd, Manual, Propagate, Schedule};
     let polar = || at_rest(polardb_target());
     #[rustfmt::skip]
     let rows: Vec<(&str, Scenario, Trigger, Option<&str>, &str)> = vec![
@@ -689,8 +691,10 @@ fn begin_and_start_record_the_rotation() {
         ("manual on a drifted dcs: repair resets", at_rest(dcs_target()).drifted(), Manual, None,
             "start repair => rotating prepared+reset f0 next=+23h pw=old"),
         ("create takes the target", polar(), Create, None, "start create => rotating prepared f0 next=+23h pw=old"),
-        ("lease end of a leased role", polar().leased(), LeaseEnd, None,
+        ("lease end of a lent service account", polar().leased(), LeaseEnd, None,
             "start lease-end => rotating prepared f0 next=+2h pw=old"),
+        ("check-in of a lent service account", polar().leased(), CheckIn, None,
+            "start check-in => rotating prepared f0 next=+2h pw=old"),
         ("a given password is adopted, copies pending", polar().dts(), Manual, Some(NEW),
             "start adopt given => rotating target_applied f0 next=+23h deps=pending pw=new"),
         ("a given password the target's rules refuse", polar(), Manual, Some("short"), "refused 400"),
@@ -711,7 +715,7 @@ fn begin_and_start_record_the_rotation() {
         println!("case: {name}");
         assert_eq!(begin(role.clone(), *trigger, *given), *expected, "{name}");
     }
-    assert_eq!(rows.len(), 24);
+    assert_eq!(rows.len(), 25);
 }
 
 #[test]
@@ -729,7 +733,7 @@ fn reading_the_target() {
             "drifted idle f0 next=none pw=old => drifted hist=drifted"),
         ("a marker of ours this Vault never saw: drifted", polardb().dts(), fresh(), available(&ours(UNKNOWN)),
             "drifted idle f0 next=none deps=in_sync pw=old => drifted hist=drifted"),
-        ("drifted leased role keeps its lease-end net", polardb().leased(), fresh(), available(&theirs()),
+        ("drifted service account keeps its lease-end net", polardb().leased(), fresh(), available(&theirs()),
             "drifted idle f0 next=+2h pw=old => drifted hist=drifted"),
         ("create takes another mount's target", polardb().trigger(Trigger::Create), fresh(), available(&theirs()),
             "rotating prepared f0 next=now pw=old => next"),
@@ -779,7 +783,7 @@ fn reading_the_target() {
             "rotating prepared f3 next=+20s err=Retryable pw=old => retrying"),
         ("sixth failure: give up until the next cycle", polardb().failures(5), fresh(), read_failed(throttled()),
             "failed prepared f0 next=+23h err=Retryable pw=old => failed hist=failed/Retryable"),
-        ("leased role gives up: longest backoff", polardb().leased().failures(5), fresh(), read_failed(throttled()),
+        ("service account gives up: longest backoff", polardb().leased().failures(5), fresh(), read_failed(throttled()),
             "failed prepared f0 next=+15m err=Retryable pw=old => failed hist=failed/Retryable"),
         ("manual-only role gives up: waits for rotate-role", polardb().manual_only().failures(5), fresh(), read_failed(throttled()),
             "failed prepared f0 next=none err=Retryable pw=old => failed hist=failed/Retryable"),
@@ -981,7 +985,7 @@ fn updating_the_copies() {
             "ok idle f0 next=+23h deps=in_sync pw=new => rotated hist=succeeded"),
         ("drs only, key rejected", polardb().drs().applied().marked(), seen(), sent(vec![Some(auth())]),
             "failed target_applied+marker f0 next=none err=CredentialsRejected deps=failed pw=new => failed"),
-        ("leased role: next is the lease's end", polardb().dts().leased().applied().marked(), seen(), sent(vec![None]),
+        ("lent service account: next is the lease's end", polardb().dts().leased().applied().marked(), seen(), sent(vec![None]),
             "ok idle f0 next=+2h deps=in_sync pw=new => rotated hist=succeeded"),
         ("manual-only role: nothing scheduled", polardb().dts().manual_only().applied().marked(), seen(), sent(vec![None]),
             "ok idle f0 next=none deps=in_sync pw=new => rotated hist=succeeded"),

@@ -150,7 +150,7 @@ async fn run_role(engine: &Arc<Engine>, name: &str) -> Result<(), crate::framewo
         return Ok(());
     };
     let mut request = RotateRequest::new(Trigger::Schedule);
-    if role.kind == RoleKind::Leased {
+    if role.kind == RoleKind::Library {
         match &role.state.checkout {
             // The host lost the lease: end the check-out ourselves.
             Some(checkout) if checkout.max_expires_at <= engine.clock.now() => {

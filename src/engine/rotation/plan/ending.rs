@@ -60,14 +60,14 @@ fn active_accounts(role: &Role, flight: &Rotation) -> Option<(String, String)> {
 
 /// When a role that gave up (or whose target refused the change) tries
 /// again: its next regular rotation if that is still ahead, else the next
-/// slot of its schedule; a leased role, which has none, after the longest
+/// slot of its schedule; a library service account, which has none, after the longest
 /// backoff; a manual-only role waits for rotate-role.
 fn next_cycle(role: &Role, ctx: &Context) -> Option<OffsetDateTime> {
     match role.kind {
         RoleKind::Static => next_regular_rotation(role, ctx.now)
             .filter(|due| *due > ctx.now)
             .or_else(|| role.schedule.next_cycle_after(ctx.now)),
-        RoleKind::Leased => Some(ctx.now + ctx.tuning.retry_cap),
+        RoleKind::Library => Some(ctx.now + ctx.tuning.retry_cap),
     }
 }
 
@@ -79,9 +79,9 @@ fn next_regular_rotation(role: &Role, now: OffsetDateTime) -> Option<OffsetDateT
         RoleKind::Static => role
             .schedule
             .next_after(Some(role.state.last_vault_rotation.unwrap_or(now)), now),
-        // A leased role rotates when its lease ends; this is only the safety
+        // A library service account rotates when it comes back; this is only the safety
         // net for a lease the host lost.
-        RoleKind::Leased => role.state.checkout.as_ref().map(|c| c.max_expires_at),
+        RoleKind::Library => role.state.checkout.as_ref().map(|c| c.max_expires_at),
     }
 }
 
@@ -231,8 +231,9 @@ pub fn failed_attempt(role: &mut Role, error: &ProviderError, ctx: &Context) -> 
                 rfc3339(at)
             ),
             None => format!(
-                "gave up after {} attempts; run rotate-role/{} to try again",
-                tuning.max_failures, ctx.name
+                "gave up after {} attempts; run {} to try again",
+                tuning.max_failures,
+                super::super::super::library::rotate_hint(ctx.name)
             ),
         });
         state.next_rotation = next;
@@ -298,9 +299,9 @@ pub fn drifted(role: &mut Role, kind: DriftKind, detail: String, ctx: &Context) 
     state.status = Status::Drifted;
     state.status_reason = Some(format!("{}; {what_to_do}", drift.detail));
     state.failures = 0;
-    // A leased role keeps its lease-end safety net; nothing else is due.
+    // A lent service account keeps its lease-end safety net; nothing else is due.
     state.next_rotation = match role.kind {
-        RoleKind::Leased => state.checkout.as_ref().map(|c| c.max_expires_at),
+        RoleKind::Library => state.checkout.as_ref().map(|c| c.max_expires_at),
         RoleKind::Static => None,
     };
     state.drift = Some(drift);

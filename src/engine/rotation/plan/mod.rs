@@ -137,9 +137,9 @@ pub fn dcs_offers_old_password(role: &Role, flight: &Rotation) -> bool {
 
 fn change_method(role: &Role, flight: &Rotation) -> ChangeMethod {
     match role.target {
-        // Dual roles reset the ACL account: no old password, no tries to
-        // count, safe to send again.
-        Target::DcsInstance { .. } if role.is_dual() => ChangeMethod::AclReset,
+        // ACL accounts (a dual role's, a library service account) are
+        // reset: no old password, no tries to count, safe to send again.
+        Target::DcsInstance { .. } if role.uses_acl_accounts() => ChangeMethod::AclReset,
         Target::DcsInstance { .. } if dcs_offers_old_password(role, flight) => {
             ChangeMethod::DcsUpdate
         }
@@ -173,7 +173,7 @@ fn marker_write(role: &Role, run: &Run, owner: &str) -> MarkerWrite {
 /// How the target's description (as read) takes this mount's marker for
 /// `generation`, keeping the operator's text.
 pub fn merge_marker(role: &Role, description: &str, owner: &str, generation: &str) -> MarkerWrite {
-    let Some(rule) = role.target.description_rule() else {
+    let Some(rule) = role.marker_rule() else {
         return MarkerWrite::Skip;
     };
     let marker = Marker {
@@ -307,6 +307,11 @@ fn target_read(
                 return refused(role, &error, ctx);
             }
         }
+    }
+    if role.marker_rule().is_none() {
+        // No marker of this role's on the target: nothing to compare, and
+        // no description to write back.
+        return Applied::next(false);
     }
     let mut commit = false;
     let found = marker::find(&target.description);
@@ -458,7 +463,7 @@ fn settled(role: &mut Role, read: Result<TargetState, ProviderError>, ctx: &Cont
         Ok(target) => target.account_status,
         Err(error) => return failed_attempt(role, &error, ctx),
     };
-    let account = flight(role).account.clone().unwrap_or_default();
+    let account = role.acting_account().to_owned();
     match status.as_deref().map(str::to_ascii_uppercase).as_deref() {
         Some("AVAILABLE") => {
             target_applied(role, ctx.now, None);
