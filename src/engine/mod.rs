@@ -22,6 +22,9 @@ mod schedule;
 mod scheduler;
 mod store;
 mod tuning;
+// Dynamic credentials will name accounts with it; only tests call it yet.
+#[cfg_attr(not(test), allow(dead_code, unused_imports))]
+pub(crate) mod username_template;
 
 use std::sync::Arc;
 
