@@ -374,6 +374,7 @@ fn dropped_answers_and_throttling_converge_on_one_password_without_a_dcs_lockout
 }
 
 #[test]
+#[ignore = "roles/ and creds/ serve dynamic roles on this branch; leased check-outs move to library/ (branch library), where this test moves too"]
 fn leased_passwords_are_exclusive_renew_up_to_max_ttl_and_rotate_when_revoked() {
     let stack = Stack::start("engine-leases");
     let server = &stack.server;

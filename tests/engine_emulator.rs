@@ -276,6 +276,7 @@ fn dry_run_shows_the_plan_and_changes_nothing() {
 }
 
 #[test]
+#[ignore = "roles/ and creds/ serve dynamic roles on this branch; leased check-outs move to library/ (branch library), where this test moves too"]
 fn leased_check_out_is_exclusive_renews_and_rotates_when_revoked() {
     let (emulator, mount) = setup();
     mount.write_ok(
@@ -475,7 +476,7 @@ fn a_resource_belongs_to_one_role_and_names_are_unique_across_kinds() {
         matches!(&taken_dependent, Err(Error::BadRequest(m)) if m.contains("team-c")),
         "{taken_dependent:?}"
     );
-    let cross_kind = mount.write("roles/team-a", json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "username": "report" }));
+    let cross_kind = mount.write("roles/team-a", json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "grants": "appdb=ReadOnly" }));
     assert!(
         matches!(&cross_kind, Err(Error::BadRequest(m)) if m.contains("static-roles/team-a")),
         "{cross_kind:?}"

@@ -6,6 +6,7 @@ mod clock;
 mod cloud;
 mod connection;
 mod core;
+mod dynamic;
 mod history;
 mod index;
 mod locks;
@@ -13,6 +14,7 @@ mod marker;
 mod password;
 mod path_config;
 mod path_creds;
+mod path_dynamic;
 mod path_history;
 mod path_roles;
 mod path_rotate;
@@ -22,13 +24,13 @@ mod schedule;
 mod scheduler;
 mod store;
 mod tuning;
-// Dynamic credentials will name accounts with it; only tests call it yet.
-#[cfg_attr(not(test), allow(dead_code, unused_imports))]
 pub(crate) mod username_template;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
@@ -59,7 +61,10 @@ impl Lifecycle for Engine {
 
     async fn periodic(self: Arc<Self>) -> Result<(), Error> {
         self.store.timetable.wake();
-        Ok(())
+        if !self.runs_background_work().await {
+            return Ok(());
+        }
+        dynamic::cleanup::sweep(&self).await
     }
 
     async fn cleanup(&self) {
@@ -79,10 +84,25 @@ impl Lifecycle for Engine {
     fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
+
+    async fn wal_rollback(self: Arc<Self>, kind: &str, data: &Value) -> Result<(), Error> {
+        match kind {
+            dynamic::WAL_KIND => dynamic::cleanup::roll_back(&self, data).await,
+            other => Err(wal::unknown_kind(other)),
+        }
+    }
+
+    fn wal_rollback_min_age(&self) -> Duration {
+        self.tuning.wal_rollback_min_age
+    }
 }
 
 pub fn paths() -> Vec<Path<Engine>> {
-    let mut paths = path_config::paths();
+    // First: dynamic roles take `roles/` and `creds/` from the leased
+    // roles registered below (which move to `library/`; the lead removes
+    // them when merging that branch).
+    let mut paths = path_dynamic::paths();
+    paths.extend(path_config::paths());
     paths.extend(path_roles::paths());
     paths.extend(path_creds::paths());
     paths.extend(path_rotate::paths());
@@ -116,11 +136,16 @@ pub fn backend(
         )),
         info: info(),
         paths: paths(),
-        secrets: path_creds::secret_types(),
+        secrets: path_dynamic::secret_types(),
         special_paths: SpecialPaths {
-            seal_wrap_storage: vec!["config/".into(), "role/".into()],
-            // Each cluster rolls back the cloud objects it created itself.
-            local_storage: vec![wal::PREFIX.into()],
+            seal_wrap_storage: vec![
+                "config/".into(),
+                "role/".into(),
+                dynamic::role::STORAGE_PREFIX.into(),
+            ],
+            // Each cluster rolls back and cleans up the cloud objects it
+            // created itself.
+            local_storage: vec![wal::PREFIX.into(), dynamic::ISSUED_PREFIX.into()],
             ..SpecialPaths::default()
         },
     }

@@ -9,7 +9,6 @@ use time::OffsetDateTime;
 
 use crate::framework::{
     Error, Field, FieldData, HandlerResult, LeaseGrant, Operation, Path, Request, Response,
-    SecretType,
 };
 use crate::handler;
 
@@ -48,14 +47,6 @@ pub fn paths() -> Vec<Path<Engine>> {
                  ends the password rotates.",
             ),
     ]
-}
-
-pub fn secret_types() -> Vec<SecretType<Engine>> {
-    vec![SecretType {
-        name: SECRET_TYPE,
-        renew: handler!(renew),
-        revoke: handler!(revoke),
-    }]
 }
 
 async fn read_static(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerResult {
@@ -214,7 +205,7 @@ fn lease_fields(request: &Request) -> Result<(String, String), Error> {
     }
 }
 
-async fn renew(engine: &Arc<Engine>, request: &Request, _: &FieldData) -> HandlerResult {
+pub(super) async fn renew(engine: &Arc<Engine>, request: &Request, _: &FieldData) -> HandlerResult {
     let (name, checkout_id) = lease_fields(request)?;
     let _guard = engine.store.lock(LockKey::Role(&name)).await;
     let mut role = load_kind(engine, &name, RoleKind::Leased)
@@ -253,7 +244,11 @@ async fn renew(engine: &Arc<Engine>, request: &Request, _: &FieldData) -> Handle
     })))
 }
 
-async fn revoke(engine: &Arc<Engine>, request: &Request, _: &FieldData) -> HandlerResult {
+pub(super) async fn revoke(
+    engine: &Arc<Engine>,
+    request: &Request,
+    _: &FieldData,
+) -> HandlerResult {
     let (name, checkout_id) = lease_fields(request)?;
     let _guard = engine.store.lock(LockKey::Role(&name)).await;
     let Some(role) = load_kind(engine, &name, RoleKind::Leased).await? else {

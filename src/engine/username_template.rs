@@ -29,7 +29,10 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use time::{OffsetDateTime, UtcOffset};
 
-pub(crate) use accounts::{AccountKind, NameError, check_template, render_username};
+pub(crate) use accounts::{AccountKind, NameError, check_template};
+// The engine renders through a parsed `Template` (parsed once per read).
+#[cfg(test)]
+pub(crate) use accounts::render_username;
 
 /// What a template can read.
 #[derive(Clone, Copy, Debug)]

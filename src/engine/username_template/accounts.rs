@@ -157,6 +157,7 @@ impl Template {
 }
 
 /// Shorthand for [`Template::parse`] then [`Template::username`].
+#[cfg(test)]
 pub(crate) fn render_username(
     kind: AccountKind,
     template: &str,
