@@ -432,12 +432,15 @@ fn leased_passwords_are_exclusive_renew_up_to_max_ttl_and_rotate_when_revoked() 
     assert_eq!(stack.rotations("team-report")[0]["trigger"], "lease-end");
 }
 
-/// `secrets tune` changes what the plugin's system view answers: a leased
+/// `secrets tune` changes what the plugin's system view answers: a dynamic
 /// role without its own TTLs gets the tuned mount's, on the next read.
 #[test]
-fn a_tuned_mount_lends_passwords_for_its_tuned_ttls() {
-    let stack = Stack::start("engine-tune");
+fn a_tuned_mount_lends_accounts_for_its_tuned_ttls() {
+    let stack = Stack::start_with("engine-tune", &[("account_ready_poll", "100ms")]);
     let server = &stack.server;
+    stack.emulator.seed(json!({"alicloud": {"polardb_clusters": [{
+        "id": "pc-1", "region": "cn-hangzhou", "databases": ["appdb"], "account_settle_seconds": 0.2
+    }]}}));
     server.cli_ok(&[
         "secrets",
         "tune",
@@ -449,7 +452,7 @@ fn a_tuned_mount_lends_passwords_for_its_tuned_ttls() {
         .write(
             "database/roles/team-report",
             json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",
-                "username": "report" }),
+                "grants": "appdb=ReadOnly" }),
         )
         .data();
     let out = server.read("database/creds/team-report");
