@@ -31,9 +31,10 @@ const CLUSTER: &str = "pc-dyn";
 
 /// The emulator with the fixture's users and a PostgreSQL-backed cluster
 /// with database `appdb`; the server with the plugin (the wait for an
-/// account polls every 100 ms), both connections and role `app`
+/// account polls every 100 ms; the rollback takes a failed read's account
+/// once its entry is `rollback_age` old), both connections and role `app`
 /// (ReadWrite on appdb, leases of 10 minutes, at most an hour).
-fn stack(name: &str, pg: &Postgres) -> (Emulator, Server) {
+fn stack(name: &str, pg: &Postgres, rollback_age: &str) -> (Emulator, Server) {
     let emulator = Emulator::start();
     emulator.seed(fixture::seed());
     emulator.seed(json!({"alicloud": {"polardb_clusters": [{
@@ -41,12 +42,11 @@ fn stack(name: &str, pg: &Postgres) -> (Emulator, Server) {
         "databases": ["appdb"], "account_settle_seconds": 0.5, "backing": pg.backing()
     }]}}));
     let server = Server::start(name);
-    // The rollback takes a failed read's account at the host's next tick.
     server.enable(
         "database",
         &[
             ("account_ready_poll", "100ms"),
-            ("wal_rollback_min_age", "1s"),
+            ("wal_rollback_min_age", rollback_age),
             ("jitter", "0s"),
         ],
     );
@@ -131,7 +131,9 @@ fn gone(emulator: &Emulator, pg: &Postgres, user: &str) {
 #[test]
 fn dynamic_accounts_log_in_while_their_lease_lives_and_go_when_it_ends() {
     let pg = Postgres::start();
-    let (emulator, server) = stack("dynamic-leases", &pg);
+    // No rollback tick deletes a failed read's account in this test's
+    // time: disabling the mount must.
+    let (emulator, server) = stack("dynamic-leases", &pg, "1h");
 
     // read, renew, revoke.
     let (user, password, lease_id) = read_creds(&server);
@@ -176,12 +178,24 @@ fn dynamic_accounts_log_in_while_their_lease_lives_and_go_when_it_ends() {
     let user = hvac["username"].as_str().unwrap().to_owned();
     logs_in(&pg, &user, hvac["password"].as_str().unwrap());
 
-    // Disabling the mount revokes every lease, which deletes the accounts.
+    // Disabling the mount revokes every lease, which deletes the accounts,
+    // and deletes the account of a read that failed a moment before.
     let (last, _, _) = read_creds(&server);
-    let role = server.read("database/roles/app");
-    assert_eq!(role.data()["pending_cleanups"], 0);
+    emulator.set_faults(json!({"scripted": [{
+        "api": "polardb.GrantAccountPrivilege", "code": "Forbidden.RAM", "status": 403
+    }]}));
+    assert_eq!(server.read("database/creds/app").status, 403);
+    let failed = emulator.get(&format!("polardb/{CLUSTER}"))["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .find(|name| ![user.as_str(), last.as_str()].contains(name))
+        .expect("the failed read's account")
+        .to_owned();
+    assert!(pg.has_role(&failed));
     server.cli_ok(&["secrets", "disable", "database/"]);
-    for user in [user, last] {
+    for user in [user, last, failed] {
         gone(&emulator, &pg, &user);
     }
     // No account of any lease is left (the last ones may still be listed
@@ -200,7 +214,8 @@ fn dynamic_accounts_log_in_while_their_lease_lives_and_go_when_it_ends() {
 #[test]
 fn dynamic_creds_say_why_the_cloud_refused() {
     let pg = Postgres::start();
-    let (emulator, server) = stack("dynamic-refusals", &pg);
+    // The rollback takes a failed read's account at the host's next tick.
+    let (emulator, server) = stack("dynamic-refusals", &pg, "1s");
     emulator.patch_status(&format!("polardb/{CLUSTER}"), "Stopped");
     let stopped = server.read("database/creds/app");
     assert_eq!(stopped.status, 503, "{stopped:?}");

@@ -69,6 +69,11 @@ impl Lifecycle for Engine {
 
     async fn cleanup(&self) {
         self.stop_runner();
+        // Also called on seal and reload, when the mount stays: only a
+        // mount being disabled (tainted) gives up what it holds.
+        if self.system.tainted().await.unwrap_or(false) {
+            dynamic::cleanup::at_unmount(self).await;
+        }
     }
 
     async fn invalidate(&self, key: &str) {

@@ -7,8 +7,6 @@
 // Provider errors are large (request ids, codes) and rare; see calls.rs.
 #![allow(clippy::result_large_err)]
 
-use std::sync::Arc;
-
 use serde_json::Value;
 
 use crate::framework::{Error, wal};
@@ -21,7 +19,7 @@ use super::{Account, WAL_KIND, list_issued, load_issued, place, role};
 /// Undoes one WAL entry of kind [`WAL_KIND`]: deletes its account (one
 /// that was never created, or is gone, is done) and any issued record of
 /// it (written just before the read failed: no lease holds it).
-pub async fn roll_back(engine: &Arc<Engine>, data: &Value) -> Result<(), Error> {
+pub async fn roll_back(engine: &Engine, data: &Value) -> Result<(), Error> {
     let account: Account = serde_json::from_value(data.clone()).map_err(|err| {
         Error::internal(format!(
             "the entry does not name a dynamic account ({:?} error at line {} column {})",
@@ -108,6 +106,56 @@ pub async fn sweep(engine: &Engine) -> Result<(), Error> {
             "dynamic accounts not deleted yet: {}",
             failures.join("; ")
         )))
+    }
+}
+
+/// The mount is being disabled: the host has revoked every lease it
+/// recorded (each revoke deleted its account and issued record) and will
+/// delete this mount's storage next. What is left has no lease and would
+/// be forgotten: the account of every WAL entry, however young, and of
+/// every issued record, whatever its deadline. Failures are logged: after
+/// this, nothing remembers them.
+pub async fn at_unmount(engine: &Engine) {
+    let storage = engine.store.storage.as_ref();
+    let ids = wal::list(storage).await.unwrap_or_else(|err| {
+        tracing::error!(error = %err, "mount disabled: cannot list the WAL; dynamic accounts may be left behind");
+        Vec::new()
+    });
+    for id in ids {
+        let Ok(Some(entry)) = wal::get(storage, &id).await else {
+            continue;
+        };
+        if entry.kind != WAL_KIND {
+            continue;
+        }
+        match roll_back(engine, &entry.data).await {
+            Ok(()) => {
+                let _ = wal::delete(storage, &id).await;
+            }
+            Err(err) => {
+                tracing::error!(entry = %id, error = %err, "mount disabled: a dynamic account whose creds read did not finish could not be deleted; delete it by hand");
+            }
+        }
+    }
+    let issued = list_issued(engine).await.unwrap_or_else(|err| {
+        tracing::error!(error = %err, "mount disabled: cannot list the issued accounts; dynamic accounts may be left behind");
+        Vec::new()
+    });
+    for (key, _, name) in issued {
+        let Ok(Some(issued)) = load_issued(engine, &key).await else {
+            continue;
+        };
+        match delete_account(engine, &issued.account).await {
+            Ok(()) => {
+                tracing::warn!(role = %issued.account.role, account = %name, "mount disabled: deleted an account whose lease the host never recorded");
+                let _ = engine.store.storage.delete(&key).await;
+            }
+            Err(error) => tracing::error!(
+                role = %issued.account.role,
+                error = %delete_failure(&issued.account, &error),
+                "mount disabled: an account whose lease the host never recorded could not be deleted; delete it by hand"
+            ),
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,7 +20,8 @@ use time::macros::datetime;
 use crate::engine::{Clock, ManualClock};
 use crate::framework::{
     Backend, BackendConfig, Error, Existence, Framework, LeaseGrant, LeaseInfo, MemoryStorage,
-    Operation, Request, Response, SECRET_TYPE_KEY, StaticSystemView, Storage, StorageError, wal,
+    Operation, ReplicationState, Request, Response, SECRET_TYPE_KEY, StaticSystemView, Storage,
+    StorageError, SystemView, wal,
 };
 use crate::providers::{ErrorClass, ErrorKind, ProviderError, Service};
 
@@ -78,6 +80,35 @@ impl Crashing {
     }
 }
 
+/// The fixed system view, and a switch for the host's "this mount is being
+/// disabled".
+struct Host {
+    fixed: StaticSystemView,
+    tainted: AtomicBool,
+}
+
+#[async_trait]
+impl SystemView for Host {
+    async fn default_lease_ttl(&self) -> Result<Duration, Error> {
+        self.fixed.default_lease_ttl().await
+    }
+    async fn max_lease_ttl(&self) -> Result<Duration, Error> {
+        self.fixed.max_lease_ttl().await
+    }
+    async fn generate_password_from_policy(&self, policy: &str) -> Result<String, Error> {
+        self.fixed.generate_password_from_policy(policy).await
+    }
+    async fn replication_state(&self) -> Result<ReplicationState, Error> {
+        self.fixed.replication_state().await
+    }
+    async fn local_mount(&self) -> Result<bool, Error> {
+        self.fixed.local_mount().await
+    }
+    async fn tainted(&self) -> Result<bool, Error> {
+        Ok(self.tainted.load(Ordering::SeqCst))
+    }
+}
+
 fn cluster() -> Target {
     Target::PolardbAccount {
         connection: "ali".into(),
@@ -99,6 +130,7 @@ struct World {
     storage: Arc<Crashing>,
     cloud: FakeCloud,
     clock: Arc<ManualClock>,
+    host: Arc<Host>,
 }
 
 impl World {
@@ -109,7 +141,7 @@ impl World {
             cloud: cloud.clone(),
         });
         let clock = Arc::new(ManualClock::new(NOW));
-        let system = StaticSystemView {
+        let fixed = StaticSystemView {
             default_lease_ttl: HOUR,
             max_lease_ttl: 24 * HOUR,
             password_policies: HashMap::from([
@@ -118,6 +150,10 @@ impl World {
             ]),
             ..StaticSystemView::default()
         };
+        let host = Arc::new(Host {
+            fixed,
+            tainted: AtomicBool::new(false),
+        });
         let options = [
             ("account_ready_wait", "60s"),
             ("account_ready_poll", "1s"),
@@ -130,7 +166,7 @@ impl World {
                 .collect(),
             backend_uuid: "uuid".into(),
             storage: storage.clone(),
-            system: Arc::new(system),
+            system: host.clone(),
         };
         let backend = super::super::backend(config, clock.clone(), Arc::new(cloud.clone()));
         for (name, provider) in [("ali", Provider::Alicloud), ("hw", Provider::Huaweicloud)] {
@@ -149,6 +185,7 @@ impl World {
             storage,
             cloud,
             clock,
+            host,
         }
     }
 
@@ -945,4 +982,39 @@ async fn a_check_out_lease_of_a_leased_role_still_reaches_its_handlers() {
         "{renewed}"
     );
     assert_eq!(world.revoke(&lease).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn disabling_the_mount_leaves_no_account_behind() {
+    let world = World::with_app().await;
+    let recorded = world.creds("app").await.unwrap().secret.unwrap();
+    // Answered, but the host never recorded the lease.
+    let _lost = world.creds("app").await.unwrap();
+    // A read whose grant failed a moment ago: its WAL entry is young.
+    world.cloud.fail(
+        Op::GrantAccount,
+        provider_error(
+            ErrorClass::Permanent,
+            ErrorKind::PermissionDenied,
+            Service::Polardb,
+            "GrantAccountPrivilege",
+            "Forbidden.RAM",
+        ),
+        false,
+    );
+    world.creds("app").await.unwrap_err();
+    assert_eq!(world.accounts(&cluster()).len(), 3);
+    // A reload or seal keeps everything.
+    world.backend.cleanup().await;
+    assert_eq!(world.accounts(&cluster()).len(), 3);
+    // The host disables the mount: taints it, ticks once (the entry is too
+    // young), revokes the leases it recorded, then cleans up.
+    world.host.tainted.store(true, Ordering::SeqCst);
+    world.tick().await.unwrap();
+    assert_eq!(world.accounts(&cluster()).len(), 3);
+    world.revoke(&recorded).await.unwrap();
+    assert_eq!(world.accounts(&cluster()).len(), 2);
+    world.backend.cleanup().await;
+    assert!(world.accounts(&cluster()).is_empty());
+    assert_eq!((world.wal_entries().await, world.issued().await), (0, 0));
 }
