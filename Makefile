@@ -95,7 +95,7 @@ test: tools
 	EMULATOR_BIN=$(CURDIR)/target/release/cloudrotate-emulator $(VENV)/bin/python -m pytest -q tests/python
 
 # The end-to-end suites against Vault, with PLUGIN_PROFILE's build:
-# runtime, engine, Vault's conventions, dual-account roles, and the crash and HA parts of
+# runtime, engine, Vault's conventions, dual-account and dynamic roles, and the crash and HA parts of
 # reliability with reduced counts (RELIABILITY_* as for `make reliability`);
 # then the containerised-plugin mode (broker multiplexing, socket group)
 # through go-plugin's own client.
@@ -103,7 +103,7 @@ test-vault: export CLOUDROTATE_PLUGIN_BIN := $(PLUGIN_BIN)
 test-vault: tools vault go-programs plugin
 	$(CARGO) build --release --bins
 	CLOUDROTATE_TEST_HOST=vault $(CARGO) test --release \
-	    --test e2e_runtime --test e2e_engine --test e2e_conventions --test e2e_dual
+	    --test e2e_runtime --test e2e_engine --test e2e_conventions --test e2e_dual --test e2e_dynamic
 	CLOUDROTATE_TEST_HOST=vault RELIABILITY_ROTATIONS=$${RELIABILITY_ROTATIONS:-60} \
 	    RELIABILITY_ROLES=$${RELIABILITY_ROLES:-3} RELIABILITY_HA_ROLES=$${RELIABILITY_HA_ROLES:-4} \
 	    $(CARGO) test --release --test reliability -- --ignored --nocapture --test-threads=1

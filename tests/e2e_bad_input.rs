@@ -56,7 +56,18 @@ const MAX_MESSAGE: usize = 2048;
 const CONFIG_WRITE_NAMES: &[&str] = &["cf-a", "cf-h", "cf-new1", "cf-new2"];
 const CONFIG_READ_NAMES: &[&str] = &["ali", "hw", "cf-a", "cf-h", "cf-missing"];
 const ROOT_ROTATE_NAMES: &[&str] = &["ali", "hw", "cf-missing"];
-const STATIC_WRITE_NAMES: &[&str] = &["upd-pol", "upd-dcs", "upd-ext", "new-a", "new-b", "new-c"];
+const STATIC_WRITE_NAMES: &[&str] = &[
+    "upd-pol",
+    "upd-dcs",
+    "upd-ext",
+    "new-a",
+    "new-b",
+    "new-c",
+    "upd-lease",
+];
+/// Dynamic roles: `rot-lease` is read (creds), `upd-lease` and the new
+/// ones are rewritten and deleted.
+const DYNAMIC_WRITE_NAMES: &[&str] = &["upd-lease", "new-l1", "new-l2", "upd-pol"];
 const ROLE_READ_NAMES: &[&str] = &[
     "rot-pol", "rot-dcs", "rot-ext", "upd-pol", "upd-dcs", "upd-ext", "new-a", "missing",
 ];
@@ -745,6 +756,10 @@ fn template(pattern: &str, emulator: &str) -> Vec<Vec<(String, String)>> {
                 json!({ "target": "external", "username": "ext-new", "disable_automated_rotation": true }),
             ),
         ],
+        "roles/{name}" => vec![obj(json!({
+            "target": "polardb-account", "connection": "ali", "cluster_id": "pc-fz",
+            "grants": { "appdb": "ReadWrite" }, "default_ttl": "1h", "max_ttl": "24h",
+        }))],
         "library/{name}" => vec![obj(json!({
             "target": "polardb-account", "connection": "ali", "cluster_id": "pc-fz",
             "service_account_names": ["u4", "u5"], "ttl": "1h", "max_ttl": "24h",
@@ -766,9 +781,14 @@ fn names_for(pattern: &str, method: Method) -> &'static [&'static str] {
         ("config/{name}", _) => CONFIG_READ_NAMES,
         ("rotate-root/{name}", _) => ROOT_ROTATE_NAMES,
         ("static-roles/{name}", Method::Write | Method::Delete) => STATIC_WRITE_NAMES,
+        ("roles/{name}", Method::Write | Method::Delete) => DYNAMIC_WRITE_NAMES,
         ("library/{name}", Method::Write | Method::Delete) => LIBRARY_WRITE_NAMES,
         (pattern, _) if pattern.starts_with("library/") => LIBRARY_NAMES,
         ("rotate-role/{name}", _) => ROLE_ROTATE_NAMES,
+        // A dynamic role the fuzzer never rewrites: a read creates an
+        // account through connections it keeps intact (one it pointed at a
+        // wrong key or endpoint would fail upstream, a 5xx, not bad input).
+        ("creds/{name}", _) => &["rot-lease", "rot-pol", "missing"],
         _ => ROLE_READ_NAMES,
     }
 }
@@ -969,6 +989,15 @@ fn seed() -> Value {
         .as_array_mut()
         .unwrap()
         .push(json!({ "id": "pc-fz", "region": "cn-hangzhou", "accounts": accounts }));
+    // Dynamic role rot-lease's accounts: available at once, so each creds
+    // read takes milliseconds.
+    seed["alicloud"]["polardb_clusters"]
+        .as_array_mut()
+        .unwrap()
+        .push(
+            json!({ "id": "pc-lease", "region": "cn-hangzhou", "databases": ["appdb"],
+                      "account_settle_seconds": 0.0 }),
+        );
     seed["alicloud"]["dts_jobs"]
         .as_array_mut()
         .unwrap()
@@ -1002,7 +1031,9 @@ fn set_up(server: &Server, emulator: &Emulator) {
         json!({
             "provider": "alicloud", "region": "cn-hangzhou", "access_key": key, "secret_key": secret,
             "endpoint": emulator.url, "allowed_roles": "*", "iam_user": fixture::ALI_USER,
-            "request_timeout": "5s",
+            // A creds read of a dynamic role makes four calls; the default
+            // pacing (10/s) would make the run wait on them.
+            "request_timeout": "5s", "requests_per_second": 1000,
         })
     };
     let hw = |user: &str, key: &str, secret: &str| {
@@ -1056,6 +1087,14 @@ fn set_up(server: &Server, emulator: &Emulator) {
         (
             "library/upd-lib",
             json!({"target": "polardb-account", "connection": "ali", "cluster_id": "pc-fz", "service_account_names": ["u2"]}),
+        ),
+        (
+            "roles/rot-lease",
+            json!({"target": "polardb-account", "connection": "ali", "cluster_id": "pc-lease", "grants": "appdb=ReadOnly", "default_ttl": "1h", "max_ttl": "24h"}),
+        ),
+        (
+            "roles/upd-lease",
+            json!({"target": "polardb-account", "connection": "ali", "cluster_id": "pc-fz", "grants": "appdb=ReadWrite"}),
         ),
     ];
     for (path, body) in roles {
@@ -1154,7 +1193,7 @@ fn hostile_requests_to_every_path_get_2xx_or_4xx_with_a_message() {
     let emulator = Emulator::start();
     emulator.seed(seed());
     let server = Server::start("bad-input");
-    server.enable(MOUNT, &[]);
+    server.enable(MOUNT, &[("account_ready_poll", "20ms")]);
     set_up(&server, &emulator);
     let pids = server.plugin_pids();
     assert_eq!(pids.len(), 1, "one plugin process: {pids:?}");

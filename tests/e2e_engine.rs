@@ -601,9 +601,12 @@ path "database/library/team-pool/status" { capabilities = ["read"] }
 /// with ttl=0 and max_ttl=0 lends for the tuned mount's TTLs, on the next
 /// check-out.
 #[test]
-fn a_tuned_mount_lends_passwords_for_its_tuned_ttls() {
-    let stack = Stack::start("engine-tune");
+fn a_tuned_mount_lends_accounts_for_its_tuned_ttls() {
+    let stack = Stack::start_with("engine-tune", &[("account_ready_poll", "100ms")]);
     let server = &stack.server;
+    stack.emulator.seed(json!({"alicloud": {"polardb_clusters": [{
+        "id": "pc-1", "region": "cn-hangzhou", "databases": ["appdb"], "account_settle_seconds": 0.2
+    }]}}));
     server.cli_ok(&[
         "secrets",
         "tune",

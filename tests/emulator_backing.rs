@@ -404,10 +404,10 @@ fn dcs_acl_accounts_are_redis_acl_users_with_their_role() {
             .is_none()
     });
     // DCS documents no not-found code for ACL accounts: a second delete is
-    // refused with the generic `DCS.4800`; the list above is the truth.
+    // refused as a parameter error (`DCS.4961`); the list above is the truth.
     let missing = block_on(dcs.delete_acl_account(INSTANCE, &reader.account_id)).unwrap_err();
     assert_eq!(
         (missing.code.as_deref(), missing.kind),
-        (Some("DCS.4800"), ErrorKind::InvalidParameter)
+        (Some("DCS.4961"), ErrorKind::InvalidParameter)
     );
 }

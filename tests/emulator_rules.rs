@@ -1963,13 +1963,13 @@ fn dcs_acl_create_follows_the_name_password_role_and_quota_rules() {
         assert_dcs_error(
             &create(&mut rig, bad, "read", "Good-Pass-1"),
             400,
-            "DCS.4800",
+            "DCS.4961",
         );
     }
     assert_dcs_error(
         &create(&mut rig, "reader", "admin", "Good-Pass-1"),
         400,
-        "DCS.4800",
+        "DCS.4961",
     );
     for bad in [
         "Good:Pass-1",
@@ -1983,7 +1983,7 @@ fn dcs_acl_create_follows_the_name_password_role_and_quota_rules() {
     assert_dcs_error(
         &create(&mut rig, "default", "read", "Good-Pass-1"),
         400,
-        "DCS.4800",
+        "DCS.4961",
     );
     assert_eq!(
         create(&mut rig, "reader", "read", "Good-Pass-1").status,
@@ -1992,7 +1992,7 @@ fn dcs_acl_create_follows_the_name_password_role_and_quota_rules() {
     assert_dcs_error(
         &create(&mut rig, "reader", "read", "Good-Pass-1"),
         400,
-        "DCS.4800",
+        "DCS.4961",
     );
     assert_eq!(
         create(&mut rig, "writer", "write", "Good-Pass-1").status,
@@ -2114,7 +2114,337 @@ fn dcs_acl_password_changes_count_wrong_old_passwords_and_lock_the_account() {
         .unwrap()
         .to_owned();
     let response = rig.acl("DELETE", &format!("/{default_id}"), None);
-    assert_dcs_error(&response, 400, "DCS.4800");
+    assert_dcs_error(&response, 400, "DCS.4961");
     let response = rig.acl("DELETE", "/no-such-account", None);
-    assert_dcs_error(&response, 400, "DCS.4800");
+    assert_dcs_error(&response, 400, "DCS.4961");
+}
+
+// --- Account rules of dynamic credentials ----------------------------------------
+
+impl Rig {
+    fn create_polardb_account(&mut self, name: &str, extra: &[(&str, &str)]) -> Response {
+        let mut params = vec![
+            ("AccountName", name),
+            ("AccountPassword", "Good-Pass-1"),
+            ("AccountType", "Normal"),
+        ];
+        params.extend_from_slice(extra);
+        self.polardb("CreateAccount", &params)
+    }
+
+    fn create_acl_account(&mut self, instance: &str, name: &str) -> Response {
+        let path = format!("/v2/{P}/instances/{instance}/accounts");
+        let body = json!({"account_name": name, "account_role": "read",
+            "account_password": "Good-Pass-1"});
+        self.hw(DCS_HOST, "POST", &path, Some(body))
+    }
+}
+
+#[test]
+fn polardb_account_changes_need_a_running_cluster() {
+    let mut rig = account_rig();
+    assert_eq!(rig.emu.get("polardb/pc-acc")["status"], "Running");
+    assert_eq!(rig.create_polardb_account("reader", &[]).status, 200);
+    rig.emu.advance_clock(6.0);
+
+    for status in ["Stopped", "Rebooting", "ClassChanging", "INS_MAINTAINING"] {
+        rig.emu.patch_status("polardb/pc-acc", status);
+        // Refused before any other rule: even a malformed name.
+        for name in ["writer", "Bad-Name"] {
+            assert_ali_error(
+                &rig.create_polardb_account(name, &[]),
+                403,
+                "OperationDenied.DBClusterStatus",
+            );
+        }
+        let grant = rig.polardb(
+            "GrantAccountPrivilege",
+            &[
+                ("AccountName", "reader"),
+                ("DBName", "db1"),
+                ("AccountPrivilege", "ReadOnly"),
+            ],
+        );
+        assert_ali_error(&grant, 403, "OperationDenied.DBClusterStatus");
+        let delete = rig.polardb("DeleteAccount", &[("AccountName", "reader")]);
+        assert_ali_error(&delete, 403, "OperationDenied.DBClusterStatus");
+        // Reading is not a change.
+        assert_eq!(rig.polardb_account("reader")["AccountStatus"], "Available");
+    }
+    let truth = rig.emu.get("polardb/pc-acc");
+    let names: Vec<&str> = truth["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["owner", "reader"], "nothing was applied");
+
+    // Only the statuses PolarDB documents can be set.
+    let (status, body) = rig.emu.try_admin(
+        reqwest::Method::PATCH,
+        "polardb/pc-acc",
+        Some(json!({"status": "Paused"})),
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = rig.emu.try_admin(
+        reqwest::Method::POST,
+        "seed",
+        Some(json!({"alicloud": {"polardb_clusters": [{"id": "pc-x", "status": "running"}]}})),
+    );
+    assert_eq!(status, 400, "{body}");
+
+    rig.emu.patch_status("polardb/pc-acc", "Running");
+    assert_eq!(rig.create_polardb_account("writer", &[]).status, 200);
+    let delete = rig.polardb("DeleteAccount", &[("AccountName", "reader")]);
+    assert_eq!(delete.status, 200);
+}
+
+#[test]
+fn polardb_accounts_stay_creating_until_the_task_settles() {
+    let mut rig = account_rig();
+    assert_eq!(rig.create_polardb_account("reader", &[]).status, 200);
+    for _ in 0..3 {
+        assert_eq!(rig.polardb_account("reader")["AccountStatus"], "Creating");
+        let delete = rig.polardb("DeleteAccount", &[("AccountName", "reader")]);
+        assert_ali_error(&delete, 403, "IncorrectDBClusterState");
+        rig.emu.advance_clock(1.5);
+    }
+    rig.emu.advance_clock(1.0);
+    assert_eq!(rig.polardb_account("reader")["AccountStatus"], "Available");
+    let delete = rig.polardb("DeleteAccount", &[("AccountName", "reader")]);
+    assert_eq!(delete.status, 200);
+}
+
+#[test]
+fn polardb_clusters_have_no_account_limit_unless_the_seed_sets_one() {
+    let mut rig = Rig::new();
+    for i in 0..12 {
+        let name = format!("user_{i}");
+        let response = rig.ali(
+            POLARDB,
+            "CreateAccount",
+            &[
+                ("DBClusterId", "pc-1"),
+                ("AccountName", &name),
+                ("AccountPassword", "Good-Pass-1"),
+                ("AccountType", "Normal"),
+            ],
+        );
+        assert_eq!(response.status, 200, "{}", response.json());
+    }
+    let truth = rig.emu.get("polardb/pc-1");
+    assert_eq!(truth["accounts"].as_array().unwrap().len(), 14);
+    assert!(truth.get("account_limit").is_none(), "{truth}");
+}
+
+#[test]
+fn polardb_account_names_follow_the_documented_rules() {
+    let mut rig = account_rig();
+    // The same cluster without its limit.
+    rig.emu.seed(json!({"alicloud": {"polardb_clusters": [
+        {"id": "pc-acc", "databases": ["db1", "db2"], "account_settle_seconds": 5.0}]}}));
+    for bad in [
+        "a",
+        "abcdefghijklmnopq",
+        "Upper",
+        "9lives",
+        "_lead",
+        "trail_",
+        "dash-name",
+        "dot.name",
+        "root",
+        "admin",
+    ] {
+        let response = rig.create_polardb_account(bad, &[]);
+        assert_ali_error(&response, 400, "InvalidAccountName.Malformed");
+    }
+    for good in ["ab", "abcdefghijklmnop", "a_1", "r2d2"] {
+        assert_eq!(rig.create_polardb_account(good, &[]).status, 200, "{good}");
+    }
+    rig.emu.advance_clock(6.0);
+    assert_ali_error(
+        &rig.create_polardb_account("a_1", &[]),
+        400,
+        "InvalidAccountName.Duplicate",
+    );
+}
+
+#[test]
+fn dcs_acl_rules_use_the_acl_parameter_code() {
+    let mut rig = account_rig();
+    rig.emu.seed(json!({"huaweicloud": {"dcs_instances": [
+        {"id": "dcs-colon", "project_id": P, "password": "Inst:Pass-1"},
+        {"id": "dcs-single", "project_id": P, "password": "Inst:Pass-1", "cache_mode": "single"},
+        {"id": "dcs-proxy", "project_id": P, "password": "Inst:Pass-1", "cache_mode": "proxy"},
+        {"id": "dcs-wide", "project_id": P, "password": "Inst-Pass-1", "acl_account_limit": 18}]}}));
+    // Names the password does not contain (the password rules' own check).
+    let long = format!("x{}", "y".repeat(63));
+    for bad in [
+        "",
+        "9lives",
+        "-dash",
+        "_under",
+        "has space",
+        "dot.name",
+        "default",
+    ] {
+        assert_dcs_error(&rig.create_acl_account("dcs-wide", bad), 400, "DCS.4961");
+    }
+    assert_dcs_error(
+        &rig.create_acl_account("dcs-wide", &format!("{long}c")),
+        400,
+        "DCS.4961",
+    );
+    for good in [long.as_str(), "x", "Mixed-Case_1"] {
+        assert_eq!(
+            rig.create_acl_account("dcs-wide", good).status,
+            200,
+            "{good}"
+        );
+    }
+    assert_dcs_error(&rig.create_acl_account("dcs-wide", "x"), 400, "DCS.4961");
+
+    // The default user's password holds ':': no normal users on single-node
+    // and master/standby instances; a Proxy Cluster is not named.
+    assert_eq!(rig.emu.get("dcs/dcs-colon")["cache_mode"], "ha");
+    for instance in ["dcs-colon", "dcs-single"] {
+        assert_dcs_error(&rig.create_acl_account(instance, "reader"), 400, "DCS.4961");
+    }
+    assert_eq!(rig.create_acl_account("dcs-proxy", "reader").status, 200);
+    let shown = rig.hw(
+        DCS_HOST,
+        "GET",
+        &format!("/v2/{P}/instances/dcs-proxy"),
+        None,
+    );
+    assert_eq!(shown.json()["cache_mode"], "proxy");
+}
+
+#[test]
+fn dcs_acl_accounts_stay_creating_until_the_task_settles() {
+    let mut rig = account_rig();
+    assert_eq!(rig.create_acl_account("dcs-acl", "reader").status, 200);
+    let id = rig.acl_account("reader")["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..3 {
+        assert_eq!(rig.acl_account("reader")["status"], "CREATING");
+        let delete = rig.acl("DELETE", &format!("/{id}"), None);
+        assert_dcs_error(&delete, 400, "DCS.4026");
+        rig.emu.advance_clock(1.5);
+    }
+    rig.emu.advance_clock(1.0);
+    assert_eq!(rig.acl_account("reader")["status"], "AVAILABLE");
+    assert_eq!(rig.acl("DELETE", &format!("/{id}"), None).status, 200);
+    assert_eq!(rig.acl_account("reader")["status"], "DELETING");
+    assert_eq!(
+        rig.acl("DELETE", &format!("/{id}"), None).status,
+        200,
+        "a repeated delete"
+    );
+    rig.emu.advance_clock(6.0);
+    assert!(rig.acl_account("reader").is_null());
+    assert_dcs_error(&rig.acl("DELETE", &format!("/{id}"), None), 400, "DCS.4961");
+}
+
+#[test]
+fn account_calls_can_be_applied_with_their_answer_lost() {
+    let mut rig = account_rig();
+    // PolarDB: applied, then a server error; the same client token again
+    // is answered like the first request.
+    rig.emu
+        .set_faults(json!({"seed": 5, "gateway_error_after_apply_rate": 1.0,
+        "apis": ["polardb.CreateAccount"]}));
+    let token = [("ClientToken", "lost-answer-1")];
+    let lost = rig.create_polardb_account("reader", &token);
+    assert!(matches!(lost.status, 500 | 503), "{}", lost.status);
+    assert_eq!(rig.polardb_account("reader")["AccountStatus"], "Creating");
+    rig.emu.set_faults(json!({}));
+    assert_eq!(rig.create_polardb_account("reader", &token).status, 200);
+    rig.emu.advance_clock(6.0);
+
+    // PolarDB: applied, then the connection closes.
+    rig.emu.set_faults(
+        json!({"drop_after_apply_rate": 1.0, "apis": ["polardb.GrantAccountPrivilege"]}),
+    );
+    let request = rig.acs3(
+        POLARDB,
+        "GrantAccountPrivilege",
+        &[
+            ("DBClusterId", "pc-acc"),
+            ("AccountName", "reader"),
+            ("DBName", "db2"),
+            ("AccountPrivilege", "ReadOnly"),
+        ],
+        &ali_creds(),
+    );
+    let error = rig.client.send(&request).expect_err("no answer");
+    assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof, "{error:?}");
+    rig.reconnect();
+    assert_eq!(
+        rig.polardb_account("reader")["DatabasePrivileges"],
+        json!([{"DBName": "db2", "AccountPrivilege": "ReadOnly"}])
+    );
+    rig.emu
+        .set_faults(json!({"drop_after_apply_rate": 1.0, "apis": ["polardb.DeleteAccount"]}));
+    let request = rig.acs3(
+        POLARDB,
+        "DeleteAccount",
+        &[("DBClusterId", "pc-acc"), ("AccountName", "reader")],
+        &ali_creds(),
+    );
+    rig.client.send(&request).expect_err("no answer");
+    rig.reconnect();
+    rig.emu.set_faults(json!({}));
+    assert_eq!(rig.polardb_account("reader")["AccountStatus"], "Deleting");
+
+    // DCS: create and delete applied, answers lost.
+    rig.emu
+        .set_faults(json!({"seed": 9, "gateway_error_after_apply_rate": 1.0,
+        "apis": ["dcs.CreateAclAccount", "dcs.DeleteAclAccount"]}));
+    let lost = rig.create_acl_account("dcs-acl", "writer");
+    assert!(matches!(lost.status, 502 | 504), "{}", lost.status);
+    assert_eq!(lost.json()["error_code"], "APIGW.0201");
+    assert_eq!(rig.acl_account("writer")["status"], "CREATING");
+    rig.emu.advance_clock(6.0);
+    let id = rig.acl_account("writer")["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let lost = rig.acl("DELETE", &format!("/{id}"), None);
+    assert!(matches!(lost.status, 502 | 504), "{}", lost.status);
+    assert_eq!(rig.acl_account("writer")["status"], "DELETING");
+    let outcomes = rig.emu.counters()["outcomes"].clone();
+    assert_eq!(
+        (
+            &outcomes["gateway_error_after_apply"],
+            &outcomes["dropped_after_apply"]
+        ),
+        (&json!(3), &json!(2))
+    );
+
+    // Scripted answers: documented codes only, nothing applied.
+    rig.emu.set_faults(json!({"scripted": [
+        {"api": "polardb.CreateAccount", "code": "OperationDenied.DBClusterStatus"},
+        {"api": "dcs.CreateAclAccount", "code": "DCS.4961"}]}));
+    assert_ali_error(
+        &rig.create_polardb_account("scripted", &[]),
+        403,
+        "OperationDenied.DBClusterStatus",
+    );
+    assert_dcs_error(
+        &rig.create_acl_account("dcs-acl", "scripted"),
+        400,
+        "DCS.4961",
+    );
+    assert!(rig.polardb_account("scripted").is_null());
+    assert!(rig.acl_account("scripted").is_null());
+    let (status, body) = rig.emu.try_admin(
+        reqwest::Method::PUT,
+        "faults",
+        Some(json!({"scripted": [{"api": "polardb.DeleteAccount", "code": "AccountGone"}]})),
+    );
+    assert_eq!(status, 400, "{body}");
 }

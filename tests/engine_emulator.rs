@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use cloudrotate::engine::{self, Clock, SystemClock};
 use cloudrotate::framework::{
-    Backend, BackendConfig, ClientToken, Error, Existence, LeaseInfo, MemoryStorage, Operation,
-    ReplicationState, Request, Response, StaticSystemView,
+    Backend, BackendConfig, ClientToken, Error, Existence, LeaseGrant, LeaseInfo, MemoryStorage,
+    Operation, ReplicationState, Request, Response, StaticSystemView,
 };
 use emulator::{Emulator, fixture};
 use serde_json::{Value, json};
@@ -329,7 +329,7 @@ fn lease_of(out: &Response, increment: Duration) -> LeaseInfo {
     }
 }
 
-fn lease_request(operation: Operation, lease: &LeaseInfo) -> Request {
+fn check_out_lease_request(operation: Operation, lease: &LeaseInfo) -> Request {
     let mut request = Request::new(operation, "library/team-pool/check-out");
     request.secret = Some(lease.clone());
     request
@@ -526,7 +526,7 @@ fn a_stale_lease_changes_nothing_and_renew_stops_at_max_ttl() {
     // Renew is capped by max_ttl (2 h from the check-out).
     let stale = lease_of(&first, Duration::from_secs(3 * 3600));
     let renewed = mount
-        .request(lease_request(Operation::Renew, &stale))
+        .request(check_out_lease_request(Operation::Renew, &stale))
         .unwrap()
         .unwrap();
     let ttl = renewed.secret.unwrap().ttl;
@@ -549,12 +549,12 @@ fn a_stale_lease_changes_nothing_and_renew_stops_at_max_ttl() {
     let bobs = second.data["password"].as_str().unwrap().to_owned();
     assert_eq!(bobs, live());
     refused_with(
-        mount.request(lease_request(Operation::Renew, &stale)),
+        mount.request(check_out_lease_request(Operation::Renew, &stale)),
         400,
         "already checked in",
     );
     mount
-        .request(lease_request(Operation::Revoke, &stale))
+        .request(check_out_lease_request(Operation::Revoke, &stale))
         .unwrap();
     assert_eq!(live(), bobs, "the stale lease's end changed nothing");
     assert_eq!(
@@ -564,7 +564,7 @@ fn a_stale_lease_changes_nothing_and_renew_stops_at_max_ttl() {
 
     // Bob's lease ends: the account rotates and is free again.
     mount
-        .request(lease_request(
+        .request(check_out_lease_request(
             Operation::Revoke,
             &lease_of(&second, Duration::ZERO),
         ))
@@ -980,6 +980,11 @@ fn a_resource_belongs_to_one_role() {
         matches!(&taken_dependent, Err(Error::BadRequest(m)) if m.contains("team-c")),
         "{taken_dependent:?}"
     );
+    let cross_kind = mount.write("roles/team-a", json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-1", "grants": "appdb=ReadOnly" }));
+    assert!(
+        matches!(&cross_kind, Err(Error::BadRequest(m)) if m.contains("static-roles/team-a")),
+        "{cross_kind:?}"
+    );
 }
 
 #[test]
@@ -1389,4 +1394,234 @@ fn deleting_a_dual_role_releases_both_accounts() {
         "{warnings:?}"
     );
     assert!(marked("app_blue") && !marked("app_green"));
+}
+
+// ------------------------------------------------------- dynamic roles
+
+/// A mount for dynamic roles: the wait for an account polls every 100 ms,
+/// and the rollback takes WAL entries of any age.
+fn dynamic_setup() -> (Emulator, Mount) {
+    let emulator = Emulator::start();
+    emulator.seed(fixture::seed());
+    emulator.seed(json!({ "alicloud": { "polardb_clusters": [
+        { "id": "pc-dyn", "region": "cn-hangzhou", "databases": ["appdb", "logs"] }
+    ]}}));
+    let mount = Mount::with(
+        Arc::new(SystemClock),
+        &[
+            ("account_ready_poll", "100ms"),
+            ("wal_rollback_min_age", "0s"),
+        ],
+        StaticSystemView::default(),
+    );
+    connections(&mount, &emulator);
+    mount.write_ok(
+        "roles/team-dyn",
+        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-dyn",
+                "grants": { "appdb": "ReadWrite", "logs": "ReadOnly" },
+                "default_ttl": "1h", "max_ttl": "2h" }),
+    );
+    (emulator, mount)
+}
+
+/// A renew or revoke of `lease` as the host sends it.
+fn dynamic_lease_request(operation: Operation, lease: &LeaseGrant, increment: Duration) -> Request {
+    let mut internal = lease.internal_data.clone();
+    internal.insert("secret_type".into(), json!(lease.secret_type));
+    let mut request = Request::new(operation, "creds/team-dyn");
+    request.secret = Some(LeaseInfo {
+        lease_id: "database/creds/team-dyn/abc".into(),
+        internal_data: internal,
+        increment,
+        ..Default::default()
+    });
+    request
+}
+
+fn issue(mount: &Mount, role: &str) -> Result<Response, Error> {
+    Ok(mount
+        .request(Request::new(Operation::Read, format!("creds/{role}")))?
+        .expect("an answer"))
+}
+
+/// Whether the emulator still has account `name` of cluster pc-dyn, other
+/// than being deleted.
+fn polardb_account_live(emulator: &Emulator, name: &str) -> bool {
+    emulator.get("polardb/pc-dyn")["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|account| account["name"] == name && account["status"] != "Deleting")
+}
+
+#[test]
+fn dynamic_polardb_accounts_live_as_long_as_their_leases() {
+    let (emulator, mount) = dynamic_setup();
+    let out = issue(&mount, "team-dyn").unwrap();
+    let username = out.data["username"].as_str().unwrap().to_owned();
+    let lease = out.secret.clone().expect("a lease");
+    assert_eq!(
+        (lease.ttl, lease.max_ttl),
+        (Duration::from_secs(3600), Duration::from_secs(7200))
+    );
+    let account = emulator.get(&format!("polardb/pc-dyn/accounts/{username}"));
+    assert_eq!(account["password"], out.data["password"]);
+    assert_eq!(account["status"], "Available");
+    assert_eq!(account["type"], "Normal");
+    assert_eq!(
+        account["privileges"],
+        json!([{ "db_name": "appdb", "privilege": "ReadWrite" }, { "db_name": "logs", "privilege": "ReadOnly" }])
+    );
+    let role = mount.read("roles/team-dyn");
+    assert_eq!(role["pending_cleanups"], 0);
+    assert!(
+        !role
+            .to_string()
+            .contains(out.data["password"].as_str().unwrap())
+    );
+
+    let calls = emulator.counters()["calls"].clone();
+    let renewed = mount
+        .request(dynamic_lease_request(
+            Operation::Renew,
+            &lease,
+            Duration::from_secs(3 * 3600),
+        ))
+        .unwrap()
+        .unwrap()
+        .secret
+        .unwrap();
+    assert!(renewed.ttl <= Duration::from_secs(7200) && renewed.ttl > Duration::from_secs(7100));
+    assert_eq!(
+        emulator.counters()["calls"],
+        calls,
+        "renew makes no cloud call"
+    );
+
+    mount
+        .request(dynamic_lease_request(
+            Operation::Revoke,
+            &lease,
+            Duration::ZERO,
+        ))
+        .unwrap();
+    assert!(!polardb_account_live(&emulator, &username), "deleted");
+    mount
+        .request(dynamic_lease_request(
+            Operation::Revoke,
+            &lease,
+            Duration::ZERO,
+        ))
+        .expect("a second revoke finds it gone, which is done");
+}
+
+#[test]
+fn dynamic_creds_name_the_cloud_code_of_a_stopped_or_full_cluster() {
+    let (emulator, mount) = dynamic_setup();
+    emulator.patch_status("polardb/pc-dyn", "Stopped");
+    let stopped = issue(&mount, "team-dyn").unwrap_err();
+    assert!(
+        matches!(&stopped, Error::Coded { status: 503, message } if message.contains("OperationDenied.DBClusterStatus")),
+        "{stopped:?}"
+    );
+    emulator.patch_status("polardb/pc-dyn", "Running");
+    emulator.seed(json!({ "alicloud": { "polardb_clusters": [
+        { "id": "pc-dyn", "region": "cn-hangzhou", "account_limit": 1 }
+    ]}}));
+    let first = issue(&mount, "team-dyn").unwrap();
+    let full = issue(&mount, "team-dyn").unwrap_err();
+    assert!(
+        matches!(&full, Error::Coded { status: 429, message } if message.contains("QuotaExceeded.AccountName")),
+        "{full:?}"
+    );
+    // Neither refusal left an account or a cleanup behind.
+    let accounts = emulator.get("polardb/pc-dyn")["accounts"].clone();
+    assert_eq!(accounts.as_array().unwrap().len(), 1, "{accounts}");
+    assert_eq!(accounts[0]["name"], first.data["username"]);
+    assert_eq!(mount.read("roles/team-dyn")["pending_cleanups"], 0);
+}
+
+#[test]
+fn dynamic_creds_whose_grant_fails_leave_the_account_to_the_rollback() {
+    let (emulator, mount) = dynamic_setup();
+    emulator.set_faults(json!({"scripted": [{
+        "api": "polardb.GrantAccountPrivilege", "code": "Forbidden.RAM", "status": 403
+    }]}));
+    let refused = issue(&mount, "team-dyn").unwrap_err();
+    assert!(
+        matches!(&refused, Error::Coded { status: 403, message }
+            if message.contains("Forbidden.RAM") && message.contains("GrantAccountPrivilege")),
+        "{refused:?}"
+    );
+    let accounts = emulator.get("polardb/pc-dyn")["accounts"].clone();
+    let name = accounts[0]["name"].as_str().unwrap().to_owned();
+    assert_eq!(mount.read("roles/team-dyn")["pending_cleanups"], 1);
+    // The host's rollback tick.
+    mount
+        .request(Request::new(Operation::Rollback, ""))
+        .unwrap();
+    assert!(!polardb_account_live(&emulator, &name));
+    assert_eq!(mount.read("roles/team-dyn")["pending_cleanups"], 0);
+}
+
+#[test]
+fn dynamic_creds_survive_a_lost_create_answer() {
+    let (emulator, mount) = dynamic_setup();
+    emulator.set_faults(json!({
+        "gateway_error_after_apply_rate": 1.0, "apis": ["polardb.CreateAccount"]
+    }));
+    let out = issue(&mount, "team-dyn").unwrap();
+    let username = out.data["username"].as_str().unwrap();
+    assert!(polardb_account_live(&emulator, username), "looked up");
+    // Re-sent with the same client token, which PolarDB answers like the
+    // first: one account, however many answers were lost.
+    let accounts = emulator.get("polardb/pc-dyn")["accounts"].clone();
+    assert_eq!(accounts.as_array().unwrap().len(), 1, "{accounts}");
+}
+
+#[test]
+fn dynamic_dcs_acl_accounts_take_the_role_and_go_with_the_lease() {
+    let (emulator, mount) = dynamic_setup();
+    mount.write_ok(
+        "roles/dcs-dyn",
+        json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-1", "acl_role": "read",
+                "default_ttl": "10m" }),
+    );
+    let out = issue(&mount, "dcs-dyn").unwrap();
+    let username = out.data["username"].as_str().unwrap().to_owned();
+    let account = emulator.get(&format!("dcs/dcs-1/accounts/{username}"));
+    assert_eq!(account["role"], "read");
+    assert_eq!(account["status"], "AVAILABLE");
+    assert_eq!(account["password"], out.data["password"]);
+    let lease = out.secret.unwrap();
+    assert_eq!(lease.ttl, Duration::from_secs(600));
+    mount
+        .request(dynamic_lease_request(
+            Operation::Revoke,
+            &lease,
+            Duration::ZERO,
+        ))
+        .unwrap();
+    let gone = emulator.get("dcs/dcs-1")["acl_accounts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .all(|a| a["name"] != username.as_str() || a["status"] == "DELETING");
+    assert!(gone, "deleted");
+
+    // Redis 3.0 has no ACL accounts: said before anything is created.
+    emulator.seed(json!({ "huaweicloud": { "dcs_instances": [
+        { "id": "dcs-old", "project_id": fixture::PROJECT, "password": fixture::INITIAL, "engine_version": "3.0" }
+    ]}}));
+    mount.write_ok(
+        "roles/dcs-old",
+        json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-old", "acl_role": "write" }),
+    );
+    let old = issue(&mount, "dcs-old").unwrap_err();
+    assert!(
+        matches!(&old, Error::BadRequest(message) if message.contains("DCS.4008") && message.contains("Redis 4.0 or 5.0")),
+        "{old:?}"
+    );
+    assert_eq!(mount.read("roles/dcs-old")["pending_cleanups"], 0);
 }

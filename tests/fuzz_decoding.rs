@@ -156,6 +156,9 @@ impl Mount {
                 json!({"target": "dcs-instance", "connection": "hw", "instance_id": "dcs-1",
                     "dependents": "drs:hw/drsjob1/so"}),
             ),
+            // A dynamic role on a cluster the emulator does not have: a
+            // creds read fails at its first call, fast (the in-process and
+            // end-to-end suites run the whole creation).
             (
                 "library/lease",
                 json!({"target": "polardb-account", "connection": "ali", "cluster_id": "pc-1",

@@ -17,9 +17,42 @@ use time::OffsetDateTime;
 use super::model::{DcsInstance, PolarCluster, World};
 use super::rules::PasswordPolicy;
 
-/// The emulator's model: PolarDB says the number of accounts "varies by
-/// engine" without a figure the API answers with; seeds may set another.
-pub const POLARDB_DEFAULT_ACCOUNT_LIMIT: usize = 200;
+/// The cluster status account changes need. DeleteAccount and
+/// GrantAccountPrivilege: "make sure that the cluster is in the Running
+/// state. Otherwise, the operation fails" (API references).
+pub const POLARDB_RUNNING: &str = "Running";
+
+/// Every cluster status PolarDB documents ("Cluster status",
+/// <https://www.alibabacloud.com/help/en/polardb/latest/cluster-status>,
+/// spelled as there), the values DescribeDBClusters' `DBClusterStatus`
+/// takes. Seeds and the admin API may set only these.
+pub const POLARDB_CLUSTER_STATUSES: &[&str] = &[
+    "Creating",
+    "Running",
+    "Deleting",
+    "Deleted",
+    "Rebooting",
+    "Starting",
+    "Stopped",
+    "INS_MAINTAINING",
+    "Switching",
+    "DBNodeCreating",
+    "DBNodeDeleting",
+    "ClassChanging",
+    "NetAddressCreating",
+    "NetAddressDeleting",
+    "NetAddressModifying",
+    "MinorVersionUpgrading",
+    "STORAGE_EXPANDIN",
+    "UPGRADE_FORBIDDEN",
+    "TRANSING",
+    "SSL_MODIFYING",
+    "TDEModifying",
+    "CONFIG_SWITCHING",
+    "ROLE_SWITCHING",
+    "ClassChanged",
+    "MajorVersionUpgrading",
+];
 
 /// "Up to 18 users can be created for each instance" (DCS user guide).
 pub const DCS_ACL_ACCOUNT_LIMIT: usize = 18;

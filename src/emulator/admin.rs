@@ -1,14 +1,16 @@
 //! The admin API under `/_emulator/`: unauthenticated JSON for tests (the
 //! server only listens on loopback). Seed, dump and read the true state
-//! (passwords included), change job, instance and account states
-//! (`polardb/{cluster}/accounts/{name}`, `dcs/{id}/accounts/{name}`), read
-//! counters, set faults, move the clock, reset.
+//! (passwords included), change job, cluster, instance and account states
+//! (`polardb/{cluster}`, `polardb/{cluster}/accounts/{name}`,
+//! `dcs/{id}/accounts/{name}`), read counters, set faults, move the clock,
+//! reset.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use time::Duration;
 
+use super::accounts::POLARDB_CLUSTER_STATUSES;
 use super::faults::{Counters, FaultConfig, FaultEngine};
 use super::http::{Reply, Request};
 use super::huawei::DCS_MAX_TRIES;
@@ -83,6 +85,7 @@ pub fn handle(emulator: &Emulator, request: &Request, rest: &str) -> Reply {
         ("PUT", ["faults"]) => set_faults(emulator, request),
         ("GET", ["clock"]) => Ok(clock(emulator)),
         ("PUT", ["clock"]) => set_clock(emulator, request),
+        (_, ["polardb", cluster]) => polardb_cluster(emulator, request, cluster),
         (_, ["polardb", cluster, "accounts", name]) => target(emulator, request, |world| {
             let cluster = world.polardb_cluster_mut(cluster)?;
             let region = cluster.region.clone();
@@ -132,6 +135,28 @@ pub fn handle(emulator: &Emulator, request: &Request, rest: &str) -> Reply {
         )),
     };
     result.unwrap_or_else(|reply| reply)
+}
+
+/// A PolarDB cluster; PATCH takes only a status PolarDB documents.
+fn polardb_cluster(emulator: &Emulator, request: &Request, id: &str) -> Result<Reply, Reply> {
+    if request.method == "PATCH" {
+        let patch: StatusPatch = parse(request)?;
+        if !POLARDB_CLUSTER_STATUSES.contains(&patch.status.as_str()) {
+            return Err(error(
+                400,
+                format!(
+                    "status {:?} is not a PolarDB cluster status: use one of {}",
+                    patch.status,
+                    POLARDB_CLUSTER_STATUSES.join(", ")
+                ),
+            ));
+        }
+    }
+    target(emulator, request, |world| {
+        let cluster = world.polardb_cluster_mut(id)?;
+        let view = serde_json::to_value(&*cluster).expect("serialises");
+        Some((&mut cluster.status, view))
+    })
 }
 
 /// GET returns the view; PATCH `{"status"}` changes the status, then

@@ -68,6 +68,7 @@ codes! {
         POLARDB_ACCOUNT_QUOTA_EXCEEDED = "QuotaExceeded.AccountName",
         POLARDB_DB_NAME_NOT_FOUND = "InvalidDBName.NotFound",
         POLARDB_ACCOUNT_TYPE_DENIED = "OperationDenied.AccountType",
+        POLARDB_CLUSTER_STATUS_DENIED = "OperationDenied.DBClusterStatus",
     }
     "dts" {
         DTS_INVALID_PARAMETER = "InvalidParameter",
@@ -102,7 +103,7 @@ codes! {
         DCS_PASSWORD_FREE = "DCS.4850",
         DCS_STATE_NOT_SUPPORTED = "DCS.4026",
         DCS_INTERNAL_ERROR = "DCS.5000",
-        DCS_INVALID_PARAMETER = "DCS.4800",
+        DCS_ACL_PARAMETER_INVALID = "DCS.4961",
         DCS_INVALID_BODY = "DCS.4005",
         DCS_QUOTA_REACHED = "DCS.4039",
         DCS_ENGINE_VERSION_NOT_SUPPORTED = "DCS.4008",

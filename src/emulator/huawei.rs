@@ -877,6 +877,7 @@ fn dcs_view(instance: &DcsInstance) -> Value {
         "description": instance.description,
         "engine": instance.engine,
         "engine_version": instance.engine_version,
+        "cache_mode": instance.cache_mode,
         "no_password_access": instance.no_password_access.to_string(),
     })
 }

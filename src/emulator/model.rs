@@ -40,8 +40,11 @@ fn redis() -> String {
 fn redis_six() -> String {
     "6.0".to_owned()
 }
-fn polardb_account_limit() -> usize {
-    super::accounts::POLARDB_DEFAULT_ACCOUNT_LIMIT
+fn running_cluster() -> String {
+    super::accounts::POLARDB_RUNNING.to_owned()
+}
+fn master_standby() -> String {
+    "ha".to_owned()
 }
 fn dcs_acl_account_limit() -> usize {
     super::accounts::DCS_ACL_ACCOUNT_LIMIT
@@ -113,10 +116,16 @@ pub struct PolarCluster {
     /// The cluster's databases, the only names GrantAccountPrivilege takes.
     #[serde(default)]
     pub databases: Vec<String>,
-    /// The most accounts the cluster holds (the emulator's model: PolarDB
-    /// says only that the number varies by engine).
-    #[serde(default = "polardb_account_limit")]
-    pub account_limit: usize,
+    /// DescribeDBClusters' `DBClusterStatus`, one of
+    /// [`super::accounts::POLARDB_CLUSTER_STATUSES`]; account changes need
+    /// `Running` (PATCH `/_emulator/polardb/{id}` changes it).
+    #[serde(default = "running_cluster")]
+    pub status: String,
+    /// The most accounts the cluster holds; none unless a seed sets one.
+    /// PolarDB publishes no figure ("depends on the database engine"), only
+    /// the code of a full cluster, `QuotaExceeded.AccountName`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_limit: Option<usize>,
     /// How long a created account stays `Creating` and a deleted one
     /// `Deleting` (the emulator's model of PolarDB's asynchronous tasks).
     #[serde(default = "settle_seconds")]
@@ -301,6 +310,10 @@ pub struct DcsInstance {
     /// `3.0`, `4.0`, `5.0`, `6.0`, ...
     #[serde(default = "redis_six")]
     pub engine_version: String,
+    /// ShowInstance's `cache_mode`: `single`, `ha` (master/standby, the
+    /// default), `cluster`, `proxy` or `ha_rw_split`.
+    #[serde(default = "master_standby")]
+    pub cache_mode: String,
     /// The instance's ACL accounts besides its `default` user.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acl_accounts: Vec<AclAccount>,
@@ -362,6 +375,16 @@ impl Seed {
     /// Refuses what would otherwise be silently ignored: an expiry that
     /// does not parse would leave a temporary key valid for ever.
     pub fn validate(&self) -> Result<(), String> {
+        for cluster in &self.alicloud.polardb_clusters {
+            if !super::accounts::POLARDB_CLUSTER_STATUSES.contains(&cluster.status.as_str()) {
+                return Err(format!(
+                    "cluster {}: status {:?} is not one PolarDB documents ({})",
+                    cluster.id,
+                    cluster.status,
+                    super::accounts::POLARDB_CLUSTER_STATUSES.join(", ")
+                ));
+            }
+        }
         for key in self.alicloud.users.iter().flat_map(|u| &u.access_keys) {
             if let Some(text) = &key.expiration
                 && parse_ali_expiration(text).is_none()
@@ -491,6 +514,7 @@ impl World {
                         }
                     }
                     existing.engine = cluster.engine;
+                    existing.status = cluster.status;
                     existing.account_limit = cluster.account_limit;
                     existing.account_settle_seconds = cluster.account_settle_seconds;
                     if cluster.backing.is_some() {
@@ -650,12 +674,18 @@ mod tests {
         .unwrap();
         let mut world = World::default();
         world.merge(seed, "2024-05-01T08:00:00Z");
-        let account = &world.polardb_cluster("pc-1").unwrap().accounts[0];
+        let cluster = world.polardb_cluster("pc-1").unwrap();
+        assert_eq!(
+            (cluster.status.as_str(), cluster.account_limit),
+            ("Running", None)
+        );
+        let account = &cluster.accounts[0];
         assert_eq!(account.status, "Available");
         assert_eq!(account.account_type, "Normal");
         assert_eq!(world.ali_key("AK1").unwrap().1.status, "Active");
         assert_eq!(world.hw_key("HWAK").unwrap().0.id, "u1");
         assert_eq!(world.seed.huaweicloud.projects, vec!["p1", "p2"]);
+        assert_eq!(world.seed.huaweicloud.dcs_instances[0].cache_mode, "ha");
     }
 
     #[test]

@@ -256,6 +256,29 @@ pub async fn write_description(
     .await
 }
 
+/// Runs `call` with the session of `target`'s connection: the calls on
+/// per-lease accounts (create, wait, grant, delete), which name a target
+/// rather than a role. An external target has no cloud to call.
+pub async fn on_target<T, F, Fut>(
+    store: &Store,
+    target: &Target,
+    call: F,
+) -> Result<T, ProviderError>
+where
+    F: FnOnce(Arc<dyn Session>) -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    let service = target_service(target);
+    let Some(connection) = target.connection() else {
+        return Err(ProviderError::config(
+            service,
+            "connect",
+            "an external target has no account to create or delete",
+        ));
+    };
+    with_session(store, connection, service, call).await
+}
+
 /// `dependents` grouped by connection, each keeping its position.
 fn by_connection(dependents: &[Dependent]) -> BTreeMap<&str, Vec<(usize, &Dependent)>> {
     let mut groups: BTreeMap<&str, Vec<(usize, &Dependent)>> = BTreeMap::new();

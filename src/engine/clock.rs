@@ -1,6 +1,9 @@
 //! Wall-clock time behind a trait, so schedules can be tested without waiting.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use time::OffsetDateTime;
 
@@ -10,8 +13,18 @@ pub fn rfc3339(at: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// What [`Clock::sleep`] gives to await.
+pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 pub trait Clock: Send + Sync {
     fn now(&self) -> OffsetDateTime;
+
+    /// Waits `duration` on this clock: a request that polls the cloud
+    /// (an account becoming available) waits through it, so tests with a
+    /// [`ManualClock`] never wait for real.
+    fn sleep(&self, duration: Duration) -> Sleep {
+        Box::pin(tokio::time::sleep(duration))
+    }
 }
 
 pub struct SystemClock;
@@ -43,5 +56,12 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
         *self.0.lock().expect("clock lock")
+    }
+
+    /// Moves the clock on by `duration` at once, and yields, so other
+    /// tasks run as they would while a real sleep lasts.
+    fn sleep(&self, duration: Duration) -> Sleep {
+        self.advance(duration);
+        Box::pin(tokio::task::yield_now())
     }
 }

@@ -12,12 +12,16 @@ use crate::framework::{Error, Storage, StorageError, SystemView, get_json, put_j
 use super::calls;
 use super::clock::Clock;
 use super::cloud::Cloud;
-use super::connection::Connection;
+use super::connection::{Connection, Provider};
 use super::marker;
-use super::password;
+use super::password::{self, Rules};
 use super::role::Role;
 use super::store::{LockKey, Store};
 use super::tuning::Tuning;
+
+/// How many passwords a policy must generate, all fitting the target, to be
+/// accepted.
+const POLICY_SAMPLES: usize = 20;
 
 pub struct Engine {
     pub store: Store,
@@ -132,6 +136,57 @@ impl Engine {
                     "the connection failed verification: {error}; fix the credentials or endpoint, or write it with verify_connection=false"
                 ))
             })
+    }
+
+    /// Connection `name` exists, is a `provider` connection (which `what`
+    /// needs, e.g. "dcs-instance targets") and allows `role`.
+    pub async fn check_connection(
+        &self,
+        name: &str,
+        provider: Provider,
+        what: &str,
+        role: &str,
+    ) -> Result<(), Error> {
+        let connection = self.store.load_connection(name).await?.ok_or_else(|| {
+            Error::bad_request(format!(
+                "connection {name:?} does not exist (write config/{name} first)"
+            ))
+        })?;
+        if connection.provider != provider {
+            return Err(Error::bad_request(format!(
+                "{what} need a {} connection; {name:?} is {}",
+                provider.as_str(),
+                connection.provider.as_str()
+            )));
+        }
+        if !connection.allows_role(role) {
+            return Err(Error::bad_request(format!(
+                "connection {name:?} does not allow role {role:?}: add it (or a glob matching it) to the connection's allowed_roles"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Password policy `policy` generates passwords that fit `rules`, in
+    /// every one of a few samples.
+    pub async fn check_policy(&self, policy: &str, rules: Rules) -> Result<(), Error> {
+        for _ in 0..POLICY_SAMPLES {
+            let sample = self
+                .system
+                .generate_password_from_policy(policy)
+                .await
+                .map_err(|err| {
+                    Error::bad_request(format!(
+                        "password policy {policy:?} cannot generate passwords: {err}"
+                    ))
+                })?;
+            if let Err(problem) = rules.check(&sample) {
+                return Err(Error::bad_request(format!(
+                    "password policy {policy:?} generates passwords the target rejects: {problem}; fix the policy or drop password_policy to use the built-in generator"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// A password for the role's next rotation: from its policy or the

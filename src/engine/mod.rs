@@ -7,6 +7,7 @@ mod clock;
 mod cloud;
 mod connection;
 mod core;
+mod dynamic;
 mod history;
 mod index;
 mod library;
@@ -15,6 +16,7 @@ mod marker;
 mod password;
 mod path_config;
 mod path_creds;
+mod path_dynamic;
 mod path_history;
 mod path_library;
 mod path_roles;
@@ -25,10 +27,13 @@ mod schedule;
 mod scheduler;
 mod store;
 mod tuning;
+pub(crate) mod username_template;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use serde_json::Value;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
@@ -59,11 +64,19 @@ impl Lifecycle for Engine {
 
     async fn periodic(self: Arc<Self>) -> Result<(), Error> {
         self.store.timetable.wake();
-        Ok(())
+        if !self.runs_background_work().await {
+            return Ok(());
+        }
+        dynamic::cleanup::sweep(&self).await
     }
 
     async fn cleanup(&self) {
         self.stop_runner();
+        // Also called on seal and reload, when the mount stays: only a
+        // mount being disabled (tainted) gives up what it holds.
+        if self.system.tainted().await.unwrap_or(false) {
+            dynamic::cleanup::at_unmount(self).await;
+        }
     }
 
     async fn invalidate(&self, key: &str) {
@@ -79,12 +92,24 @@ impl Lifecycle for Engine {
     fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
+
+    async fn wal_rollback(self: Arc<Self>, kind: &str, data: &Value) -> Result<(), Error> {
+        match kind {
+            dynamic::WAL_KIND => dynamic::cleanup::roll_back(&self, data).await,
+            other => Err(wal::unknown_kind(other)),
+        }
+    }
+
+    fn wal_rollback_min_age(&self) -> Duration {
+        self.tuning.wal_rollback_min_age
+    }
 }
 
 pub fn paths() -> Vec<Path<Engine>> {
     let mut paths = path_config::paths();
     paths.extend(path_roles::paths());
     paths.extend(path_creds::paths());
+    paths.extend(path_dynamic::paths());
     paths.extend(path_library::paths());
     paths.extend(path_rotate::paths());
     paths.extend(path_history::paths());
@@ -117,15 +142,20 @@ pub fn backend(
         )),
         info: info(),
         paths: paths(),
-        secrets: path_library::secret_types(),
+        secrets: path_library::secret_types()
+            .into_iter()
+            .chain(path_dynamic::secret_types())
+            .collect(),
         special_paths: SpecialPaths {
             seal_wrap_storage: vec![
                 "config/".into(),
                 "role/".into(),
                 library::BORROWER_KEY.into(),
+                dynamic::role::STORAGE_PREFIX.into(),
             ],
-            // Each cluster rolls back the cloud objects it created itself.
-            local_storage: vec![wal::PREFIX.into()],
+            // Each cluster rolls back and cleans up the cloud objects it
+            // created itself.
+            local_storage: vec![wal::PREFIX.into(), dynamic::ISSUED_PREFIX.into()],
             ..SpecialPaths::default()
         },
     }

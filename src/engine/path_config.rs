@@ -152,6 +152,13 @@ async fn delete(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerR
             named.join(", ")
         )));
     }
+    let dynamic = super::dynamic::cleanup::connection_users(engine, name).await?;
+    if !dynamic.is_empty() {
+        return Err(Error::bad_request(format!(
+            "connection {name:?} is still needed by {}: only it can delete their accounts; point the roles at another connection (or delete them) and wait for their leases to end (or revoke them), then delete the connection",
+            dynamic.join(" and ")
+        )));
+    }
     engine.store.delete_connection(name).await?;
     Ok(None)
 }

@@ -27,10 +27,6 @@ use super::rotation::plan::RunOutcome;
 use super::schedule;
 use super::store::LockKey;
 
-/// How many passwords a policy must generate, all fitting the target, to be
-/// accepted.
-const POLICY_SAMPLES: usize = 20;
-
 fn common_fields() -> Vec<Field> {
     vec![
         Field::string("name", "Name of the role."),
@@ -444,22 +440,10 @@ pub(super) async fn check_connections(
             }
         }
     }
-    for (connection_name, provider, what) in uses {
-        let connection = engine.store.load_connection(connection_name)
-            .await?
-            .ok_or_else(|| Error::bad_request(format!("connection {connection_name:?} does not exist (write config/{connection_name} first)")))?;
-        if connection.provider != provider {
-            return Err(Error::bad_request(format!(
-                "{what} need a {} connection; {connection_name:?} is {}",
-                provider.as_str(),
-                connection.provider.as_str()
-            )));
-        }
-        if !connection.allows_role(name) {
-            return Err(Error::bad_request(format!(
-                "connection {connection_name:?} does not allow role {name:?}: add it (or a glob matching it) to the connection's allowed_roles"
-            )));
-        }
+    for (connection, provider, what) in uses {
+        engine
+            .check_connection(connection, provider, what, name)
+            .await?;
     }
     Ok(())
 }
@@ -490,23 +474,7 @@ pub(super) async fn check_owners(engine: &Engine, name: &str, role: &Role) -> Re
 /// The role's password policy makes passwords its target takes.
 pub(super) async fn check_policy(engine: &Engine, role: &Role) -> Result<(), Error> {
     if let Some(policy) = &role.password_policy {
-        let rules = role.target.rules();
-        for _ in 0..POLICY_SAMPLES {
-            let sample = engine
-                .system
-                .generate_password_from_policy(policy)
-                .await
-                .map_err(|err| {
-                    Error::bad_request(format!(
-                        "password policy {policy:?} cannot generate passwords: {err}"
-                    ))
-                })?;
-            if let Err(problem) = rules.check(&sample) {
-                return Err(Error::bad_request(format!(
-                    "password policy {policy:?} generates passwords the target rejects: {problem}; fix the policy or drop password_policy to use the built-in generator"
-                )));
-            }
-        }
+        engine.check_policy(policy, role.target.rules()).await?;
     }
     Ok(())
 }
@@ -531,6 +499,9 @@ async fn write(engine: &Arc<Engine>, request: &Request, data: &FieldData) -> Han
     let roles_guard = engine.store.lock(LockKey::Roles).await;
     let _role_guard = engine.store.lock(LockKey::Role(name)).await;
     let existing = engine.store.load_role(name).await?;
+    if existing.is_none() {
+        super::dynamic::role::refuse_taken(engine, name).await?;
+    }
     if existing
         .as_ref()
         .is_some_and(|role| role.kind != RoleKind::Static)

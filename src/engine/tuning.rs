@@ -36,6 +36,17 @@ pub struct Tuning {
     /// How soon a dual-account DCS rotation whose ACL account is still
     /// `UPDATING` after a reset looks again (not a failure).
     pub settle_poll: Duration,
+    /// How long a `creds/` read waits for the account it created to be
+    /// available (PolarDB refuses grants before); past it, the read fails
+    /// and the rollback deletes the account.
+    pub account_ready_wait: Duration,
+    /// How often that wait reads the account.
+    pub account_ready_poll: Duration,
+    /// How old a WAL entry of a dynamic account must be before the
+    /// rollback deletes its account: longer than the slowest `creds/`
+    /// read (the wait, then one grant per database), which deletes the
+    /// entry itself when it succeeds.
+    pub wal_rollback_min_age: Duration,
 }
 
 impl Default for Tuning {
@@ -49,6 +60,9 @@ impl Default for Tuning {
             jitter: Duration::from_millis(500),
             drift_check_interval: Duration::from_secs(3600),
             settle_poll: Duration::from_secs(2),
+            account_ready_wait: Duration::from_secs(60),
+            account_ready_poll: Duration::from_secs(1),
+            wal_rollback_min_age: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -79,6 +93,9 @@ impl Tuning {
                 "defer_retry" => duration(&mut tuning.defer_retry, value),
                 "jitter" => duration(&mut tuning.jitter, value),
                 "settle_poll" => duration(&mut tuning.settle_poll, value),
+                "account_ready_wait" => duration(&mut tuning.account_ready_wait, value),
+                "account_ready_poll" => duration(&mut tuning.account_ready_poll, value),
+                "wal_rollback_min_age" => duration(&mut tuning.wal_rollback_min_age, value),
                 "drift_check_interval" => match crate::framework::duration::parse(value) {
                     Ok(interval) if !interval.is_zero() => {
                         tuning.drift_check_interval = interval;

@@ -881,4 +881,4 @@ def test_dcs_acl_accounts_with_the_sdk(emu):
     assert "reader" not in accounts()
     missing = hw_error(lambda: client.delete_acl_account(dcs_models.DeleteAclAccountRequest(
         instance_id=DCS_ID, account_id=reader.account_id)))
-    assert (missing.status_code, missing.error_code) == (400, "DCS.4800")
+    assert (missing.status_code, missing.error_code) == (400, "DCS.4961")

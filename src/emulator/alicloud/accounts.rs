@@ -2,13 +2,20 @@
 //! GrantAccountPrivilege, RevokeAccountPrivilege, and the backing-server
 //! side of every account change. Rules: [`crate::emulator::accounts`].
 //!
+//! CreateAccount, DeleteAccount and GrantAccountPrivilege need a `Running`
+//! cluster (the references of the last two say so; Alibaba's Terraform
+//! provider retries all three on the cluster-status codes) and answer
+//! `OperationDenied.DBClusterStatus` (403, PolarDB's error-code list)
+//! otherwise, before any other check.
+//!
 //! Our model where PolarDB is silent: a `Deleting` account answers a
 //! repeated DeleteAccount like the first (nothing more happens); a
 //! `Creating` or `Deleting` account refuses other changes with
 //! `IncorrectDBClusterState`; an account created without `AccountType`
-//! is `Super`, as the API reference says. Codes from PolarDB's client
-//! error-code table: `InvalidParameter` for a parameter without a code of
-//! its own, `QuotaExceeded.AccountName` for a full cluster,
+//! is `Super`, as the API reference says; a cluster holds any number of
+//! accounts unless its seed sets `account_limit`. Codes from PolarDB's
+//! client error-code table: `InvalidParameter` for a parameter without a
+//! code of its own, `QuotaExceeded.AccountName` for a full cluster,
 //! `InvalidDBName.NotFound` for an unknown database and
 //! `OperationDenied.AccountType` for privileges on a privileged account.
 
@@ -16,7 +23,8 @@ use serde_json::json;
 
 use super::{Answer, Call};
 use crate::emulator::accounts::{
-    POLARDB_PRIVILEGES, check_polardb_account_name, check_polardb_description, settles_at,
+    POLARDB_PRIVILEGES, POLARDB_RUNNING, check_polardb_account_name, check_polardb_description,
+    settles_at,
 };
 use crate::emulator::backing::{BackingChange, BackingOp, PgChange, Snapshot};
 use crate::emulator::codes;
@@ -60,6 +68,28 @@ impl Call<'_> {
             codes::INCORRECT_DB_CLUSTER_STATE,
             "Current DB cluster state does not support this operation.",
         )
+    }
+
+    /// The cluster of an account change, which must be `Running`.
+    fn running_cluster<'w>(
+        &self,
+        world: &'w mut World,
+        cluster_id: &str,
+    ) -> Result<&'w mut PolarCluster, Reply> {
+        let cluster = world
+            .polardb_cluster_mut(cluster_id)
+            .ok_or_else(|| self.cluster_not_found())?;
+        if cluster.status != POLARDB_RUNNING {
+            return Err(self.ctx.error(
+                403,
+                codes::POLARDB_CLUSTER_STATUS_DENIED,
+                &format!(
+                    "The operation is not permitted due to Cluster status: the cluster is {}.",
+                    cluster.status
+                ),
+            ));
+        }
+        Ok(cluster)
     }
 
     fn unknown_account(&self) -> Reply {
@@ -159,9 +189,7 @@ impl Call<'_> {
         let password = self.required("AccountPassword")?;
         world.remember(password);
         let before = self.backed_cluster(world, cluster_id);
-        let cluster = world
-            .polardb_cluster_mut(cluster_id)
-            .ok_or_else(|| self.cluster_not_found())?;
+        let cluster = self.running_cluster(world, cluster_id)?;
         let token = self.param("ClientToken");
         if let Some(token) = token
             && cluster.client_tokens.iter().any(|t| t == token)
@@ -203,13 +231,14 @@ impl Call<'_> {
                 "The specified account name already exists.",
             ));
         }
-        if cluster.accounts.len() >= cluster.account_limit {
+        if let Some(limit) = cluster.account_limit
+            && cluster.accounts.len() >= limit
+        {
             return Err(self.ctx.error(
                 403,
                 codes::POLARDB_ACCOUNT_QUOTA_EXCEEDED,
                 &format!(
-                    "The quota of account exceeds: the cluster already holds its {} accounts.",
-                    cluster.account_limit
+                    "The quota of account exceeds: the cluster already holds its {limit} accounts."
                 ),
             ));
         }
@@ -245,9 +274,7 @@ impl Call<'_> {
         let cluster_id = self.required("DBClusterId")?;
         let name = self.required("AccountName")?;
         let before = self.backed_cluster(world, cluster_id);
-        let cluster = world
-            .polardb_cluster_mut(cluster_id)
-            .ok_or_else(|| self.cluster_not_found())?;
+        let cluster = self.running_cluster(world, cluster_id)?;
         let databases = cluster.databases.clone();
         let settle = cluster.account_settle_seconds;
         let account = cluster
@@ -303,9 +330,7 @@ impl Call<'_> {
         self.required("DBName")?;
         self.required("AccountPrivilege")?;
         let before = self.backed_cluster(world, cluster_id);
-        let cluster = world
-            .polardb_cluster_mut(cluster_id)
-            .ok_or_else(|| self.cluster_not_found())?;
+        let cluster = self.running_cluster(world, cluster_id)?;
         let grants = self.grants(cluster)?;
         let account = self.standard_account(cluster, name)?;
         let mut changes = Vec::new();

@@ -10,11 +10,14 @@
 //! (the answer has the same `retry_times_left` / `lock_time_left` fields);
 //! create, reset, role change and delete are tasks that leave the account
 //! `CREATING`, `UPDATING` or `DELETING` for the instance's
-//! `account_settle_seconds`; the old -> new change is immediate. DCS's
-//! error-code appendix has no code for a taken name, an unknown account id
-//! or the `default` user: those answer its generic `DCS.4800` ("Invalid
-//! {0} in the request"), an instance below Redis 4.0 its `DCS.4008` and a
-//! full instance its generic quota code `DCS.4039`.
+//! `account_settle_seconds`; the old -> new change is immediate. A bad
+//! parameter answers `DCS.4961` ("Acl account request param invalid.",
+//! DeleteAclAccount's documented 400); as our model so do a taken name, an
+//! unknown account id, the `default` user, and a create on a single-node or
+//! master/standby instance whose password holds `:` (documented: "normal
+//! users cannot be created", with no code). An instance below Redis 4.0
+//! answers the appendix's `DCS.4008` and a full instance its generic quota
+//! code `DCS.4039`.
 
 use serde_json::{Value, json};
 
@@ -64,6 +67,18 @@ fn supports_acl(instance: &DcsInstance) -> bool {
     instance.engine.eq_ignore_ascii_case("Redis") && major >= 4
 }
 
+/// "The password of the default user of a single-node or master/standby
+/// instance cannot contain colons (:). Otherwise, normal users cannot be
+/// created" (CreateAclAccount API reference). DCS's own password rules
+/// keep `:` out, so only a seed can make such an instance.
+fn colon_blocks_acl_users(instance: &DcsInstance) -> bool {
+    matches!(instance.cache_mode.as_str(), "single" | "ha")
+        && instance
+            .password
+            .as_deref()
+            .is_some_and(|p| p.contains(':'))
+}
+
 fn account_view(instance: &DcsInstance, account: &AclAccount) -> Value {
     json!({
         "account_id": account.id,
@@ -108,10 +123,14 @@ impl Call<'_> {
         self.ctx.error(status, code, message)
     }
 
-    /// `DCS.4800`, "Invalid {0} in the request": the appendix's generic
-    /// code for a parameter without a code of its own.
-    fn acl_invalid(&self, message: &str) -> Reply {
-        self.acl_error(400, codes::DCS_INVALID_PARAMETER, message)
+    /// `DCS.4961`, "Acl account request param invalid.": the ACL calls'
+    /// documented parameter error.
+    fn acl_invalid(&self, detail: &str) -> Reply {
+        self.acl_error(
+            400,
+            codes::DCS_ACL_PARAMETER_INVALID,
+            &format!("Acl account request param invalid: {detail}."),
+        )
     }
 
     /// The `result` answer of an old -> new password change (the
@@ -223,7 +242,7 @@ impl Call<'_> {
         let account_id = account_id.unwrap_or_default();
         if account_id == default_account_id(&instance.id) {
             return Err(self.acl_invalid(
-                "Invalid account_id in the request: the default user's password is the instance password; change it with UpdatePassword or ResetPassword.",
+                "account_id is the default user, whose password is the instance password (UpdatePassword, ResetPassword)",
             ));
         }
         let settle = instance.account_settle_seconds;
@@ -232,9 +251,7 @@ impl Call<'_> {
             .acl_accounts
             .iter()
             .position(|a| a.id == account_id)
-            .ok_or_else(|| {
-                self.acl_invalid("Invalid account_id in the request: no ACL account has that id.")
-            })?;
+            .ok_or_else(|| self.acl_invalid("no ACL account has this account_id"))?;
         let account = &mut instance.acl_accounts[index];
         if op == AclOp::Delete && account.status == "DELETING" {
             return Ok(self.ctx.reply(200, &json!({})));
@@ -275,18 +292,15 @@ impl Call<'_> {
     ) -> Result<(Reply, RedisChange), Reply> {
         let body = self.body(codes::DCS_INVALID_BODY)?;
         let name = str_field(&body, "account_name").unwrap_or_default();
-        check_acl_account_name(name).map_err(|reason| {
-            self.acl_invalid(&format!("Invalid account_name in the request: {reason}."))
-        })?;
+        check_acl_account_name(name)
+            .map_err(|reason| self.acl_invalid(&format!("account_name: {reason}")))?;
         let role = str_field(&body, "account_role").unwrap_or_default();
         if !ACL_ROLES.contains(&role) {
-            return Err(self.acl_invalid("Invalid account_role in the request: read or write."));
+            return Err(self.acl_invalid("account_role must be read or write"));
         }
         let description = str_field(&body, "description").unwrap_or_default();
         if description.chars().count() > 1024 {
-            return Err(
-                self.acl_invalid("Invalid description in the request: at most 1,024 characters.")
-            );
+            return Err(self.acl_invalid("description: at most 1,024 characters"));
         }
         let password = str_field(&body, "account_password").unwrap_or_default();
         check_acl_password(name, password).map_err(|reason| {
@@ -297,8 +311,11 @@ impl Call<'_> {
             )
         })?;
         if name == "default" || instance.acl_accounts.iter().any(|a| a.name == name) {
+            return Err(self.acl_invalid("account_name: an account of that name exists"));
+        }
+        if colon_blocks_acl_users(instance) {
             return Err(self.acl_invalid(
-                "Invalid account_name in the request: an account of that name exists.",
+                "the default user's password contains ':', so a single-node or master/standby instance cannot have normal users",
             ));
         }
         if instance.acl_accounts.len() >= instance.acl_account_limit {
@@ -443,7 +460,7 @@ impl Call<'_> {
         let body = self.body(codes::DCS_INVALID_BODY)?;
         let role = str_field(&body, "account_role").unwrap_or_default();
         if !ACL_ROLES.contains(&role) {
-            return Err(self.acl_invalid("Invalid account_role in the request: read or write."));
+            return Err(self.acl_invalid("account_role must be read or write"));
         }
         account.role = role.to_owned();
         account.status = "UPDATING".into();

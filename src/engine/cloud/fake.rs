@@ -5,6 +5,11 @@
 //! as DCS does, DTS refuses the password its job already holds, a DCS ACL
 //! account stays `UPDATING` for a scripted number of reads after a reset,
 //! and a simulated crash stops every effect after a given number of steps.
+//!
+//! Per-lease accounts live beside the roles' accounts (same keys): created
+//! `Creating` and deleted `Deleting` for a scripted number of reads, spelled
+//! as each cloud spells its statuses; grants only on an available account
+//! and one call per database, as the real session sends them.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -15,7 +20,9 @@ use crate::providers::{ErrorClass, ErrorKind, ProviderError, Service};
 
 use super::super::connection::Connection;
 use super::super::role::{Dependent, Target};
-use super::{AccountInfo, ChangeMethod, Cloud, JobState, Session, TargetState};
+use super::{
+    AccountInfo, AccountKind, ChangeMethod, Cloud, JobState, NewAccount, Session, TargetState,
+};
 
 /// The operations a script can fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,6 +36,12 @@ pub enum Op {
     /// them in one call).
     DescribeAccounts,
     ListAccessKeys,
+    CreateAccount,
+    /// One database's grant.
+    GrantAccount,
+    AccountStatus,
+    DeleteAccount,
+    ListAccounts,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -72,6 +85,11 @@ struct State {
     /// ACL accounts reset and not settled yet: the reads left that find
     /// them `UPDATING`.
     updating_reads: HashMap<String, u32>,
+    /// Per-lease accounts being created or deleted: the reads left that
+    /// still find them `Creating` / `Deleting`.
+    task_reads: HashMap<String, u32>,
+    /// What `task_reads` starts from for each new create or delete.
+    account_task_reads: u32,
     calls: Vec<String>,
     /// Steps (calls, and what tests count with `step`) left before a
     /// simulated crash.
@@ -106,6 +124,62 @@ fn target_state(fake: &FakeTarget) -> TargetState {
     }
 }
 
+/// A per-lease account's status as the target's cloud spells it.
+fn spelled(target: &Target, status: &str) -> String {
+    match target {
+        Target::DcsInstance { .. } => status.to_ascii_uppercase(),
+        _ => status.to_owned(),
+    }
+}
+
+/// The keys of the accounts of `target`'s cluster or instance start so.
+fn accounts_prefix(target: &Target) -> String {
+    match target {
+        Target::DcsInstance { .. } => format!("{}/acl/", target_key(target, "")),
+        _ => target_key(target, ""),
+    }
+}
+
+impl State {
+    /// One read of account `key`: a finished task's status is settled
+    /// (`Creating` becomes available, `Deleting` gone), a running one
+    /// counts down. Whether the account exists after the read.
+    fn settle(&mut self, target: &Target, key: &str) -> bool {
+        let Some(left) = self.task_reads.get_mut(key) else {
+            return self.targets.contains_key(key);
+        };
+        if *left > 0 {
+            *left -= 1;
+            return true;
+        }
+        self.task_reads.remove(key);
+        let deleting = spelled(target, "Deleting");
+        match self.targets.get_mut(key) {
+            Some(account) if account.status.as_deref() == Some(deleting.as_str()) => {
+                self.targets.remove(key);
+                false
+            }
+            Some(account) => {
+                account.status = Some(spelled(target, "Available"));
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn info(&self, key: &str, name: &str) -> Option<AccountInfo> {
+        let fake = self.targets.get(key)?;
+        let mut privileges = fake.privileges.clone();
+        privileges.sort();
+        Some(AccountInfo {
+            name: name.to_owned(),
+            status: fake.status.clone(),
+            kind: fake.kind.clone(),
+            privileges,
+        })
+    }
+}
+
 impl FakeCloud {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().expect("fake cloud lock")
@@ -131,6 +205,28 @@ impl FakeCloud {
             .targets
             .get(&account_key(target, username))
             .cloned()
+    }
+
+    /// Accounts created or deleted from now on stay `Creating` /
+    /// `Deleting` for `reads` reads (`account_status` and `list_accounts`
+    /// each read every account they report); 0 (the default): settled at
+    /// the first read.
+    pub fn account_task_reads(&self, reads: u32) {
+        self.state().account_task_reads = reads;
+    }
+
+    /// The names of every account of `target`'s cluster or instance,
+    /// sorted, without reading (no call, no step, no settling).
+    pub fn account_names(&self, target: &Target) -> Vec<String> {
+        let prefix = accounts_prefix(target);
+        let mut names: Vec<String> = self
+            .state()
+            .targets
+            .keys()
+            .filter_map(|key| key.strip_prefix(&prefix).map(str::to_owned))
+            .collect();
+        names.sort();
+        names
     }
 
     pub fn add_job(&self, dependent: &Dependent, fake: FakeJob) {
@@ -219,6 +315,23 @@ impl FakeCloud {
         state.faults.get_mut(&op).and_then(VecDeque::pop_front)
     }
 
+    /// A call that changes something: `Err` for a scripted error that
+    /// stops the change, `Ok(Some)` for one to answer after making it.
+    fn call_applying(
+        &self,
+        op: Op,
+        detail: String,
+    ) -> Result<Option<ProviderError>, ProviderError> {
+        match self.call(op, detail) {
+            Some(Fault {
+                error,
+                applied: false,
+            }) => Err(error),
+            Some(fault) => Ok(Some(fault.error)),
+            None => Ok(None),
+        }
+    }
+
     /// A call that changes nothing: its scripted error, if any.
     fn answer(&self, op: Op, detail: String) -> Result<(), ProviderError> {
         self.call(op, detail)
@@ -249,6 +362,26 @@ fn missing(what: &str) -> ProviderError {
         &format!("{what} does not exist"),
         &[],
     )
+}
+
+/// The provider refuses a change to an account whose task is running (or,
+/// for a grant, an account not available yet).
+fn not_available(target: &Target, action: &str, status: Option<&str>) -> ProviderError {
+    ProviderError::new(
+        ErrorClass::Permanent,
+        ErrorKind::InvalidState,
+        service(target),
+        action,
+        &format!("the account is {}", status.unwrap_or("unknown")),
+        &[],
+    )
+}
+
+fn service(target: &Target) -> Service {
+    match target {
+        Target::DcsInstance { .. } => Service::Dcs,
+        _ => Service::Polardb,
+    }
 }
 
 /// DCS refuses a wrong old password; with a count, one try is spent and
@@ -487,6 +620,166 @@ impl Session for FakeSession {
         out
     }
 
+    async fn create_account(
+        &self,
+        target: &Target,
+        account: &NewAccount,
+    ) -> Result<Option<String>, ProviderError> {
+        let key = account_key(target, &account.name);
+        // Checked before any call, as the real session does.
+        let (kind, privileges) = match (target, account.kind) {
+            (Target::PolardbAccount { .. }, AccountKind::PolardbNormal) => ("Normal", Vec::new()),
+            (Target::DcsInstance { .. }, AccountKind::DcsAcl(role))
+                if account.grants.is_empty() =>
+            {
+                ("normal", vec![("*".to_owned(), role.as_str().to_owned())])
+            }
+            _ => {
+                return Err(ProviderError::config(
+                    service(target),
+                    "CreateAccount",
+                    "the account kind does not fit the target",
+                ));
+            }
+        };
+        let applied = self
+            .cloud
+            .call_applying(Op::CreateAccount, format!("CreateAccount {key}"))?;
+        let mut state = self.cloud.state();
+        if state.targets.contains_key(&key) {
+            return Err(ProviderError::new(
+                ErrorClass::Permanent,
+                ErrorKind::InvalidParameter,
+                service(target),
+                "CreateAccount",
+                &format!("account {} already exists", account.name),
+                &[],
+            ));
+        }
+        let created = FakeTarget {
+            status: Some(spelled(target, "Creating")),
+            description: account.description.clone().unwrap_or_default(),
+            password: account.password.expose().to_owned(),
+            kind: Some(kind.to_owned()),
+            privileges,
+            ..FakeTarget::default()
+        };
+        state.targets.insert(key.clone(), created);
+        let reads = state.account_task_reads;
+        state.task_reads.insert(key, reads);
+        match applied {
+            Some(error) => Err(error),
+            None => Ok(Some(format!("req-{}", state.calls.len()))),
+        }
+    }
+
+    /// One call per database, each its own step, as the real session does.
+    async fn grant_account(
+        &self,
+        target: &Target,
+        name: &str,
+        grants: &[(String, String)],
+    ) -> Result<(), ProviderError> {
+        let key = account_key(target, name);
+        if matches!(target, Target::DcsInstance { .. }) && !grants.is_empty() {
+            return Err(ProviderError::config(
+                Service::Dcs,
+                "GrantAccount",
+                "a DCS ACL account takes no grants",
+            ));
+        }
+        for (database, privilege) in grants {
+            let applied = self.cloud.call_applying(
+                Op::GrantAccount,
+                format!("GrantAccount {key} {database}:{privilege}"),
+            )?;
+            let mut state = self.cloud.state();
+            let account = state.targets.get_mut(&key).ok_or_else(|| missing(&key))?;
+            let available = spelled(target, "Available");
+            if account.status.as_deref() != Some(available.as_str()) {
+                return Err(not_available(
+                    target,
+                    "GrantAccount",
+                    account.status.as_deref(),
+                ));
+            }
+            account.privileges.retain(|(db, _)| db != database);
+            account
+                .privileges
+                .push((database.clone(), privilege.clone()));
+            if let Some(error) = applied {
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    async fn account_status(
+        &self,
+        target: &Target,
+        name: &str,
+    ) -> Result<Option<AccountInfo>, ProviderError> {
+        let key = account_key(target, name);
+        self.cloud
+            .answer(Op::AccountStatus, format!("AccountStatus {key}"))?;
+        let mut state = self.cloud.state();
+        if !state.settle(target, &key) {
+            return Ok(None);
+        }
+        Ok(state.info(&key, name))
+    }
+
+    async fn delete_account(&self, target: &Target, name: &str) -> Result<(), ProviderError> {
+        let key = account_key(target, name);
+        let applied = self
+            .cloud
+            .call_applying(Op::DeleteAccount, format!("DeleteAccount {key}"))?;
+        let mut state = self.cloud.state();
+        let (deleting, available) = (spelled(target, "Deleting"), spelled(target, "Available"));
+        match state.targets.get_mut(&key) {
+            // Already gone, or going.
+            None => {}
+            Some(account) if account.status.as_deref() == Some(deleting.as_str()) => {}
+            Some(account)
+                if account.status.is_some()
+                    && account.status.as_deref() != Some(available.as_str()) =>
+            {
+                return Err(not_available(
+                    target,
+                    "DeleteAccount",
+                    account.status.as_deref(),
+                ));
+            }
+            Some(account) => {
+                account.status = Some(deleting);
+                let reads = state.account_task_reads;
+                state.task_reads.insert(key, reads);
+            }
+        }
+        applied.map_or(Ok(()), Err)
+    }
+
+    async fn list_accounts(&self, target: &Target) -> Result<Vec<AccountInfo>, ProviderError> {
+        let prefix = accounts_prefix(target);
+        self.cloud
+            .answer(Op::ListAccounts, format!("ListAccounts {prefix}"))?;
+        let mut state = self.cloud.state();
+        let mut keys: Vec<String> = state
+            .targets
+            .keys()
+            .filter(|key| key.starts_with(&prefix))
+            .cloned()
+            .collect();
+        keys.sort();
+        let mut out = Vec::new();
+        for key in keys {
+            if state.settle(target, &key) {
+                out.extend(state.info(&key, &key[prefix.len()..]));
+            }
+        }
+        Ok(out)
+    }
+
     async fn list_access_keys(&self, user: &str) -> Result<Vec<String>, ProviderError> {
         if let Some(fault) = self
             .cloud
@@ -504,6 +797,14 @@ impl Session for FakeSession {
     async fn delete_access_key(&self, _: &str, _: &str) -> Result<(), ProviderError> {
         Ok(())
     }
+}
+
+/// `(database, privilege)` pairs as [`NewAccount::grants`] holds them.
+pub fn grants(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(db, privilege)| ((*db).to_owned(), (*privilege).to_owned()))
+        .collect()
 }
 
 /// Jobs sorted by id, for assertions.
@@ -656,5 +957,314 @@ mod tests {
                 .all(|info| info.as_ref().is_err_and(|e| e.action == "ListAclAccounts"))
         );
         assert!(session.describe_accounts(&dcs(), &["a"]).await[0].is_ok());
+    }
+
+    fn cluster() -> Target {
+        Target::PolardbAccount {
+            connection: "ali".into(),
+            cluster_id: "pc-1".into(),
+        }
+    }
+
+    fn lease(name: &str, kind: AccountKind) -> NewAccount {
+        NewAccount {
+            name: name.into(),
+            password: "Lease-Secret-1".into(),
+            kind,
+            grants: Vec::new(),
+            description: Some("lease of role app".into()),
+        }
+    }
+
+    fn status(info: Option<AccountInfo>) -> Option<String> {
+        info.and_then(|info| info.status)
+    }
+
+    fn throttled(service: Service) -> ProviderError {
+        ProviderError::new(
+            ErrorClass::Retryable,
+            ErrorKind::Throttled,
+            service,
+            "fake",
+            "slow down",
+            &[],
+        )
+    }
+
+    #[tokio::test]
+    async fn a_lease_account_is_creating_for_the_scripted_reads_then_takes_grants_per_database() {
+        let cloud = FakeCloud::default();
+        let session = session(&cloud);
+        cloud.account_task_reads(1);
+        let created = session
+            .create_account(&cluster(), &lease("v_app_1", AccountKind::PolardbNormal))
+            .await
+            .unwrap();
+        assert!(created.is_some(), "a request id");
+        let early = session
+            .grant_account(&cluster(), "v_app_1", &grants(&[("appdb", "ReadWrite")]))
+            .await
+            .unwrap_err();
+        assert_eq!(early.kind, ErrorKind::InvalidState, "not before Available");
+        let first = session.account_status(&cluster(), "v_app_1").await.unwrap();
+        assert_eq!(status(first).as_deref(), Some("Creating"));
+        let second = session.account_status(&cluster(), "v_app_1").await.unwrap();
+        assert_eq!(status(second).as_deref(), Some("Available"));
+        let wanted = grants(&[("zdb", "ReadOnly"), ("appdb", "ReadWrite")]);
+        session
+            .grant_account(&cluster(), "v_app_1", &wanted)
+            .await
+            .unwrap();
+        let info = session
+            .account_status(&cluster(), "v_app_1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(info.kind.as_deref(), Some("Normal"));
+        assert_eq!(
+            info.privileges,
+            grants(&[("appdb", "ReadWrite"), ("zdb", "ReadOnly")])
+        );
+        let grant_calls: Vec<String> = cloud
+            .calls()
+            .into_iter()
+            .filter(|call| call.starts_with("GrantAccount"))
+            .collect();
+        assert_eq!(
+            grant_calls,
+            [
+                "GrantAccount polardb:pc-1/v_app_1 appdb:ReadWrite",
+                "GrantAccount polardb:pc-1/v_app_1 zdb:ReadOnly",
+                "GrantAccount polardb:pc-1/v_app_1 appdb:ReadWrite",
+            ],
+            "one call per database"
+        );
+        let duplicate = session
+            .create_account(&cluster(), &lease("v_app_1", AccountKind::PolardbNormal))
+            .await
+            .unwrap_err();
+        assert_eq!(duplicate.kind, ErrorKind::InvalidParameter);
+    }
+
+    #[tokio::test]
+    async fn deleting_twice_is_ok_and_a_deleted_account_goes_after_the_scripted_reads() {
+        let cloud = FakeCloud::default();
+        let session = session(&cloud);
+        cloud.account_task_reads(1);
+        let account = lease("v_app_2", AccountKind::PolardbNormal);
+        session.create_account(&cluster(), &account).await.unwrap();
+        let creating = session
+            .delete_account(&cluster(), "v_app_2")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            creating.kind,
+            ErrorKind::InvalidState,
+            "refused while Creating"
+        );
+        session.account_status(&cluster(), "v_app_2").await.unwrap();
+        session.account_status(&cluster(), "v_app_2").await.unwrap();
+        session.delete_account(&cluster(), "v_app_2").await.unwrap();
+        session.delete_account(&cluster(), "v_app_2").await.unwrap();
+        let listed = session.list_accounts(&cluster()).await.unwrap();
+        assert_eq!(
+            status(listed.into_iter().next()).as_deref(),
+            Some("Deleting")
+        );
+        assert_eq!(
+            session.account_status(&cluster(), "v_app_2").await.unwrap(),
+            None
+        );
+        assert!(cloud.account_names(&cluster()).is_empty());
+        session.delete_account(&cluster(), "v_app_2").await.unwrap();
+        session
+            .delete_account(&cluster(), "never_created")
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn lists_hold_every_account_of_the_cluster_or_instance_and_nothing_else() {
+        let (cloud, session) = instance();
+        cloud.add_account(&cluster(), "app", FakeTarget::default());
+        let other = Target::PolardbAccount {
+            connection: "ali".into(),
+            cluster_id: "pc-2".into(),
+        };
+        cloud.add_account(&other, "app", FakeTarget::default());
+        session
+            .create_account(&cluster(), &lease("v_app_3", AccountKind::PolardbNormal))
+            .await
+            .unwrap();
+        let names = |list: Vec<AccountInfo>| -> Vec<String> {
+            list.into_iter().map(|info| info.name).collect()
+        };
+        let polardb = session.list_accounts(&cluster()).await.unwrap();
+        assert_eq!(names(polardb), ["app", "v_app_3"]);
+        let acl = session.list_accounts(&dcs()).await.unwrap();
+        assert_eq!(names(acl), ["a", "b"], "the ACL accounts, not the instance");
+        assert_eq!(cloud.account_names(&dcs()), ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn dcs_acl_accounts_carry_their_role_and_take_no_grants() {
+        let (cloud, session) = instance();
+        cloud.account_task_reads(1);
+        let reader = lease(
+            "v_cache_1",
+            AccountKind::DcsAcl(super::super::AclRole::Read),
+        );
+        session.create_account(&dcs(), &reader).await.unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let info = session.account_status(&dcs(), "v_cache_1").await.unwrap();
+            seen.extend(status(info));
+        }
+        assert_eq!(seen, ["CREATING", "AVAILABLE"]);
+        let info = session
+            .account_status(&dcs(), "v_cache_1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(info.privileges, grants(&[("*", "read")]));
+        assert_eq!(
+            cloud.account(&dcs(), "v_cache_1").unwrap().password,
+            "Lease-Secret-1"
+        );
+        session
+            .grant_account(&dcs(), "v_cache_1", &[])
+            .await
+            .unwrap();
+        let calls = cloud.calls().len();
+        assert!(
+            session
+                .grant_account(&dcs(), "v_cache_1", &grants(&[("db", "ReadOnly")]))
+                .await
+                .is_err()
+        );
+        let polardb_kind = lease("v_cache_2", AccountKind::PolardbNormal);
+        let refused = session
+            .create_account(&dcs(), &polardb_kind)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::Config);
+        assert_eq!(cloud.calls().len(), calls, "refused before any call");
+        assert!(cloud.account(&dcs(), "v_cache_2").is_none());
+        session.delete_account(&dcs(), "v_cache_1").await.unwrap();
+        let deleting = session.account_status(&dcs(), "v_cache_1").await.unwrap();
+        assert_eq!(status(deleting).as_deref(), Some("DELETING"));
+    }
+
+    #[tokio::test]
+    async fn account_faults_keep_their_class_and_applied_ones_change_the_state() {
+        let cloud = FakeCloud::default();
+        let session = session(&cloud);
+        let lost = ProviderError::new(
+            ErrorClass::OutcomeUnknown,
+            ErrorKind::Timeout,
+            Service::Polardb,
+            "CreateAccount",
+            "timed out",
+            &[],
+        );
+        cloud.fail(Op::CreateAccount, lost, true);
+        cloud.fail(Op::CreateAccount, throttled(Service::Polardb), false);
+        let first = lease("v_app_4", AccountKind::PolardbNormal);
+        let error = session
+            .create_account(&cluster(), &first)
+            .await
+            .unwrap_err();
+        assert!(error.is_outcome_unknown());
+        assert!(
+            cloud.account(&cluster(), "v_app_4").is_some(),
+            "created all the same"
+        );
+        let second = lease("v_app_5", AccountKind::PolardbNormal);
+        let error = session
+            .create_account(&cluster(), &second)
+            .await
+            .unwrap_err();
+        assert!(error.is_retryable());
+        assert!(cloud.account(&cluster(), "v_app_5").is_none());
+
+        session.account_status(&cluster(), "v_app_4").await.unwrap();
+        cloud.fail(Op::GrantAccount, throttled(Service::Polardb), false);
+        let two = grants(&[("appdb", "ReadWrite"), ("zdb", "ReadOnly")]);
+        assert!(
+            session
+                .grant_account(&cluster(), "v_app_4", &two)
+                .await
+                .is_err()
+        );
+        assert!(
+            cloud
+                .account(&cluster(), "v_app_4")
+                .unwrap()
+                .privileges
+                .is_empty()
+        );
+        for op in [Op::AccountStatus, Op::ListAccounts, Op::DeleteAccount] {
+            cloud.fail(op, throttled(Service::Polardb), false);
+        }
+        assert!(
+            session
+                .account_status(&cluster(), "v_app_4")
+                .await
+                .unwrap_err()
+                .is_retryable()
+        );
+        assert!(
+            session
+                .list_accounts(&cluster())
+                .await
+                .unwrap_err()
+                .is_retryable()
+        );
+        assert!(
+            session
+                .delete_account(&cluster(), "v_app_4")
+                .await
+                .unwrap_err()
+                .is_retryable()
+        );
+        let kept = cloud.account(&cluster(), "v_app_4").unwrap();
+        assert_eq!(
+            kept.status.as_deref(),
+            Some("Available"),
+            "the failed delete changed nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_crash_between_grants_leaves_the_first_database_granted_only() {
+        let cloud = FakeCloud::default();
+        let session = session(&cloud);
+        let account = lease("v_app_6", AccountKind::PolardbNormal);
+        session.create_account(&cluster(), &account).await.unwrap();
+        session.account_status(&cluster(), "v_app_6").await.unwrap();
+        cloud.crash_after(Some(1));
+        let two = grants(&[("appdb", "ReadWrite"), ("zdb", "ReadOnly")]);
+        assert!(
+            session
+                .grant_account(&cluster(), "v_app_6", &two)
+                .await
+                .is_err()
+        );
+        assert!(cloud.crashed());
+        let privileges = cloud.account(&cluster(), "v_app_6").unwrap().privileges;
+        assert_eq!(privileges, grants(&[("appdb", "ReadWrite")]));
+        assert!(session.delete_account(&cluster(), "v_app_6").await.is_err());
+        assert!(
+            cloud.account(&cluster(), "v_app_6").is_some(),
+            "no effect after the crash"
+        );
+    }
+
+    #[test]
+    fn a_new_account_does_not_show_its_password() {
+        let account = lease("v_app_7", AccountKind::PolardbNormal);
+        assert!(!format!("{account:?}").contains("Lease-Secret"));
+        assert_eq!("read".parse(), Ok(super::super::AclRole::Read));
+        assert!("readonly".parse::<super::super::AclRole>().is_err());
     }
 }

@@ -4,6 +4,10 @@
 //! the provider clients (the only module that names them), and tests
 //! script it. Provider errors pass through unchanged: their class drives
 //! the rotation planner.
+//!
+//! Per-lease accounts (issue 13) are addressed by the role's [`Target`]
+//! (its cluster or instance) and the account's name; the provider's own
+//! ids (DCS ACL account ids) are looked up by name when a call needs one.
 
 // Provider errors are large (request ids, codes) and rare; see providers.
 #![allow(clippy::result_large_err)]
@@ -12,13 +16,15 @@ mod batch;
 #[cfg(test)]
 pub mod fake;
 mod providers;
+#[cfg(test)]
+mod providers_tests;
 mod readers;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::providers::ProviderError;
+use crate::providers::{ProviderError, Secret};
 
 use super::connection::Connection;
 use super::role::{Dependent, Target};
@@ -70,8 +76,8 @@ pub struct TargetState {
     pub account_status: Option<String>,
 }
 
-/// One account as its provider lists it, for the checks made when a
-/// dual-account role is written.
+/// One account as its provider lists it: for the checks made when a
+/// dual-account role is written, and for per-lease accounts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountInfo {
     pub name: String,
@@ -82,6 +88,62 @@ pub struct AccountInfo {
     /// Sorted, so two accounts' grants compare with `==`: PolarDB
     /// `(DBName, AccountPrivilege)`; DCS `("*", account_role)`.
     pub privileges: Vec<(String, String)>,
+}
+
+/// A DCS ACL account's role: DCS grants nothing finer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AclRole {
+    Read,
+    Write,
+}
+
+impl AclRole {
+    /// DCS's `account_role`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+        }
+    }
+}
+
+impl std::str::FromStr for AclRole {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "read" => Ok(Self::Read),
+            "write" => Ok(Self::Write),
+            other => Err(format!("unknown ACL role {other:?}; use read or write")),
+        }
+    }
+}
+
+/// What a per-lease account is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountKind {
+    /// A PolarDB standard (`Normal`) account with per-database grants.
+    /// Never `Super`: PolarDB for MySQL allows one privileged account per
+    /// cluster.
+    PolardbNormal,
+    /// A DCS ACL account.
+    DcsAcl(AclRole),
+}
+
+/// An account to create for one lease. `Debug` hides the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccount {
+    pub name: String,
+    pub password: Secret,
+    pub kind: AccountKind,
+    /// PolarDB: `(database, privilege)`, privilege one of `ReadWrite`,
+    /// `ReadOnly`, `DMLOnly`, `DDLOnly`, `ReadIndex`; given to
+    /// [`Session::grant_account`] once the account is available. DCS: empty
+    /// (the role is all there is).
+    pub grants: Vec<(String, String)>,
+    /// Shown beside the account by the provider, so an operator can tell
+    /// whose it is.
+    pub description: Option<String>,
 }
 
 /// A dependent's job as its provider describes it.
@@ -159,6 +221,52 @@ pub trait Session: Send + Sync {
         dependents: &[&Dependent],
         password: &str,
     ) -> Vec<Result<Option<String>, ProviderError>>;
+
+    /// Starts creating `account` in the target's cluster or instance: it is
+    /// `Creating` / `CREATING` until the provider finishes (poll
+    /// [`Session::account_status`]). Gives the provider's request id. An
+    /// answer lost on the way is settled by looking for the account: listed
+    /// means created (names are fresh per lease and the WAL entry names
+    /// this one), otherwise the error is returned.
+    async fn create_account(
+        &self,
+        target: &Target,
+        account: &NewAccount,
+    ) -> Result<Option<String>, ProviderError>;
+
+    /// Grants `grants` (see [`NewAccount::grants`]) to an available
+    /// account: PolarDB refuses grants while the account is being created,
+    /// so they are not sent with the create. One call per database, so a
+    /// failure belongs to one database; granting again changes nothing. DCS
+    /// takes no grants (an empty list does nothing).
+    async fn grant_account(
+        &self,
+        target: &Target,
+        name: &str,
+        grants: &[(String, String)],
+    ) -> Result<(), ProviderError>;
+
+    /// Account `name` as its provider lists it; `None` when it does not
+    /// exist (DCS: or is listed `DELETED`). A missing cluster or instance
+    /// is an error, never `None`.
+    async fn account_status(
+        &self,
+        target: &Target,
+        name: &str,
+    ) -> Result<Option<AccountInfo>, ProviderError>;
+
+    /// Starts deleting account `name`; it may be listed `Deleting` /
+    /// `DELETING` for a while. An account already gone or being deleted is
+    /// `Ok`: the session, not its callers, reads the provider's "not found"
+    /// (PolarDB `InvalidAccountName.NotFound`; DCS has no code for it, so
+    /// the list decides). A missing cluster or instance stays an error: a
+    /// wrong region or endpoint looks the same, and the account may live on.
+    async fn delete_account(&self, target: &Target, name: &str) -> Result<(), ProviderError>;
+
+    /// Every account of the target, every page, in the provider's order;
+    /// DCS without its `default` user (the instance password's) and without
+    /// accounts listed `DELETED`.
+    async fn list_accounts(&self, target: &Target) -> Result<Vec<AccountInfo>, ProviderError>;
 
     async fn list_access_keys(&self, user: &str) -> Result<Vec<String>, ProviderError>;
 

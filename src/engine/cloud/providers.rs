@@ -2,7 +2,11 @@
 //! names a provider's client or request type. One session per connection:
 //! one pooled HTTP client, one pacing bucket, and the readers and batchers
 //! that coalesce the calls of concurrent rotations.
+//!
+//! Per-lease accounts go through the same clients, so they share the
+//! connection's pacing and its retry policy.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,12 +16,19 @@ use crate::providers::alicloud::client::{
     AlibabaClient, AlibabaConfig, SignatureVersion as AliSignature,
 };
 use crate::providers::alicloud::dts::{DtsEndpoint as AliDtsEndpoint, ModifyDtsJobPasswordRequest};
+use crate::providers::alicloud::polardb::accounts::{
+    AccountPrivilege, CreateAccountRequest, DatabaseGrant, DeleteAccountRequest,
+    GrantAccountPrivilegeRequest, PolarDbAccountType,
+};
 use crate::providers::alicloud::polardb::{
-    ModifyAccountDescriptionRequest, ModifyAccountPasswordRequest,
+    DescribeAccountsPage, DescribeAccountsRequest, MAX_ACCOUNTS_PAGE,
+    ModifyAccountDescriptionRequest, ModifyAccountPasswordRequest, PolarDbAccount, PolarDbClient,
 };
 use crate::providers::huaweicloud::client::{HuaweiClient, HuaweiConfig};
 use crate::providers::huaweicloud::dcs::UpdatePasswordRequest;
-use crate::providers::huaweicloud::dcs::acl::{AclAccount, ListAclAccountsResponse};
+use crate::providers::huaweicloud::dcs::acl::{
+    AclAccount, AclAccountRole, CreateAclAccountRequest, ListAclAccountsResponse,
+};
 use crate::providers::huaweicloud::drs::{DrsEndpointType, DrsPasswordChange};
 use crate::providers::{
     ConnectionOptions, Credentials, ErrorClass, ErrorKind, ProviderError, Secret, Service,
@@ -27,7 +38,10 @@ use super::super::connection::{Connection, Provider, SignatureVersion};
 use super::super::role::{Dependent, DrsEndpoint, DtsEndpoint, Target};
 use super::batch::DrsBatcher;
 use super::readers::{AccountReader, InstanceReader, describe_account};
-use super::{AccountInfo, ChangeMethod, Cloud, JobState, Session, TargetState};
+use super::{
+    AccountInfo, AccountKind, AclRole, ChangeMethod, Cloud, JobState, NewAccount, Session,
+    TargetState,
+};
 
 /// The real clouds.
 pub struct ProviderCloud;
@@ -129,6 +143,71 @@ fn polardb_account(target: &Target) -> Result<&str, ProviderError> {
         Target::PolardbAccount { cluster_id, .. } => Ok(cluster_id),
         _ => Err(wrong_cloud(Service::Dcs, "a DCS instance")),
     }
+}
+
+/// An account of the other cloud's kind: the role names the wrong target
+/// type.
+fn wrong_kind(service: Service, action: &str, what: &str) -> ProviderError {
+    ProviderError::config(
+        service,
+        action,
+        &format!("{what} cannot be created on this target; the account kind is the other cloud's"),
+    )
+}
+
+/// PolarDB's answer for an account that does not exist (a cluster that
+/// does not exist has codes of its own).
+const POLARDB_ACCOUNT_GONE: &str = "InvalidAccountName.NotFound";
+
+/// A CreateAccount `ClientToken`: the client re-sends a call whose answer
+/// was lost with the same token, and PolarDB answers the repeat like the
+/// first. Fresh per call, so an account name used again later is never
+/// mistaken for an old request.
+fn client_token() -> String {
+    format!("cloudrotate-{:032x}", rand::random::<u128>())
+}
+
+/// `(database, privilege)` pairs as the client takes them; an unknown
+/// privilege fails before any call is sent.
+fn database_grants(grants: &[(String, String)]) -> Result<Vec<DatabaseGrant>, ProviderError> {
+    grants
+        .iter()
+        .map(|(database, privilege)| {
+            let privilege = privilege.parse::<AccountPrivilege>().map_err(|reason| {
+                ProviderError::new(
+                    ErrorClass::Permanent,
+                    ErrorKind::InvalidParameter,
+                    Service::Polardb,
+                    "GrantAccountPrivilege",
+                    &format!("database {database}: {reason}"),
+                    &[],
+                )
+            })?;
+            Ok(DatabaseGrant {
+                db_name: database.clone(),
+                privilege,
+            })
+        })
+        .collect()
+}
+
+/// Account `name` of the cluster, or `None` when DescribeAccounts does not
+/// list it.
+async fn find_polardb_account(
+    client: &PolarDbClient,
+    cluster: &str,
+    name: &str,
+) -> Result<Option<PolarDbAccount>, ProviderError> {
+    let request = DescribeAccountsRequest {
+        db_cluster_id: cluster.to_owned(),
+        account_name: Some(name.to_owned()),
+    };
+    Ok(client
+        .describe_accounts(&request)
+        .await?
+        .accounts
+        .into_iter()
+        .find(|a| a.account_name == name))
 }
 
 fn dts_endpoint(endpoint: DtsEndpoint) -> AliDtsEndpoint {
@@ -318,6 +397,122 @@ impl Session for Alibaba {
         out
     }
 
+    async fn create_account(
+        &self,
+        target: &Target,
+        account: &NewAccount,
+    ) -> Result<Option<String>, ProviderError> {
+        let cluster = polardb_account(target)?;
+        if account.kind != AccountKind::PolardbNormal {
+            return Err(wrong_kind(
+                Service::Polardb,
+                "CreateAccount",
+                "a DCS ACL account",
+            ));
+        }
+        let request = CreateAccountRequest {
+            db_cluster_id: cluster.to_owned(),
+            account_name: account.name.clone(),
+            account_password: account.password.clone(),
+            account_type: PolarDbAccountType::Normal,
+            account_description: account.description.clone(),
+            // Granted once the account is available (`grant_account`).
+            grants: Vec::new(),
+            client_token: Some(client_token()),
+        };
+        let client = self.client.polardb();
+        match client.create_account(&request).await {
+            Ok(info) => Ok(info.request_id),
+            Err(error) if error.is_outcome_unknown() => {
+                match find_polardb_account(&client, cluster, &account.name).await {
+                    Ok(Some(_)) => Ok(error.request_id),
+                    _ => Err(error),
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn grant_account(
+        &self,
+        target: &Target,
+        name: &str,
+        grants: &[(String, String)],
+    ) -> Result<(), ProviderError> {
+        let cluster = polardb_account(target)?;
+        let client = self.client.polardb();
+        for grant in database_grants(grants)? {
+            let request = GrantAccountPrivilegeRequest {
+                db_cluster_id: cluster.to_owned(),
+                account_name: name.to_owned(),
+                grants: vec![grant],
+            };
+            client.grant_account_privilege(&request).await?;
+        }
+        Ok(())
+    }
+
+    async fn account_status(
+        &self,
+        target: &Target,
+        name: &str,
+    ) -> Result<Option<AccountInfo>, ProviderError> {
+        let found =
+            find_polardb_account(&self.client.polardb(), polardb_account(target)?, name).await?;
+        Ok(found.as_ref().map(AccountInfo::from))
+    }
+
+    async fn delete_account(&self, target: &Target, name: &str) -> Result<(), ProviderError> {
+        let request = DeleteAccountRequest {
+            db_cluster_id: polardb_account(target)?.to_owned(),
+            account_name: name.to_owned(),
+        };
+        match self.client.polardb().delete_account(&request).await {
+            Err(error) if error.code.as_deref() != Some(POLARDB_ACCOUNT_GONE) => Err(error),
+            _ => Ok(()),
+        }
+    }
+
+    /// Pages of `MAX_ACCOUNTS_PAGE` until one holds fewer. A full page that
+    /// adds no new name means the provider ignores `PageNumber`: an error,
+    /// not an endless loop.
+    async fn list_accounts(&self, target: &Target) -> Result<Vec<AccountInfo>, ProviderError> {
+        let cluster = polardb_account(target)?;
+        let client = self.client.polardb();
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for page_number in 1.. {
+            let page = DescribeAccountsPage {
+                db_cluster_id: cluster.to_owned(),
+                page_number,
+            };
+            let accounts = client.describe_accounts_page(&page).await?.accounts;
+            let full = accounts.len() >= MAX_ACCOUNTS_PAGE as usize;
+            let before = out.len();
+            for account in &accounts {
+                if seen.insert(account.account_name.clone()) {
+                    out.push(AccountInfo::from(account));
+                }
+            }
+            if !full {
+                break;
+            }
+            if out.len() == before {
+                return Err(ProviderError::new(
+                    ErrorClass::Permanent,
+                    ErrorKind::InvalidResponse,
+                    Service::Polardb,
+                    "DescribeAccounts",
+                    &format!(
+                        "page {page_number} of cluster {cluster} repeats accounts already listed"
+                    ),
+                    &[],
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     async fn list_access_keys(&self, user: &str) -> Result<Vec<String>, ProviderError> {
         Ok(self
             .client
@@ -374,6 +569,33 @@ fn acl_account<'a>(
             &[],
         )
     })
+}
+
+fn acl_role(role: AclRole) -> AclAccountRole {
+    match role {
+        AclRole::Read => AclAccountRole::Read,
+        AclRole::Write => AclAccountRole::Write,
+    }
+}
+
+/// Grants given for a DCS ACL account: the role was written for PolarDB.
+fn no_acl_grants(action: &str) -> ProviderError {
+    ProviderError::config(
+        Service::Dcs,
+        action,
+        "a DCS ACL account takes a role (read or write), not per-database grants",
+    )
+}
+
+/// Newer DCS editions keep a deleted account listed as `DELETED`.
+fn acl_listed(account: &AclAccount) -> bool {
+    account.status.as_deref() != Some("DELETED")
+}
+
+/// Nothing is left to delete: not listed, listed `DELETED`, or `DELETING`.
+fn acl_gone_or_going(list: &ListAclAccountsResponse, name: &str) -> bool {
+    list.by_name(name)
+        .is_none_or(|a| !acl_listed(a) || a.status.as_deref() == Some("DELETING"))
 }
 
 /// The DRS job and endpoint of each dependent, or why one is not a DRS job.
@@ -539,6 +761,128 @@ impl Session for Huawei {
             })
             .collect();
         self.drs.modify(changes).await
+    }
+
+    async fn create_account(
+        &self,
+        target: &Target,
+        account: &NewAccount,
+    ) -> Result<Option<String>, ProviderError> {
+        let instance_id = dcs_instance(target)?;
+        let AccountKind::DcsAcl(role) = account.kind else {
+            return Err(wrong_kind(
+                Service::Dcs,
+                "CreateAclAccount",
+                "a PolarDB account",
+            ));
+        };
+        if !account.grants.is_empty() {
+            return Err(no_acl_grants("CreateAclAccount"));
+        }
+        let request = CreateAclAccountRequest {
+            instance_id: instance_id.to_owned(),
+            account_name: account.name.clone(),
+            account_role: acl_role(role),
+            account_password: account.password.clone(),
+            description: account.description.clone(),
+        };
+        let dcs = self.client.dcs();
+        match dcs.create_acl_account(&request).await {
+            Ok(info) => Ok(info.request_id),
+            // Never re-sent (a second create of the name is refused), and
+            // the answer carries no id: the list says whether it took.
+            Err(error) if error.is_outcome_unknown() => {
+                match dcs.list_acl_accounts(instance_id).await {
+                    Ok(list) if list.by_name(&account.name).is_some_and(acl_listed) => {
+                        Ok(error.request_id)
+                    }
+                    _ => Err(error),
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The role came with the create; there is nothing finer to grant.
+    async fn grant_account(
+        &self,
+        target: &Target,
+        _: &str,
+        grants: &[(String, String)],
+    ) -> Result<(), ProviderError> {
+        dcs_instance(target)?;
+        if grants.is_empty() {
+            Ok(())
+        } else {
+            Err(no_acl_grants("UpdateAclAccount"))
+        }
+    }
+
+    async fn account_status(
+        &self,
+        target: &Target,
+        name: &str,
+    ) -> Result<Option<AccountInfo>, ProviderError> {
+        let list = self
+            .client
+            .dcs()
+            .list_acl_accounts(dcs_instance(target)?)
+            .await?;
+        Ok(list
+            .by_name(name)
+            .filter(|a| acl_listed(a))
+            .map(AccountInfo::from))
+    }
+
+    /// DeleteAclAccount takes the account's id, found by name in the list.
+    async fn delete_account(&self, target: &Target, name: &str) -> Result<(), ProviderError> {
+        let instance_id = dcs_instance(target)?;
+        let dcs = self.client.dcs();
+        let list = dcs.list_acl_accounts(instance_id).await?;
+        if acl_gone_or_going(&list, name) {
+            return Ok(());
+        }
+        let account = acl_account(&list, instance_id, name)?;
+        if account.is_default() {
+            return Err(ProviderError::config(
+                Service::Dcs,
+                "DeleteAclAccount",
+                "the default user is the instance password's and cannot be deleted",
+            ));
+        }
+        match dcs
+            .delete_acl_account(instance_id, &account.account_id)
+            .await
+        {
+            Ok(_) => Ok(()),
+            // A delete re-sent after a lost answer, or racing another one,
+            // finds no account and is refused as a parameter error: the
+            // list says whether the account is gone.
+            Err(error)
+                if error.kind == ErrorKind::InvalidParameter || error.is_outcome_unknown() =>
+            {
+                match dcs.list_acl_accounts(instance_id).await {
+                    Ok(list) if acl_gone_or_going(&list, name) => Ok(()),
+                    _ => Err(error),
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// DCS lists every ACL account in one answer (18 at most).
+    async fn list_accounts(&self, target: &Target) -> Result<Vec<AccountInfo>, ProviderError> {
+        let list = self
+            .client
+            .dcs()
+            .list_acl_accounts(dcs_instance(target)?)
+            .await?;
+        Ok(list
+            .accounts
+            .iter()
+            .filter(|a| !a.is_default() && acl_listed(a))
+            .map(AccountInfo::from)
+            .collect())
     }
 
     async fn list_access_keys(&self, user: &str) -> Result<Vec<String>, ProviderError> {

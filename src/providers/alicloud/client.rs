@@ -490,7 +490,13 @@ pub fn classify(status: u16, code: Option<&str>) -> (ErrorClass, ErrorKind) {
     {
         return (Permanent, ErrorKind::NotFound);
     }
-    if family("OperationDenied") || family("IncorrectDBClusterState") || family("EngineMigration") {
+    // `AccountActionForbidden` comes with HTTP 401 but says objects depend
+    // on the account; read as Auth it would stop the whole connection.
+    if family("OperationDenied")
+        || family("IncorrectDBClusterState")
+        || family("EngineMigration")
+        || code == "AccountActionForbidden"
+    {
         return (Permanent, ErrorKind::InvalidState);
     }
     if starts("Forbidden") || matches!(code, "NoPermission" | "InsufficientBalance") {
@@ -993,6 +999,12 @@ mod tests {
             (
                 403,
                 "IncorrectDBClusterState",
+                Permanent,
+                ErrorKind::InvalidState,
+            ),
+            (
+                401,
+                "AccountActionForbidden",
                 Permanent,
                 ErrorKind::InvalidState,
             ),

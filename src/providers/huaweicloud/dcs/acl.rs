@@ -303,8 +303,9 @@ impl DcsClient {
     /// Starts deleting an account (`DELETING`, then gone). Re-sent after a
     /// lost answer. DCS documents no not-found code for an ACL account: a
     /// re-send that finds nothing is refused as a parameter error (the
-    /// emulator answers the generic `DCS.4800`), so whether the account is
-    /// gone is read from [`DcsClient::list_acl_accounts`], not the error.
+    /// emulator answers `DCS.4961`, the ACL calls' documented one), so
+    /// whether the account is gone is read from
+    /// [`DcsClient::list_acl_accounts`], not the error.
     pub async fn delete_acl_account(
         &self,
         instance_id: &str,
