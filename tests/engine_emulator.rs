@@ -1625,3 +1625,33 @@ fn dynamic_dcs_acl_accounts_take_the_role_and_go_with_the_lease() {
     );
     assert_eq!(mount.read("roles/dcs-old")["pending_cleanups"], 0);
 }
+
+#[test]
+fn a_connection_name_no_config_path_can_take_is_a_400_everywhere() {
+    let (_emulator, mount) = setup();
+    let writes = [
+        (
+            "static-roles/bad-conn",
+            json!({ "target": "polardb-account", "connection": ".", "cluster_id": "pc-1", "username": "app" }),
+        ),
+        (
+            "library/bad-conn",
+            json!({ "target": "polardb-account", "connection": "a/b", "cluster_id": "pc-1", "service_account_names": "report" }),
+        ),
+        (
+            "roles/bad-conn",
+            json!({ "target": "polardb-account", "connection": "..", "cluster_id": "pc-1", "grants": "appdb=ReadOnly" }),
+        ),
+    ];
+    for (path, body) in writes {
+        match mount.write(path, body) {
+            Err(Error::BadRequest(message)) => {
+                assert!(
+                    message.contains("connection: invalid name"),
+                    "{path}: {message}"
+                )
+            }
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+}

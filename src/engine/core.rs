@@ -147,6 +147,11 @@ impl Engine {
         what: &str,
         role: &str,
     ) -> Result<(), Error> {
+        // A name no config/ path can take ("." or "a/b") is no storage key
+        // either: the host refuses it with a 500.
+        crate::framework::validate_name(name).map_err(|why| {
+            Error::bad_request(format!("connection: {why} (the name of a config/:name)"))
+        })?;
         let connection = self.store.load_connection(name).await?.ok_or_else(|| {
             Error::bad_request(format!(
                 "connection {name:?} does not exist (write config/{name} first)"
