@@ -150,16 +150,18 @@ bench: tools build plugin go-programs
 	$(CARGO) bench --no-fail-fast --bench runtime --bench signing --bench emulator --bench engine; \
 	status=$$?; $(PYTHON) scripts/bench_report.py || status=1; exit $$status
 
-# Crash, fault and HA suites (tests/reliability.rs) and the workload of
-# clients logging in through bao agent while roles rotate (tests/workload.rs:
-# failed logins per rotation, one account against two), both #[ignore]d by
-# plain cargo test; then the generated bad-input and fuzz suites and the
-# process boundaries. RELIABILITY_ROTATIONS, RELIABILITY_ROLES,
-# RELIABILITY_HA_ROLES, WORKLOAD_ROTATIONS (per role), WORKLOAD_CLIENTS (per
+# Crash, fault and HA suites (tests/reliability.rs), dynamic credentials
+# created and revoked through the same kills and faults
+# (tests/reliability_dynamic.rs) and the workload of clients logging in
+# through bao agent while roles rotate (tests/workload.rs: failed logins per
+# rotation, one account against two), all #[ignore]d by plain cargo test;
+# then the generated bad-input and fuzz suites and the process boundaries.
+# RELIABILITY_ROTATIONS, RELIABILITY_ROLES, RELIABILITY_HA_ROLES,
+# DYNAMIC_CREATIONS, WORKLOAD_ROTATIONS (per role), WORKLOAD_CLIENTS (per
 # role), BAD_INPUT_CASES and FUZZ_CASES set the counts; the defaults are the
 # full figures.
 reliability: tools build
-	$(CARGO) test --release --test reliability --test workload -- --ignored --nocapture --test-threads=1
+	$(CARGO) test --release --test reliability --test reliability_dynamic --test workload -- --ignored --nocapture --test-threads=1
 	$(CARGO) test --release --test e2e_bad_input --test fuzz_decoding --test plugin_process -- --nocapture
 
 fmt:

@@ -1542,25 +1542,51 @@ fn dynamic_creds_name_the_cloud_code_of_a_stopped_or_full_cluster() {
 }
 
 #[test]
-fn dynamic_creds_whose_grant_fails_leave_the_account_to_the_rollback() {
+fn dynamic_creds_whose_grant_fails_delete_the_account_at_once_or_at_the_rollback() {
     let (emulator, mount) = dynamic_setup();
-    emulator.set_faults(json!({"scripted": [{
+    let refused_grant = json!({
         "api": "polardb.GrantAccountPrivilege", "code": "Forbidden.RAM", "status": 403
-    }]}));
+    });
+    emulator.set_faults(json!({ "scripted": [refused_grant] }));
     let refused = issue(&mount, "team-dyn").unwrap_err();
     assert!(
         matches!(&refused, Error::Coded { status: 403, message }
-            if message.contains("Forbidden.RAM") && message.contains("GrantAccountPrivilege")),
+            if message.contains("Forbidden.RAM") && message.contains("GrantAccountPrivilege")
+                && message.contains("the account was deleted")),
         "{refused:?}"
     );
     let accounts = emulator.get("polardb/pc-dyn")["accounts"].clone();
-    let name = accounts[0]["name"].as_str().unwrap().to_owned();
+    let first = accounts[0]["name"].as_str().unwrap().to_owned();
+    assert!(!polardb_account_live(&emulator, &first));
+    assert_eq!(mount.read("roles/team-dyn")["pending_cleanups"], 0);
+
+    // The delete is refused too: the account waits for the rollback.
+    emulator.set_faults(json!({ "scripted": [refused_grant, {
+        "api": "polardb.DeleteAccount", "code": "Forbidden.RAM", "status": 403
+    }]}));
+    let refused = issue(&mount, "team-dyn").unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("deletes the account by itself"),
+        "{refused:?}"
+    );
+    let accounts = emulator.get("polardb/pc-dyn")["accounts"].clone();
+    let second = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|account| account["name"].as_str())
+        .find(|name| *name != first)
+        .unwrap()
+        .to_owned();
+    assert!(polardb_account_live(&emulator, &second));
     assert_eq!(mount.read("roles/team-dyn")["pending_cleanups"], 1);
     // The host's rollback tick.
     mount
         .request(Request::new(Operation::Rollback, ""))
         .unwrap();
-    assert!(!polardb_account_live(&emulator, &name));
+    assert!(!polardb_account_live(&emulator, &second));
     assert_eq!(mount.read("roles/team-dyn")["pending_cleanups"], 0);
 }
 

@@ -49,6 +49,20 @@ impl Error {
             message: message.into(),
         }
     }
+
+    /// The same error with `note` after its message; errors without a
+    /// message of their own stay as they are.
+    pub fn with_note(self, note: &str) -> Self {
+        match self {
+            Self::BadRequest(message) => Self::BadRequest(format!("{message}; {note}")),
+            Self::Coded { status, message } => Self::Coded {
+                status,
+                message: format!("{message}; {note}"),
+            },
+            Self::Internal(message) => Self::Internal(format!("{message}; {note}")),
+            other => other,
+        }
+    }
 }
 
 impl From<StorageError> for Error {

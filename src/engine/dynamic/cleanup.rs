@@ -16,9 +16,7 @@ use super::super::core::Engine;
 use super::revoke::{delete_account, delete_failure};
 use super::{Account, WAL_KIND, list_issued, load_issued, place, role};
 
-/// Undoes one WAL entry of kind [`WAL_KIND`]: deletes its account (one
-/// that was never created, or is gone, is done) and any issued record of
-/// it (written just before the read failed: no lease holds it).
+/// Undoes one WAL entry of kind [`WAL_KIND`]; see [`undo`].
 pub async fn roll_back(engine: &Engine, data: &Value) -> Result<(), Error> {
     let account: Account = serde_json::from_value(data.clone()).map_err(|err| {
         Error::internal(format!(
@@ -28,14 +26,26 @@ pub async fn roll_back(engine: &Engine, data: &Value) -> Result<(), Error> {
             err.column()
         ))
     })?;
-    // Read first: most entries left behind name an account never created,
-    // and one still being created refuses a delete.
+    if undo(engine, &account).await? {
+        tracing::warn!(role = %account.role, account = %account.name, "deleted an account whose creds read did not finish (WAL rollback)");
+    }
+    Ok(())
+}
+
+/// Deletes the account of a `creds/` read that did not answer (one that
+/// was never created, or is gone, is done) and any issued record of it
+/// (written just before the read failed: no lease holds it). An account
+/// still being created refuses a delete: that is an error, to try later.
+/// Whether there was an account to delete.
+pub async fn undo(engine: &Engine, account: &Account) -> Result<bool, Error> {
+    // Read first: most entries left behind name an account never created.
     let found = calls::on_target(&engine.store, &account.target, |session| {
         let (target, name) = (&account.target, &account.name);
         async move { session.account_status(target, name).await }
     })
     .await
-    .map_err(|error| Error::internal(delete_failure(&account, &error)))?;
+    .map_err(|error| Error::internal(delete_failure(account, &error)))?;
+    let existed = found.is_some();
     match found {
         None => {}
         Some(info)
@@ -50,17 +60,16 @@ pub async fn roll_back(engine: &Engine, data: &Value) -> Result<(), Error> {
                 place(&account.target)
             )));
         }
-        Some(_) => delete_account(engine, &account)
+        Some(_) => delete_account(engine, account)
             .await
-            .map_err(|error| Error::internal(delete_failure(&account, &error)))?,
+            .map_err(|error| Error::internal(delete_failure(account, &error)))?,
     }
     for (key, _, name) in list_issued(engine).await? {
         if name == account.name {
             engine.store.storage.delete(&key).await?;
         }
     }
-    tracing::warn!(role = %account.role, account = %account.name, "deleted an account whose creds read did not finish (WAL rollback)");
-    Ok(())
+    Ok(existed)
 }
 
 /// The periodic pass: deletes each account whose issued record is past

@@ -5,12 +5,13 @@
 //!    an account only this read creates, or its rollback could delete
 //!    someone else's);
 //! 3. write the WAL entry, then create the account: a definite refusal
-//!    deletes the entry at once, anything else leaves it to the rollback;
+//!    deletes the entry at once;
 //! 4. wait (bounded, on the engine's clock) until the account is
 //!    available, then grant each database;
 //! 5. write the issued record, then delete the WAL entry; only then
-//!    answer. Every failure after step 3 leaves the WAL entry, so the
-//!    rollback deletes the account.
+//!    answer. A failure after step 3 deletes the account at once if it
+//!    can (so it does not hold a place in the cluster's account quota);
+//!    otherwise the WAL entry stays and the rollback deletes it.
 
 // Provider errors are large (request ids, codes) and rare; see calls.rs.
 #![allow(clippy::result_large_err)]
@@ -87,51 +88,37 @@ pub async fn issue(
         grants: role.grant_list(),
         description: Some(format!("Vault lease account of role {role_name}")),
     };
-    let created = calls::on_target(&engine.store, &role.target, |session| {
-        let new_account = &new_account;
-        let target = &role.target;
-        async move { session.create_account(target, new_account).await }
-    })
-    .await;
-    if let Err(error) = created {
-        let maybe_created = !matches!(
-            error.class,
-            ErrorClass::Retryable | ErrorClass::Permanent | ErrorClass::Lockout { .. }
-        );
-        if !maybe_created {
-            // Refused: nothing to undo. If the entry cannot be deleted,
-            // the rollback finds no account and deletes it.
+    let issued_at = match create_ready(engine, &role, &account, &new_account).await {
+        Ok(()) => engine.clock.now(),
+        Err(Failure::Refused(error)) => {
+            // Nothing to undo. If the entry cannot be deleted, the
+            // rollback finds no account and deletes it.
             if let Err(err) = wal::delete(storage, &wal_id).await {
                 tracing::warn!(role = role_name, account = %name, error = %err, "could not delete the WAL entry of an account the cloud refused to create");
             }
+            return Err(error);
         }
-        return Err(failed(engine, &account, "create", &error, maybe_created));
-    }
-    wait_available(engine, &account).await?;
-    let granted = calls::on_target(&engine.store, &role.target, |session| {
-        let grants = &new_account.grants;
-        let (target, name) = (&role.target, &name);
-        async move { session.grant_account(target, name, grants).await }
-    })
-    .await;
-    if let Err(error) = granted {
-        return Err(failed(engine, &account, "grant", &error, true));
-    }
-
-    let issued_at = engine.clock.now();
+        Err(Failure::MaybeCreated(error)) => {
+            return Err(undo_now(engine, &account, &wal_id, error).await);
+        }
+    };
     let max = time::Duration::try_from(max_ttl).unwrap_or(time::Duration::MAX);
     let issued = Issued {
         account,
         issued_at,
         deadline: issued_at.saturating_add(max).saturating_add(GRACE),
     };
-    issued
-        .save(engine)
-        .await
-        .map_err(|err| stored(engine, &issued.account, err))?;
-    wal::delete(storage, &wal_id)
-        .await
-        .map_err(|err| stored(engine, &issued.account, err))?;
+    let recorded = match issued.save(engine).await {
+        Ok(()) => wal::delete(storage, &wal_id).await,
+        Err(err) => Err(err),
+    };
+    if let Err(err) = recorded {
+        let error = Error::internal(format!(
+            "creds for role {:?}: account {} was created but could not be recorded ({err})",
+            role_name, issued.account.name
+        ));
+        return Err(undo_now(engine, &issued.account, &wal_id, error).await);
+    }
 
     let mut internal = Map::new();
     internal.insert("username".into(), name.clone().into());
@@ -153,6 +140,74 @@ pub async fn issue(
         response = response.warn(warning);
     }
     Ok(response)
+}
+
+/// How a read failed once its WAL entry was written.
+enum Failure {
+    /// The cloud refused to create the account: there is none.
+    Refused(Error),
+    /// The account may exist.
+    MaybeCreated(Error),
+}
+
+/// Steps 3 (after the WAL entry) and 4: create, wait, grant.
+async fn create_ready(
+    engine: &Engine,
+    role: &DynamicRole,
+    account: &Account,
+    new_account: &NewAccount,
+) -> Result<(), Failure> {
+    let created = calls::on_target(&engine.store, &role.target, |session| {
+        let target = &role.target;
+        async move { session.create_account(target, new_account).await }
+    })
+    .await;
+    if let Err(error) = created {
+        let maybe_created = !matches!(
+            error.class,
+            ErrorClass::Retryable | ErrorClass::Permanent | ErrorClass::Lockout { .. }
+        );
+        let error = failed(account, "create", &error);
+        return Err(if maybe_created {
+            Failure::MaybeCreated(error)
+        } else {
+            Failure::Refused(error)
+        });
+    }
+    wait_available(engine, account)
+        .await
+        .map_err(Failure::MaybeCreated)?;
+    calls::on_target(&engine.store, &role.target, |session| {
+        let grants = &new_account.grants;
+        let (target, name) = (&role.target, &account.name);
+        async move { session.grant_account(target, name, grants).await }
+    })
+    .await
+    .map_err(|error| Failure::MaybeCreated(failed(account, "grant", &error)))
+}
+
+/// A read failed after its account may have been created: deletes the
+/// account now if it can, and says on `error` what became of it. What
+/// cannot be deleted now (the cloud still creating it, or failing) stays
+/// with the WAL entry for the rollback.
+async fn undo_now(engine: &Engine, account: &Account, wal_id: &str, error: Error) -> Error {
+    match cleanup::undo(engine, account).await {
+        Ok(existed) => {
+            if existed {
+                tracing::info!(role = %account.role, account = %account.name, "deleted the account of a creds read that failed");
+            }
+            if let Err(err) = wal::delete(engine.store.storage.as_ref(), wal_id).await {
+                // The rollback finds no account and deletes the entry.
+                tracing::warn!(role = %account.role, account = %account.name, error = %err, "could not delete the WAL entry of a deleted account");
+            }
+            error.with_note(if existed {
+                "the account was deleted"
+            } else {
+                "no account was left"
+            })
+        }
+        Err(_) => error.with_note(&left_to_rollback(engine)),
+    }
 }
 
 fn place_connection(target: &Target) -> &str {
@@ -196,7 +251,7 @@ async fn fresh_name(
         match looked_up {
             Ok(None) => return Ok(name),
             Ok(Some(_)) => taken.push(name),
-            Err(error) => return Err(failed(engine, &probe, "look-up", &error, false)),
+            Err(error) => return Err(failed(&probe, "look-up", &error)),
         }
     }
     Err(Error::conflict(format!(
@@ -273,12 +328,11 @@ async fn wait_available(engine: &Engine, account: &Account) -> Result<(), Error>
                 return Err(Error::Coded {
                     status: 502,
                     message: format!(
-                        "creds for role {:?}: account {} on {} became {} instead of available; {}",
+                        "creds for role {:?}: account {} on {} became {} instead of available",
                         account.role,
                         account.name,
                         place(&account.target),
                         info.status.unwrap_or_default(),
-                        left_to_rollback(engine)
                     ),
                 });
             }
@@ -293,16 +347,15 @@ async fn wait_available(engine: &Engine, account: &Account) -> Result<(), Error>
             {
                 format!("unreadable ({error})")
             }
-            Err(error) => return Err(failed(engine, account, "wait", &error, true)),
+            Err(error) => return Err(failed(account, "wait", &error)),
         };
         if engine.clock.now() >= deadline {
             return Err(Error::unavailable(format!(
-                "creds for role {:?}: account {} on {} was still {seen} after {}s (mount option account_ready_wait); try again; {}",
+                "creds for role {:?}: account {} on {} was still {seen} after {}s (mount option account_ready_wait); try again",
                 account.role,
                 account.name,
                 place(&account.target),
                 wait.as_secs(),
-                left_to_rollback(engine)
             )));
         }
         engine.clock.sleep(poll).await;
@@ -316,28 +369,10 @@ fn left_to_rollback(engine: &Engine) -> String {
     )
 }
 
-/// A storage write after the account exists failed: the WAL entry
-/// stays, so the account is rolled back.
-fn stored(engine: &Engine, account: &Account, err: Error) -> Error {
-    Error::internal(format!(
-        "creds for role {:?}: account {} was created but could not be recorded ({err}); {}",
-        account.role,
-        account.name,
-        left_to_rollback(engine)
-    ))
-}
-
 /// What the caller of a `creds/` read learns of a failed cloud call
 /// `step` (look-up, create, wait, grant): a status that says whose move it
-/// is, the cloud's code, and what to do. `maybe_created`: the account may
-/// exist, and the rollback will delete it.
-pub fn failed(
-    engine: &Engine,
-    account: &Account,
-    step: &str,
-    error: &ProviderError,
-    maybe_created: bool,
-) -> Error {
+/// is, the cloud's code, and what to do.
+pub fn failed(account: &Account, step: &str, error: &ProviderError) -> Error {
     let place = place(&account.target);
     let connection = place_connection(&account.target);
     let code = error.code.as_deref().unwrap_or("no code");
@@ -383,7 +418,12 @@ pub fn failed(
         ErrorKind::InvalidParameter | ErrorKind::PasswordRefused => (
             400,
             format!(
-                "the cloud refused the account's parameters ({code}): check the role's username_template, password_policy and grants"
+                "the cloud refused the account's parameters ({code}): check the role's username_template, password_policy and {}",
+                if matches!(account.target, Target::DcsInstance { .. }) {
+                    "acl_role"
+                } else {
+                    "grants"
+                }
             ),
         ),
         _ if !matches!(error.class, ErrorClass::Permanent) => (
@@ -392,14 +432,10 @@ pub fn failed(
         ),
         _ => (500, format!("({code})")),
     };
-    let mut message = format!(
+    let message = format!(
         "creds for role {:?}: the {step} of account {} on {place} failed: {error}; {advice}",
         account.role, account.name
     );
-    if maybe_created {
-        message.push_str("; ");
-        message.push_str(&left_to_rollback(engine));
-    }
     if status == 500 {
         Error::internal(message)
     } else if status == 400 {

@@ -541,6 +541,18 @@ async fn the_rollback_waits_its_minimum_age_and_keeps_what_it_cannot_delete() {
         ),
         true,
     );
+    // The read's own attempt to delete it is refused too.
+    world.cloud.fail(
+        Op::DeleteAccount,
+        provider_error(
+            ErrorClass::Permanent,
+            ErrorKind::PermissionDenied,
+            Service::Polardb,
+            "DeleteAccount",
+            "Forbidden.RAM",
+        ),
+        false,
+    );
     let error = world.creds("app").await.unwrap_err();
     assert_eq!(status_of(&error), 503, "{error}");
     assert!(
@@ -661,7 +673,7 @@ async fn cloud_refusals_reach_the_caller_with_their_code() {
         );
         assert!(world.accounts(&cluster()).is_empty());
     }
-    // A grant refused: the account exists; the rollback deletes it.
+    // A grant refused: the account exists; the read deletes it at once.
     let world = World::with_app().await;
     world.cloud.fail(
         Op::GrantAccount,
@@ -677,11 +689,10 @@ async fn cloud_refusals_reach_the_caller_with_their_code() {
     let error = world.creds("app").await.unwrap_err();
     assert_eq!(status_of(&error), 400, "{error}");
     assert!(
-        error.to_string().contains("InvalidDBName.NotFound"),
+        error.to_string().contains("InvalidDBName.NotFound")
+            && error.to_string().contains("the account was deleted"),
         "{error}"
     );
-    assert_eq!(world.accounts(&cluster()).len(), 1);
-    world.ticks_after(5 * MINUTE).await;
     assert!(world.accounts(&cluster()).is_empty());
     assert_eq!(world.wal_entries().await, 0);
 }
@@ -689,8 +700,9 @@ async fn cloud_refusals_reach_the_caller_with_their_code() {
 #[tokio::test]
 async fn an_account_not_available_in_time_is_a_503_and_rolled_back_later() {
     let world = World::with_app().await;
-    // 61 reads in the 60 s wait, then four rollback ticks find it still
-    // being created: each keeps the entry.
+    // 61 reads in the 60 s wait and the read's own attempt to delete it,
+    // then three rollback ticks find it still being created: each keeps
+    // the entry.
     world.cloud.account_task_reads(65);
     let started = world.clock.now();
     let error = world.creds("app").await.unwrap_err();
@@ -705,7 +717,7 @@ async fn an_account_not_available_in_time_is_a_503_and_rolled_back_later() {
         "waited on the engine's clock"
     );
     world.clock.advance(5 * MINUTE);
-    for _ in 0..4 {
+    for _ in 0..3 {
         let kept = world.tick().await.unwrap_err().to_string();
         assert!(kept.contains("still being created"), "{kept}");
     }
@@ -988,7 +1000,8 @@ async fn disabling_the_mount_leaves_no_account_behind() {
     let recorded = world.creds("app").await.unwrap().secret.unwrap();
     // Answered, but the host never recorded the lease.
     let _lost = world.creds("app").await.unwrap();
-    // A read whose grant failed a moment ago: its WAL entry is young.
+    // A read whose grant failed a moment ago, and whose attempt to
+    // delete the account failed too: its WAL entry is young.
     world.cloud.fail(
         Op::GrantAccount,
         provider_error(
@@ -996,6 +1009,17 @@ async fn disabling_the_mount_leaves_no_account_behind() {
             ErrorKind::PermissionDenied,
             Service::Polardb,
             "GrantAccountPrivilege",
+            "Forbidden.RAM",
+        ),
+        false,
+    );
+    world.cloud.fail(
+        Op::DeleteAccount,
+        provider_error(
+            ErrorClass::Permanent,
+            ErrorKind::PermissionDenied,
+            Service::Polardb,
+            "DeleteAccount",
             "Forbidden.RAM",
         ),
         false,
