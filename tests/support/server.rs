@@ -520,7 +520,12 @@ log_level = "{log_level}"
 
     /// Runs the host's CLI against this server as root.
     pub fn cli(&self, args: &[&str]) -> Output {
-        let [addr, token] = self.host().cli_env();
+        self.cli_as(&self.token, args)
+    }
+
+    /// Runs the host's CLI against this server with `token`.
+    pub fn cli_as(&self, token: &str, args: &[&str]) -> Output {
+        let [addr, token_var] = self.host().cli_env();
         Command::new(&self.binary)
             .args(args)
             .env_remove("BAO_ADDR")
@@ -528,14 +533,19 @@ log_level = "{log_level}"
             .env_remove("VAULT_ADDR")
             .env_remove("VAULT_TOKEN")
             .env(addr, &self.addr)
-            .env(token, &self.token)
+            .env(token_var, token)
             .output()
             .expect("run the CLI")
     }
 
     /// Runs the CLI and returns its stdout; panics with stderr on failure.
     pub fn cli_ok(&self, args: &[&str]) -> String {
-        let output = self.cli(args);
+        self.cli_ok_as(&self.token, args)
+    }
+
+    /// `cli_ok` with `token`.
+    pub fn cli_ok_as(&self, token: &str, args: &[&str]) -> String {
+        let output = self.cli_as(token, args);
         assert!(
             output.status.success(),
             "{} {}: {}\n{}",
