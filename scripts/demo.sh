@@ -7,7 +7,10 @@
 # emulator's view of every copy, and psql and redis-cli log in with it (the
 # old password is refused). Then two dual-account roles (two accounts that
 # take turns) are rotated twice, logging in after each rotation: the previous
-# account keeps working until the next rotation changes it.
+# account keeps working until the next rotation changes it. Last, two dynamic
+# roles create an account per lease (a PolarDB account, a read-only DCS ACL
+# account) that logs in until the lease is revoked, and a library set lends a
+# PolarDB account whose password stops working when it is checked in.
 #
 #   make demo                          build, install the tools, run this script
 #   scripts/demo.sh                    run it (binaries: cargo build --release)
@@ -37,7 +40,7 @@ TOOLS="${CLOUDROTATE_TOOLS:-$ROOT/.tools}"
 BAO="$TOOLS/bin/bao"
 PIDS="$DEMO_DIR/pids"
 PLUGIN_NAME=cloudrotate
-STEPS=13
+STEPS=16
 PG_BIN="$TOOLS/pginstall/bin"
 REDIS_SERVER="$TOOLS/bin/redis-server"
 REDIS_CLI="$TOOLS/venv/bin/redis-cli"
@@ -69,6 +72,16 @@ DCS_ACL_INSTANCE=dcs-demo-sessions
 INITIAL_SESSIONS=Initial-Sessions-1
 POLAR_DUAL_ROLE=polardb-dual
 DCS_DUAL_ROLE=dcs-dual
+# The dynamic roles (an account per lease: on the cluster, and an ACL account
+# on the Redis 6.0 instance) and the library set, which lends the cluster's
+# two report accounts. The connections allow polardb-* and dcs-* names.
+POLAR_DYNAMIC_ROLE=polardb-reports
+DCS_DYNAMIC_ROLE=dcs-readers
+LIBRARY_SET=polardb-pool
+REPORT_ACCOUNT=report
+REPORT_ACCOUNT_2=report_2
+INITIAL_REPORT=Report-Pass-1
+INITIAL_REPORT_2=Report-Pass-2
 
 # ---------------------------------------------------------------- output
 
@@ -125,11 +138,13 @@ quote() {
 show() { printf '    %s$ %s%s\n' "$DIM" "$(render "$@")" "$RESET"; }
 
 # Shows a command, runs it, indents its output; fails the demo if it fails.
+# The output stays in RUN_OUTPUT (see field).
 run() {
     show "$@"
     local output status
     output="$("$@" 2>&1)"
     status=$?
+    RUN_OUTPUT=$output
     if [ -n "$output" ]; then
         printf '%s\n' "$output" | indent
     fi
@@ -140,6 +155,12 @@ run() {
 
 PY="$TOOLS/venv/bin/python"
 [ -x "$PY" ] || PY="$(command -v python3 || true)"
+
+# field KEY: KEY's value in the output of the last `run` of a bao command
+# (its table: key, spaces, value; the values read here hold no space).
+field() {
+    awk -v key="$1" '$1 == key { print $2; exit }' <<<"$RUN_OUTPUT"
+}
 
 # json_field PATH: a field (dotted path) of the JSON document on stdin.
 json_field() {
@@ -592,7 +613,8 @@ GRANTS="[{ \"db_name\": \"$POLAR_DB\", \"privilege\": \"ReadWrite\" }]"
                    "admin_password": "$PG_ADMIN_PASSWORD", "database": "postgres" },
       "accounts": [
         { "name": "$POLAR_ACCOUNT", "password": "$INITIAL_POLAR", "description": "the application's account", "privileges": $GRANTS },
-        { "name": "report", "password": "Report-Pass-1" },
+        { "name": "$REPORT_ACCOUNT", "password": "$INITIAL_REPORT" },
+        { "name": "$REPORT_ACCOUNT_2", "password": "$INITIAL_REPORT_2" },
         { "name": "$ACCOUNT_BLUE", "password": "$INITIAL_BLUE", "privileges": $GRANTS },
         { "name": "$ACCOUNT_GREEN", "password": "$INITIAL_GREEN", "privileges": $GRANTS }
     ]}],
@@ -624,6 +646,7 @@ curl -fsS -X POST --data @"$DEMO_DIR/seed.json" "$EMULATOR_URL/_emulator/seed" >
 info "Alibaba  RAM user $ALI_USER (access key $ALI_AK), region $ALI_REGION"
 info "         PolarDB cluster $POLAR_CLUSTER (PostgreSQL on 127.0.0.1:$PG_PORT, database $POLAR_DB): account $POLAR_ACCOUNT"
 info "         with password $INITIAL_POLAR, and accounts $ACCOUNT_BLUE and $ACCOUNT_GREEN with the same grants (ReadWrite on $POLAR_DB)"
+info "         accounts $REPORT_ACCOUNT and $REPORT_ACCOUNT_2 ($INITIAL_REPORT, $INITIAL_REPORT_2), no grants: a library set lends them later"
 info "         DTS job $DTS_JOB (Synchronizing); its src endpoint keeps a copy of ${POLAR_ACCOUNT}'s password"
 info "Huawei   IAM user $HW_USER_ID (access key $HW_AK), region $HW_REGION, project $HW_PROJECT"
 info "         DCS instance $DCS_INSTANCE (Redis on 127.0.0.1:$REDIS_CACHE_PORT) with password $INITIAL_DCS"
@@ -931,6 +954,89 @@ for r in reversed(json.load(sys.stdin)["data"]["rotations"]):
 take_turns "$POLAR_DUAL_ROLE" psql
 take_turns "$DCS_DUAL_ROLE" "redis-cli:$REDIS_SESSIONS_PORT"
 
+# ---------------------------------------------------------------- 14 dynamic PolarDB
+
+step 14 "A dynamic role: each creds/ read creates a PolarDB account, deleted when its lease ends"
+info "creds/$POLAR_DYNAMIC_ROLE creates a standard account with the role's grants (a PostgreSQL role behind the"
+info "cluster), waits until PolarDB reports it available and answers it under a renewable lease"
+run bao write "database/roles/$POLAR_DYNAMIC_ROLE" target=polardb-account connection=ali \
+    cluster_id="$POLAR_CLUSTER" grants="$POLAR_DB=ReadOnly" default_ttl=1h max_ttl=8h
+
+# lease_creds PATH: reads creds once (each read creates an account) and sets
+# L_ID, L_USER and L_PASSWORD from the answer shown.
+lease_creds() {
+    run bao read "$1"
+    L_ID="$(field lease_id)" L_USER="$(field username)" L_PASSWORD="$(field password)"
+    if [ -z "$L_ID" ] || [ -z "$L_USER" ] || [ -z "$L_PASSWORD" ]; then
+        die "$1 answered no lease_id, username or password"
+    fi
+}
+
+# revoke_lease: ends the lease L_ID. bao lease revoke only queues the
+# revocation; -sync returns once the plugin has deleted the account.
+revoke_lease() {
+    info "bao lease revoke queues the revocation; -sync returns once the account is deleted"
+    run bao lease revoke -sync "$L_ID"
+}
+
+lease_creds "database/creds/$POLAR_DYNAMIC_ROLE"
+login_check in psql "$L_USER" "$L_PASSWORD" "the lease's password (creds)"
+run bao lease renew -increment=2h "$L_ID"
+[ "$(field lease_duration)" = 2h ] || unexpected "the renewed lease lasts $(field lease_duration), not 2h"
+info "renewing extends the lease (up to max_ttl) without a cloud call; the account is unchanged"
+revoke_lease
+login_check refused psql "$L_USER" "$L_PASSWORD" "the lease's password, after lease revoke"
+
+# ---------------------------------------------------------------- 15 dynamic DCS
+
+step 15 "A dynamic role on DCS: a read-only Redis ACL account per lease"
+info "the same on $DCS_ACL_INSTANCE (Redis 6.0, which has ACL accounts): each lease gets an ACL account"
+info "with the role's acl_role (read: read commands only)"
+run bao write "database/roles/$DCS_DYNAMIC_ROLE" target=dcs-instance connection=hw \
+    instance_id="$DCS_ACL_INSTANCE" acl_role=read default_ttl=1h max_ttl=8h
+lease_creds "database/creds/$DCS_DYNAMIC_ROLE"
+login_check in "redis-cli:$REDIS_SESSIONS_PORT" "$L_USER" "$L_PASSWORD" "the lease's password (creds)"
+
+# read_only PORT USER PASSWORD: Redis refuses a write as USER (NOPERM).
+read_only() {
+    local output
+    show "REDISCLI_AUTH=$3" "$REDIS_CLI" -h 127.0.0.1 -p "$1" --user "$2" SET demo-key 1
+    output="$(REDISCLI_AUTH="$3" timeout 5 "$REDIS_CLI" -h 127.0.0.1 -p "$1" --user "$2" SET demo-key 1 </dev/null 2>&1)"
+    output="$(printf '%s' "$output" | tr '\n' ' ' | sed 's/ *$//')"
+    if [[ "$output" == *NOPERM* ]]; then
+        ok "acl_role=read: the write is refused ($output)"
+    else
+        unexpected "acl_role=read: a write answered ${output:-nothing}, not NOPERM"
+    fi
+}
+read_only "$REDIS_SESSIONS_PORT" "$L_USER" "$L_PASSWORD"
+revoke_lease
+login_check refused "redis-cli:$REDIS_SESSIONS_PORT" "$L_USER" "$L_PASSWORD" "the lease's password, after lease revoke"
+
+# ---------------------------------------------------------------- 16 library
+
+step 16 "A library set: service accounts lent to one borrower at a time, rotated when they come back"
+info "creating the set rotates both accounts; check-out lends the first free one with its password under a"
+info "lease, and check-in rotates it, so the password lent stops working"
+run bao write "database/library/$LIBRARY_SET" target=polardb-account connection=ali cluster_id="$POLAR_CLUSTER" \
+    service_account_names="$REPORT_ACCOUNT,$REPORT_ACCOUNT_2" ttl=1h max_ttl=8h
+login_check refused psql "$REPORT_ACCOUNT" "$INITIAL_REPORT" "the seeded password (the set rotated it)"
+run bao write -f "database/library/$LIBRARY_SET/check-out"
+LENT_USER="$(field service_account_name)" LENT_PASSWORD="$(field password)"
+if [ -z "$LENT_USER" ] || [ -z "$LENT_PASSWORD" ]; then
+    die "check-out answered no service_account_name or password"
+fi
+[ "$LENT_USER" = "$REPORT_ACCOUNT" ] || unexpected "check-out lent $LENT_USER, not the first free account $REPORT_ACCOUNT"
+login_check in psql "$LENT_USER" "$LENT_PASSWORD" "the checked-out password"
+run bao read "database/library/$LIBRARY_SET/status"
+[[ "$(field "$LENT_USER")" == *available:false* ]] || unexpected "status does not show $LENT_USER checked out"
+info "$LENT_USER is out; the root token has no entity, so its borrower is kept as a hash of the token"
+run bao write -f "database/library/$LIBRARY_SET/check-in"
+[ "$(field check_ins)" = "[$LENT_USER]" ] || unexpected "check-in answered check_ins $(field check_ins), not [$LENT_USER]"
+login_check refused psql "$LENT_USER" "$LENT_PASSWORD" "the checked-out password, after check-in"
+run bao read "database/library/$LIBRARY_SET/status"
+[ "$(field "$LENT_USER")" = "map[available:true]" ] || unexpected "status does not show $LENT_USER free again"
+
 echo
 if [ $UNEXPECTED -ne 0 ]; then
     printf '%sUNEXPECTED: %s check(s) did not hold%s (%s logins as expected). Logs: %s\n' "$RED$BOLD" "$UNEXPECTED" "$RESET" \
@@ -939,7 +1045,8 @@ if [ $UNEXPECTED -ne 0 ]; then
 fi
 printf '%sEvery login went as expected%s (%s logins): Vault'"'"'s passwords log in, replaced ones are refused, and a\n' \
     "$GREEN$BOLD" "$RESET" "$LOGINS_OK"
-printf 'dual-account role'"'"'s previous account keeps working until the next rotation. Done after %s.\n' "$(elapsed)"
+printf 'dual-account role'"'"'s previous account keeps working until the next rotation, a dynamic account until its\n'
+printf 'lease is revoked, and a checked-out password until its check-in. Done after %s.\n' "$(elapsed)"
 
 if [ "$NONINTERACTIVE" = 1 ]; then
     exit 0 # the EXIT trap stops everything
@@ -963,5 +1070,8 @@ REDIS_CLI, REDIS_CACHE_PORT, REDIS_SESSIONS_PORT):
   REDISCLI_AUTH=<password> \$REDIS_CLI -p \$REDIS_SESSIONS_PORT --user <username> PING    # $DCS_DUAL_ROLE
   bao read database/history/$POLAR_DUAL_ROLE
   curl -s \$EMULATOR_URL/_emulator/drs/$DRS_JOB    # the DRS copy followed $DCS_ROLE
+  bao read database/creds/$POLAR_DYNAMIC_ROLE      # a new account per read, under a lease
+  bao lease revoke -sync <lease_id>                # deletes it
+  bao write -f database/library/$LIBRARY_SET/check-out    # then .../check-in, which rotates it
 Stop it with: scripts/demo.sh stop
 EOF

@@ -5,7 +5,9 @@
 //! single-account roles agreeing, every login it prints going as a user
 //! expects (Vault's password logs in, the old one is refused; a dual-account
 //! role's previous account still logs in after a rotation and its old
-//! password is refused after the next one), exit 0, never print a
+//! password is refused after the next one; a dynamic role's account logs in
+//! until its lease is revoked, and a DCS one cannot write; a library set's
+//! checked-out password logs in until its check-in), exit 0, never print a
 //! connection's secret key or a server's administrator password, and leave
 //! no process behind (the emulator, OpenBao, the plugin, PostgreSQL and both
 //! Redis servers), also when interrupted.
@@ -319,6 +321,64 @@ fn assert_logins_as_expected(output: &str) {
     }
 }
 
+/// The dynamic roles and the library set (steps 14 to 16): each lease's
+/// account logs in, and is refused once the lease is revoked; the DCS
+/// account (acl_role=read) cannot write; the set's account is refused its
+/// seeded password (creating the set rotated it), logs in with the
+/// checked-out password, and is refused it after the check-in.
+fn assert_leases_as_expected(output: &str) {
+    let logins = logins(output);
+    let find = |client: &str, what: &str| {
+        logins
+            .iter()
+            .filter(|l| l.0 == client && l.2 == what)
+            .map(|l| (l.1.as_str(), l.3.as_str()))
+            .collect::<Vec<_>>()
+    };
+    let refused =
+        |outcome: &str, why: &str| outcome.starts_with("refused (") && outcome.contains(why);
+    for (client, prefix, why) in [
+        ("psql", "v_pola_", "password authentication failed"),
+        ("redis-cli", "v-dcs-readers-", "WRONGPASS"),
+    ] {
+        let leased = find(client, "the lease's password (creds)");
+        assert!(
+            leased.len() == 1 && leased[0].0.starts_with(prefix) && leased[0].1 == "logged in",
+            "{client}: the dynamic account logs in: {leased:?}\n{output}"
+        );
+        let revoked = find(client, "the lease's password, after lease revoke");
+        assert!(
+            revoked.len() == 1 && revoked[0].0 == leased[0].0 && refused(revoked[0].1, why),
+            "{client}: the dynamic account is refused after its lease is revoked: {revoked:?}\n{output}"
+        );
+    }
+    assert!(
+        output.lines().any(|line| {
+            line.trim_start()
+                .starts_with("ok  acl_role=read: the write is refused (NOPERM")
+        }),
+        "the read-only DCS account cannot write:\n{output}"
+    );
+
+    let why = "password authentication failed";
+    let seeded = find("psql", "the seeded password (the set rotated it)");
+    assert!(
+        seeded.len() == 1 && seeded[0].0 == "report" && refused(seeded[0].1, why),
+        "creating the set rotated its accounts: {seeded:?}\n{output}"
+    );
+    let lent = find("psql", "the checked-out password");
+    assert_eq!(
+        lent,
+        [("report", "logged in")],
+        "the checked-out password logs in:\n{output}"
+    );
+    let returned = find("psql", "the checked-out password, after check-in");
+    assert!(
+        returned.len() == 1 && returned[0].0 == "report" && refused(returned[0].1, why),
+        "the checked-out password is refused after the check-in: {returned:?}\n{output}"
+    );
+}
+
 #[test]
 fn the_demo_runs_non_interactively_and_every_copy_agrees() {
     let dir = demo_dir("run");
@@ -342,6 +402,7 @@ fn the_demo_runs_non_interactively_and_every_copy_agrees() {
     );
     assert!(!everything.contains("UNEXPECTED"), "{everything}");
     assert_logins_as_expected(&output);
+    assert_leases_as_expected(&output);
     for role in ["polardb-app", "dcs-cache"] {
         assert!(
             output
@@ -352,9 +413,9 @@ fn the_demo_runs_non_interactively_and_every_copy_agrees() {
     }
     assert!(!everything.contains("DISAGREE"), "{everything}");
     assert!(output.contains("All copies agree"), "{everything}");
-    for step in 1..=13 {
+    for step in 1..=16 {
         assert!(
-            output.contains(&format!("[{step}/13]")),
+            output.contains(&format!("[{step}/16]")),
             "step {step} is shown:\n{output}"
         );
     }
@@ -377,6 +438,20 @@ fn the_demo_runs_non_interactively_and_every_copy_agrees() {
         "$ bao write -f database/rotate-role/dcs-dual",
         "$ bao read database/static-creds/polardb-dual",
         "$ bao read -format=json database/history/dcs-dual",
+        "$ bao write database/roles/polardb-reports target=polardb-account",
+        "grants=appdb=ReadOnly",
+        "$ bao read database/creds/polardb-reports",
+        "$ bao lease renew -increment=2h database/creds/polardb-reports/",
+        "$ bao lease revoke -sync database/creds/polardb-reports/",
+        "$ bao write database/roles/dcs-readers target=dcs-instance",
+        "acl_role=read",
+        "$ bao read database/creds/dcs-readers",
+        "$ bao lease revoke -sync database/creds/dcs-readers/",
+        "$ bao write database/library/polardb-pool target=polardb-account",
+        "service_account_names=report,report_2",
+        "$ bao write -f database/library/polardb-pool/check-out",
+        "$ bao read database/library/polardb-pool/status",
+        "$ bao write -f database/library/polardb-pool/check-in",
     ] {
         assert!(
             output.contains(command),
@@ -431,10 +506,10 @@ fn an_interrupted_demo_stops_what_it_started() {
     loop {
         let line = lines
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|e| panic!("no [7/13] step ({e}):\n{output}"));
+            .unwrap_or_else(|e| panic!("no [7/16] step ({e}):\n{output}"));
         output.push_str(&line);
         output.push('\n');
-        if line.contains("[7/13]") {
+        if line.contains("[7/16]") {
             break;
         }
     }
