@@ -134,6 +134,10 @@ demo: tools build
 #   BENCH_CONCURRENCY      engine: the throughput mount's `concurrency`
 #                          mount option                           256 / 256
 #                          (default: the engine's, 256)
+#   BENCH_CREDS            dynamic: creds/ reads at the pacing
+#                          bound (creds per second)                300 / 60
+#   BENCH_CREDS_SERIAL     dynamic: creds/ reads one at a time
+#                          (time to a usable credential)            60 / 20
 # signing and emulator have fixed, short runs.
 ifeq ($(BENCH_QUICK),1)
 BENCH_COLD_STARTS ?= 10
@@ -141,13 +145,15 @@ BENCH_READS ?= 500
 BENCH_ROLES ?= 100
 BENCH_IDLE_ROLES ?= 1000
 BENCH_MOUNTS ?= 20
+BENCH_CREDS ?= 60
+BENCH_CREDS_SERIAL ?= 20
 endif
-export BENCH_QUICK BENCH_COLD_STARTS BENCH_READS BENCH_STORED_ENTRIES BENCH_ROLES BENCH_IDLE_ROLES BENCH_MOUNTS BENCH_CONCURRENCY
+export BENCH_QUICK BENCH_COLD_STARTS BENCH_READS BENCH_STORED_ENTRIES BENCH_ROLES BENCH_IDLE_ROLES BENCH_MOUNTS BENCH_CONCURRENCY BENCH_CREDS BENCH_CREDS_SERIAL
 
 bench: export CLOUDROTATE_PLUGIN_BIN := $(PLUGIN_BIN)
 bench: tools build plugin go-programs
 	rm -f bench-results/*.json
-	$(CARGO) bench --no-fail-fast --bench runtime --bench signing --bench emulator --bench engine; \
+	$(CARGO) bench --no-fail-fast --bench runtime --bench signing --bench emulator --bench engine --bench dynamic; \
 	status=$$?; $(PYTHON) scripts/bench_report.py || status=1; exit $$status
 
 # Crash, fault and HA suites (tests/reliability.rs), dynamic credentials

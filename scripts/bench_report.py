@@ -17,7 +17,7 @@ import re
 import sys
 import time
 
-ORDER = ["runtime", "signing", "emulator", "engine"]
+ORDER = ["runtime", "signing", "emulator", "engine", "dynamic"]
 TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0}
 TARGET = re.compile(r"^\s*(<=|>=|==|=|<|>)?\s*(-?[0-9][0-9,_]*(?:\.[0-9]+)?)\s*([^\s(]*)")
 

@@ -215,11 +215,13 @@ fn dynamic_accounts_log_in_while_their_lease_lives_and_go_when_it_ends() {
     logs_in(&pg, &user, hvac["password"].as_str().unwrap());
 
     // Disabling the mount revokes every lease, which deletes the accounts,
-    // and deletes the account of a read that failed a moment before.
+    // and deletes the account of a read that failed a moment before (and
+    // could not delete it itself).
     let (last, _, _) = read_creds(&server);
-    emulator.set_faults(json!({"scripted": [{
-        "api": "polardb.GrantAccountPrivilege", "code": "Forbidden.RAM", "status": 403
-    }]}));
+    emulator.set_faults(json!({"scripted": [
+        { "api": "polardb.GrantAccountPrivilege", "code": "Forbidden.RAM", "status": 403 },
+        { "api": "polardb.DeleteAccount", "code": "Forbidden.RAM", "status": 403 }
+    ]}));
     assert_eq!(server.read("database/creds/app").status, 403);
     let failed = emulator.get(&format!("polardb/{CLUSTER}"))["accounts"]
         .as_array()
@@ -280,29 +282,49 @@ fn dynamic_creds_say_why_the_cloud_refused() {
     );
 
     // A read that fails after the account was created (a refused grant)
-    // leaves it to the host's rollback tick (about once a minute).
+    // deletes it before answering.
     emulator.seed(json!({"alicloud": {"polardb_clusters": [{
         "id": CLUSTER, "region": "cn-hangzhou", "engine": "PostgreSQL", "account_settle_seconds": 0.5
     }]}}));
-    emulator.set_faults(json!({"scripted": [{
+    let refused_grant = json!({
         "api": "polardb.GrantAccountPrivilege", "code": "Forbidden.RAM", "status": 403
+    });
+    emulator.set_faults(json!({ "scripted": [refused_grant] }));
+    let refused = server.read("database/creds/app");
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert!(
+        refused.errors().contains("Forbidden.RAM")
+            && refused.errors().contains("the account was deleted"),
+        "{}",
+        refused.errors()
+    );
+    let live = |emulator: &Emulator| -> Vec<String> {
+        emulator.get(&format!("polardb/{CLUSTER}"))["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["status"] != "Deleting")
+            .filter_map(|a| a["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(live(&emulator), [user.clone()]);
+
+    // One whose delete is refused too leaves it to the host's rollback
+    // tick (about once a minute).
+    emulator.set_faults(json!({"scripted": [refused_grant, {
+        "api": "polardb.DeleteAccount", "code": "Forbidden.RAM", "status": 403
     }]}));
     let refused = server.read("database/creds/app");
     assert_eq!(refused.status, 403, "{refused:?}");
     assert!(
-        refused.errors().contains("Forbidden.RAM"),
+        refused.errors().contains("deletes the account by itself"),
         "{}",
         refused.errors()
     );
-    let accounts = emulator.get(&format!("polardb/{CLUSTER}"))["accounts"].clone();
-    let orphan = accounts
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|a| a["name"].as_str())
+    let orphan = live(&emulator)
+        .into_iter()
         .find(|name| *name != user)
-        .unwrap_or_else(|| panic!("the created account: {accounts}"))
-        .to_owned();
+        .expect("the created account");
     assert!(pg.has_role(&orphan));
     gone_within(Duration::from_secs(150), &emulator, &pg, &orphan);
     assert_eq!(

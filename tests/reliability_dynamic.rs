@@ -21,9 +21,9 @@ mod server;
 #[path = "support/tools.rs"]
 mod tools;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use emulator::{Emulator, fixture};
@@ -130,6 +130,18 @@ struct Tally {
     reads: BTreeMap<u16, u64>,
     revokes: BTreeMap<u16, u64>,
     renews: BTreeMap<u16, u64>,
+    /// The first error answered per request kind and status.
+    samples: BTreeMap<(&'static str, u16), String>,
+}
+
+impl Tally {
+    fn sample(&mut self, kind: &'static str, status: u16, body: &Value) {
+        if status >= 400 {
+            self.samples
+                .entry((kind, status))
+                .or_insert_with(|| body["errors"].to_string());
+        }
+    }
 }
 
 /// A raw HTTP client for the load threads (the server may be down).
@@ -186,6 +198,7 @@ fn client_loop(
             client.send("GET", &format!("database/creds/{}", role_names[role]), None);
         let mut book = tally.lock().unwrap();
         *book.reads.entry(status).or_default() += 1;
+        book.sample("creds", status, &body);
         if status == 200 {
             let text = |key: &str| body["data"][key].as_str().unwrap_or_default().to_owned();
             book.leases.push(Lease {
@@ -205,9 +218,11 @@ fn client_loop(
                 book.leases[index].revoke_asked = true;
                 book.leases[index].id.clone()
             };
-            let (status, _) =
+            let (status, body) =
                 client.send("PUT", "sys/leases/revoke", Some(json!({ "lease_id": id })));
-            *tally.lock().unwrap().revokes.entry(status).or_default() += 1;
+            let mut book = tally.lock().unwrap();
+            *book.revokes.entry(status).or_default() += 1;
+            book.sample("revoke", status, &body);
         } else if !mine.is_empty() && rng.random_bool(0.2) {
             let id = tally.lock().unwrap().leases[mine[rng.random_range(0..mine.len())]]
                 .id
@@ -223,11 +238,85 @@ fn client_loop(
     }
 }
 
-/// The lease's remaining seconds, or None when the server holds no such
-/// lease.
-fn lease_ttl(server: &Server, id: &str) -> Option<i64> {
-    let reply = server.write("sys/leases/lookup", json!({ "lease_id": id }));
-    (reply.status == 200).then(|| reply.data()["ttl"].as_i64().unwrap_or(0))
+/// What [`check_held`] has seen so far.
+#[derive(Default)]
+struct Checks {
+    /// Leases found holding their account with the client's password.
+    verified: HashSet<String>,
+    /// Leases the server no longer holds (never looked up again).
+    ended: HashSet<String>,
+    rounds: u64,
+    /// Leases whose account was gone or had another password.
+    lost: Vec<String>,
+}
+
+/// No lost lease: each lease a client holds and has not asked to revoke,
+/// and that the server says lives 10 s more (so no expiry revokes it
+/// meanwhile), has its account with the client's password.
+fn check_held(
+    client: &Client,
+    emulator: &Emulator,
+    roles: &[Role],
+    tally: &Mutex<Tally>,
+    checks: &mut Checks,
+) {
+    let held: Vec<(usize, Lease)> = {
+        let book = tally.lock().unwrap();
+        book.leases
+            .iter()
+            .enumerate()
+            .filter(|(_, lease)| !lease.revoke_asked && !checks.ended.contains(&lease.id))
+            .map(|(index, lease)| (index, lease.clone()))
+            .collect()
+    };
+    let mut alive = Vec::new();
+    for (index, lease) in held {
+        let (status, body) = client.send(
+            "PUT",
+            "sys/leases/lookup",
+            Some(json!({ "lease_id": lease.id })),
+        );
+        match status {
+            200 if body["data"]["ttl"].as_i64().unwrap_or(0) >= 10 => alive.push((index, lease)),
+            // Not found: it ended (expired, or revoked with a lost answer).
+            400 => {
+                checks.ended.insert(lease.id);
+            }
+            // About to end, or the server is down or restarting.
+            _ => {}
+        }
+    }
+    if alive.is_empty() {
+        return;
+    }
+    let on_clusters: Vec<BTreeMap<String, String>> = roles
+        .iter()
+        .map(|role| accounts(emulator, role.place))
+        .collect();
+    let book = tally.lock().unwrap();
+    for (index, lease) in alive {
+        // A revoke asked while the accounts were read may have run.
+        if book.leases[index].revoke_asked {
+            continue;
+        }
+        match on_clusters[lease.role].get(&lease.username) {
+            Some(password) if *password == lease.password => {
+                checks.verified.insert(lease.id);
+            }
+            found => checks.lost.push(format!(
+                "lease {} of {} holds account {}, which is {}",
+                lease.id,
+                roles[lease.role].name,
+                lease.username,
+                if found.is_some() {
+                    "there with another password"
+                } else {
+                    "gone"
+                }
+            )),
+        }
+    }
+    checks.rounds += 1;
 }
 
 /// Lease ids the server holds for a role.
@@ -264,7 +353,7 @@ fn dynamic_accounts_match_leases_after_kills_restarts_and_faults() {
     let emulator = Emulator::start();
     emulator.seed(fixture::seed());
     emulator.seed(seed());
-    let mut server = Server::start_with(
+    let server = Server::start_with(
         "reliability-dynamic",
         Options {
             log_level: "info",
@@ -301,20 +390,21 @@ fn dynamic_accounts_match_leases_after_kills_restarts_and_faults() {
         "drop_after_apply_hold_ms": 0, "gateway_error_after_apply_rate": 0.05
     }));
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let tally: Arc<Mutex<Tally>> = Default::default();
+    let stop = AtomicBool::new(false);
+    let tally: Mutex<Tally> = Default::default();
+    let mut checks = Checks::default();
     let started = Instant::now();
-    let clients: Vec<_> = (0..2u64)
-        .map(|n| {
-            let (stop, tally) = (stop.clone(), tally.clone());
+    let deadline = Duration::from_secs(env_count("RELIABILITY_MINUTES", 20) as u64 * 60);
+    let (server, kills, graceful, crashes) = std::thread::scope(|scope| {
+        for n in 0..2u64 {
             let client = Client::new(&server.addr, &server.token);
-            let names: Vec<&'static str> = roles.iter().map(|role| role.name).collect();
-            std::thread::spawn(move || client_loop(&client, 100 + n, &names, &tally, &stop))
-        })
-        .collect();
-    let chaos = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
+            let names: Vec<&str> = roles.iter().map(|role| role.name).collect();
+            let (stop, tally) = (&stop, &tally);
+            scope.spawn(move || client_loop(&client, 100 + n, &names, tally, stop));
+        }
+        let checker = Client::new(&server.addr, &server.token);
+        let chaos = scope.spawn(|| {
+            let mut server = server;
             let mut rng = StdRng::seed_from_u64(1313);
             let (mut kills, mut graceful, mut crashes) = (0u64, 0u64, 0u64);
             while !stop.load(Ordering::Relaxed) {
@@ -332,61 +422,41 @@ fn dynamic_accounts_match_leases_after_kills_restarts_and_faults() {
                 kills += server.kill_plugin() as u64;
             }
             (server, kills, graceful, crashes)
-        })
-    };
-    let deadline = Duration::from_secs(env_count("RELIABILITY_MINUTES", 20) as u64 * 60);
-    let created = || tally.lock().unwrap().leases.len();
-    while created() < target && started.elapsed() < deadline {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    stop.store(true, Ordering::Relaxed);
-    for client in clients {
-        client.join().unwrap();
-    }
-    let (server, kills, graceful, crashes) = chaos.join().unwrap();
+        });
+        // Until enough credentials were created (or a lease was lost),
+        // check the leases clients hold.
+        while tally.lock().unwrap().leases.len() < target
+            && checks.lost.is_empty()
+            && started.elapsed() < deadline
+        {
+            check_held(&checker, &emulator, &roles, &tally, &mut checks);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        stop.store(true, Ordering::Relaxed);
+        chaos.join().unwrap()
+    });
     let chaos_time = started.elapsed();
     let faults = emulator.counters();
     emulator.set_faults(json!({}));
-    let tally = Arc::try_unwrap(tally).ok().unwrap().into_inner().unwrap();
+    let chaos_checks = (checks.rounds, checks.verified.len());
+    let checker = Client::new(&server.addr, &server.token);
+    check_held(&checker, &emulator, &roles, &tally, &mut checks);
+    assert!(checks.lost.is_empty(), "lost leases: {:?}", checks.lost);
+    let tally = tally.into_inner().unwrap();
     assert!(
         tally.leases.len() >= target,
         "only {} credentials created in {chaos_time:?}",
         tally.leases.len()
     );
-
-    // No lost lease: each lease a client holds and did not revoke, and
-    // that is not about to end, has its account with the client's password.
-    let held: Vec<&Lease> = tally
-        .leases
-        .iter()
-        .filter(|lease| !lease.revoke_asked)
-        .filter(|lease| lease_ttl(&server, &lease.id).is_some_and(|ttl| ttl >= 10))
-        .collect();
     let on_clusters: Vec<BTreeMap<String, String>> = roles
         .iter()
         .map(|role| accounts(&emulator, role.place))
         .collect();
-    for lease in &held {
-        let password = on_clusters[lease.role].get(&lease.username);
-        assert!(
-            password == Some(&lease.password),
-            "lease {} of {} holds account {}, which is {}",
-            lease.id,
-            roles[lease.role].name,
-            lease.username,
-            if password.is_some() {
-                "there with another password"
-            } else {
-                "gone"
-            }
-        );
-    }
     let live: Vec<Vec<String>> = roles
         .iter()
         .map(|role| live_leases(&server, role.name))
         .collect();
-    let known: std::collections::HashSet<&str> =
-        tally.leases.iter().map(|lease| lease.id.as_str()).collect();
+    let known: HashSet<&str> = tally.leases.iter().map(|lease| lease.id.as_str()).collect();
     let unanswered = live
         .iter()
         .flatten()
@@ -434,6 +504,9 @@ fn dynamic_accounts_match_leases_after_kills_restarts_and_faults() {
         std::thread::sleep(Duration::from_secs(1));
     }
     let settle_time = settle_started.elapsed();
+    for ((kind, status), errors) in &tally.samples {
+        println!("first {kind} answer with status {status}: {errors}");
+    }
 
     let mut secrets = emulator.secrets();
     secrets.extend(tally.leases.iter().map(|lease| lease.password.clone()));
@@ -488,8 +561,15 @@ fn dynamic_accounts_match_leases_after_kills_restarts_and_faults() {
                 ),
             ),
             (
-                "at chaos end: leases held by clients, checked",
-                format!("{} (all with their account and password)", held.len()),
+                "lease checks while the chaos ran: rounds, leases",
+                format!(
+                    "{} rounds, {} distinct leases with their account and password",
+                    chaos_checks.0, chaos_checks.1
+                ),
+            ),
+            (
+                "leases checked in all (chaos and after)",
+                checks.verified.len().to_string(),
             ),
             (
                 "at chaos end: live leases (never answered)",
