@@ -15,7 +15,8 @@
 //! | PolarDB RevokeAccountPrivilege | `REVOKE ALL` on each database, its `public` schema and tables | |
 //! | PolarDB DeleteAccount | `REASSIGN OWNED` / `DROP OWNED` in each database, `DROP ROLE` | |
 //! | DCS UpdatePassword / ResetPassword | | `CONFIG SET requirepass` (the `default` user's password) |
-//! | DCS CreateAclAccount, UpdateAclAccount (role) | | `ACL SETUSER name reset on #<sha256> ~* &* <role>` |
+//! | DCS CreateAclAccount | | `ACL SETUSER name reset on ~* &* #<sha256> <role>` |
+//! | DCS UpdateAclAccount (role) | | `ACL SETUSER name nocommands <role>` |
 //! | DCS UpdateAclAccountPassWord / ResetAclAccountPassWord | | `ACL SETUSER name resetpass #<sha256>` |
 //! | DCS DeleteAclAccount | | `ACL DELUSER name` |
 //!

@@ -7,6 +7,8 @@
 //! the roles read-only and read-write, not the rules):
 //! `read` -> `~* &* +@read +@connection`, `write` -> `~* &* +@all -@admin`
 //! (every command but administration: `CONFIG`, `ACL`, `DEBUG`, ...).
+//! `&*` (channels) needs Redis 6.2 or later: the backing server is 6.2
+//! (`make tools`) whatever `engine_version` the instance claims.
 //! Passwords are set as `#<sha256 hex>` so the clear text never reaches
 //! the server; `requirepass` (the `default` user) takes the password.
 
