@@ -265,8 +265,16 @@ pub trait Session: Send + Sync {
 
     /// Every account of the target, every page, in the provider's order;
     /// DCS without its `default` user (the instance password's) and without
-    /// accounts listed `DELETED`.
+    /// accounts listed `DELETED`. A DCS instance that does not exist is
+    /// `ErrorKind::NotFound`; one without ACL accounts answers DCS.4008,
+    /// passed through.
     async fn list_accounts(&self, target: &Target) -> Result<Vec<AccountInfo>, ProviderError>;
+
+    /// The names of every database of a PolarDB cluster, every page of
+    /// DescribeDatabases, in the provider's order: what a dynamic role's
+    /// grants may name. A cluster that does not exist is
+    /// `ErrorKind::NotFound`; a DCS instance has no databases (an error).
+    async fn list_databases(&self, target: &Target) -> Result<Vec<String>, ProviderError>;
 
     async fn list_access_keys(&self, user: &str) -> Result<Vec<String>, ProviderError>;
 
