@@ -171,16 +171,15 @@ impl State {
         }
     }
 
+    /// Account `key` as the providers list it, named `name`.
     fn info(&self, key: &str, name: &str) -> Option<AccountInfo> {
         let fake = self.targets.get(key)?;
-        let mut privileges = fake.privileges.clone();
-        privileges.sort();
-        Some(AccountInfo {
-            name: name.to_owned(),
-            status: fake.status.clone(),
-            kind: fake.kind.clone(),
-            privileges,
-        })
+        Some(AccountInfo::new(
+            name.to_owned(),
+            fake.status.clone(),
+            fake.kind.clone(),
+            fake.privileges.clone(),
+        ))
     }
 }
 
@@ -507,15 +506,7 @@ impl Session for FakeSession {
                 if let Some(fault) = &fault {
                     return Err(fault.error.clone());
                 }
-                let fake = state.targets.get(key).ok_or_else(|| missing(key))?;
-                let mut privileges = fake.privileges.clone();
-                privileges.sort();
-                Ok(AccountInfo {
-                    name: (*name).to_owned(),
-                    status: fake.status.clone(),
-                    kind: fake.kind.clone(),
-                    privileges,
-                })
+                state.info(key, name).ok_or_else(|| missing(key))
             })
             .collect()
     }

@@ -90,6 +90,25 @@ pub struct AccountInfo {
     pub privileges: Vec<(String, String)>,
 }
 
+impl AccountInfo {
+    /// An account as a provider (or the fake) lists it, its privileges
+    /// sorted.
+    pub fn new(
+        name: String,
+        status: Option<String>,
+        kind: Option<String>,
+        mut privileges: Vec<(String, String)>,
+    ) -> Self {
+        privileges.sort();
+        Self {
+            name,
+            status,
+            kind,
+            privileges,
+        }
+    }
+}
+
 /// A DCS ACL account's role: DCS grants nothing finer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AclRole {
