@@ -988,7 +988,7 @@ fn seed() -> Value {
     seed["alicloud"]["polardb_clusters"]
         .as_array_mut()
         .unwrap()
-        .push(json!({ "id": "pc-fz", "region": "cn-hangzhou", "accounts": accounts }));
+        .push(json!({ "id": "pc-fz", "region": "cn-hangzhou", "databases": ["appdb"], "accounts": accounts }));
     // Dynamic role rot-lease's accounts: available at once, so each creds
     // read takes milliseconds.
     seed["alicloud"]["polardb_clusters"]

@@ -1879,18 +1879,21 @@ fn polardb_create_account_follows_the_naming_password_and_quota_rules() {
     );
 }
 
+/// Standard account `reader` on pc-acc, with the `extra` parameters.
+fn create_reader(rig: &mut Rig, extra: &[(&str, &str)]) {
+    let mut params = vec![
+        ("AccountName", "reader"),
+        ("AccountPassword", "Good-Pass-1"),
+        ("AccountType", "Normal"),
+    ];
+    params.extend_from_slice(extra);
+    assert_eq!(rig.polardb("CreateAccount", &params).status, 200);
+}
+
 #[test]
 fn polardb_grants_revokes_and_deletes_follow_the_account_state() {
     let mut rig = account_rig();
-    let created = rig.polardb(
-        "CreateAccount",
-        &[
-            ("AccountName", "reader"),
-            ("AccountPassword", "Good-Pass-1"),
-            ("AccountType", "Normal"),
-        ],
-    );
-    assert_eq!(created.status, 200);
+    create_reader(&mut rig, &[]);
     let grant = |rig: &mut Rig, name: &str, privilege: &str| {
         rig.polardb(
             "GrantAccountPrivilege",
@@ -2138,6 +2141,48 @@ impl Rig {
             "account_password": "Good-Pass-1"});
         self.hw(DCS_HOST, "POST", &path, Some(body))
     }
+}
+
+#[test]
+fn polardb_databases_are_listed_with_the_accounts_granted_on_them() {
+    let mut rig = account_rig();
+    create_reader(
+        &mut rig,
+        &[("DBName", "db2"), ("AccountPrivilege", "ReadOnly")],
+    );
+    let listed = rig.polardb("DescribeDatabases", &[]).json();
+    let databases = &listed["Databases"]["Database"];
+    let names: Vec<&str> = databases
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["DBName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["db1", "db2"]);
+    assert_eq!(listed["PageRecordCount"], 2);
+    assert_eq!(databases[0]["DBStatus"], "Running");
+    assert_eq!(databases[0]["Accounts"]["Account"], json!([]));
+    assert_eq!(
+        databases[1]["Accounts"]["Account"][0]["AccountName"], "reader",
+        "the account granted on db2"
+    );
+    assert_eq!(
+        databases[1]["Accounts"]["Account"][0]["AccountPrivilege"],
+        "ReadOnly"
+    );
+    let one = rig
+        .polardb("DescribeDatabases", &[("DBName", "db2")])
+        .json();
+    assert_eq!(one["Databases"]["Database"].as_array().unwrap().len(), 1);
+    let past = rig
+        .polardb("DescribeDatabases", &[("PageNumber", "2")])
+        .json();
+    assert_eq!(past["Databases"]["Database"], json!([]));
+    assert_ali_error(
+        &rig.ali(POLARDB, "DescribeDatabases", &[("DBClusterId", "pc-none")]),
+        404,
+        "InvalidDBClusterId.NotFound",
+    );
 }
 
 #[test]

@@ -1636,20 +1636,69 @@ fn dynamic_dcs_acl_accounts_take_the_role_and_go_with_the_lease() {
         .all(|a| a["name"] != username.as_str() || a["status"] == "DELETING");
     assert!(gone, "deleted");
 
-    // Redis 3.0 has no ACL accounts: said before anything is created.
+    // Redis 3.0 has no ACL accounts: said when the role is written.
     emulator.seed(json!({ "huaweicloud": { "dcs_instances": [
         { "id": "dcs-old", "project_id": fixture::PROJECT, "password": fixture::INITIAL, "engine_version": "3.0" }
     ]}}));
-    mount.write_ok(
+    let old = mount.write(
         "roles/dcs-old",
         json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-old", "acl_role": "write" }),
     );
-    let old = issue(&mount, "dcs-old").unwrap_err();
     assert!(
-        matches!(&old, Error::BadRequest(message) if message.contains("DCS.4008") && message.contains("Redis 4.0 or 5.0")),
+        matches!(&old, Err(Error::BadRequest(message)) if message.contains("DCS.4008") && message.contains("Redis 4.0 or 5.0")),
         "{old:?}"
     );
-    assert_eq!(mount.read("roles/dcs-old")["pending_cleanups"], 0);
+    assert!(issue(&mount, "dcs-old").is_err(), "not stored");
+}
+
+#[test]
+fn a_dynamic_role_write_names_the_missing_cluster_or_database() {
+    let (emulator, mount) = dynamic_setup();
+    let missing = mount.write(
+        "roles/no-db",
+        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-dyn",
+                "grants": { "appdb": "ReadWrite", "billing": "ReadOnly" } }),
+    );
+    assert!(
+        matches!(&missing, Err(Error::BadRequest(message))
+            if message.contains("database billing does not exist on PolarDB cluster pc-dyn (DescribeDatabases lists: appdb, logs)")),
+        "{missing:?}"
+    );
+    let no_cluster = mount.write(
+        "roles/no-cluster",
+        json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-404",
+                "grants": { "appdb": "ReadWrite" } }),
+    );
+    assert!(
+        matches!(&no_cluster, Err(Error::BadRequest(message))
+            if message.contains("PolarDB cluster pc-404 does not exist") && message.contains("InvalidDBClusterId.NotFound")),
+        "{no_cluster:?}"
+    );
+    let no_instance = mount.write(
+        "roles/dcs-none",
+        json!({ "target": "dcs-instance", "connection": "hw", "instance_id": "dcs-404", "acl_role": "read" }),
+    );
+    assert!(
+        matches!(&no_instance, Err(Error::BadRequest(message))
+            if message.contains("DCS instance dcs-404 does not exist") && message.contains("DCS.3022")),
+        "{no_instance:?}"
+    );
+    // A server error that lasts past the retries: saved, with a warning.
+    emulator.set_faults(json!({
+        "scripted": [{ "api": "polardb.DescribeDatabases", "code": "ServiceUnavailable", "status": 503, "count": 10 }]
+    }));
+    let saved = mount
+        .write_ok(
+            "roles/unchecked",
+            json!({ "target": "polardb-account", "connection": "ali", "cluster_id": "pc-dyn",
+                    "grants": { "appdb": "ReadWrite" } }),
+        )
+        .expect("warnings");
+    assert!(
+        saved.warnings.iter().any(|w| w.contains("saved unchecked")),
+        "{:?}",
+        saved.warnings
+    );
 }
 
 #[test]

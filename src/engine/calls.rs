@@ -144,6 +144,21 @@ fn dependent_service(dependent: &Dependent) -> Service {
     }
 }
 
+/// Runs `call` with the session of `target`'s connection; `None` for an
+/// external target, which has no cloud to call.
+async fn with_target<T, F, Fut>(
+    store: &Store,
+    target: &Target,
+    call: F,
+) -> Option<Result<T, ProviderError>>
+where
+    F: FnOnce(Arc<dyn Session>) -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    let connection = target.connection()?;
+    Some(with_session(store, connection, target_service(target), call).await)
+}
+
 /// The target's status and description as account `username` sees it (a
 /// PolarDB account's own; a DCS instance's, whatever the account),
 /// coalesced with the reads of other rotations on the same connection.
@@ -153,16 +168,10 @@ pub async fn read_target(
     role: &Role,
     username: &str,
 ) -> Option<Result<TargetState, ProviderError>> {
-    let connection = role.target.connection()?;
-    Some(
-        with_session(
-            store,
-            connection,
-            target_service(&role.target),
-            |session| async move { session.read_target(&role.target, username).await },
-        )
-        .await,
-    )
+    with_target(store, &role.target, |session| async move {
+        session.read_target(&role.target, username).await
+    })
+    .await
 }
 
 /// The target plus account `username`'s status (a DCS ACL account's),
@@ -173,16 +182,10 @@ pub async fn read_account(
     role: &Role,
     username: &str,
 ) -> Option<Result<TargetState, ProviderError>> {
-    let connection = role.target.connection()?;
-    Some(
-        with_session(
-            store,
-            connection,
-            target_service(&role.target),
-            |session| async move { session.read_account(&role.target, username).await },
-        )
-        .await,
-    )
+    with_target(store, &role.target, |session| async move {
+        session.read_account(&role.target, username).await
+    })
+    .await
 }
 
 /// The named accounts of a dual-account role's target, in order (write-
@@ -216,20 +219,13 @@ pub async fn change_target(
     old_password: Option<&str>,
     new_password: &str,
 ) -> Result<Option<String>, ProviderError> {
-    let Some(connection) = role.target.connection() else {
-        return Ok(None);
-    };
-    with_session(
-        store,
-        connection,
-        target_service(&role.target),
-        |session| async move {
-            session
-                .change_target(&role.target, username, method, old_password, new_password)
-                .await
-        },
-    )
+    with_target(store, &role.target, |session| async move {
+        session
+            .change_target(&role.target, username, method, old_password, new_password)
+            .await
+    })
     .await
+    .unwrap_or(Ok(None))
 }
 
 /// Sets the description of account `username` (a DCS instance's, whatever
@@ -240,20 +236,13 @@ pub async fn write_description(
     username: &str,
     description: &str,
 ) -> Result<(), ProviderError> {
-    let Some(connection) = role.target.connection() else {
-        return Ok(());
-    };
-    with_session(
-        store,
-        connection,
-        target_service(&role.target),
-        |session| async move {
-            session
-                .write_description(&role.target, username, description)
-                .await
-        },
-    )
+    with_target(store, &role.target, |session| async move {
+        session
+            .write_description(&role.target, username, description)
+            .await
+    })
     .await
+    .unwrap_or(Ok(()))
 }
 
 /// Runs `call` with the session of `target`'s connection: the calls on
@@ -268,15 +257,13 @@ where
     F: FnOnce(Arc<dyn Session>) -> Fut,
     Fut: Future<Output = Result<T, ProviderError>>,
 {
-    let service = target_service(target);
-    let Some(connection) = target.connection() else {
-        return Err(ProviderError::config(
-            service,
+    with_target(store, target, call).await.unwrap_or_else(|| {
+        Err(ProviderError::config(
+            target_service(target),
             "connect",
             "an external target has no account to create or delete",
-        ));
-    };
-    with_session(store, connection, service, call).await
+        ))
+    })
 }
 
 /// `dependents` grouped by connection, each keeping its position.

@@ -15,7 +15,7 @@ use crate::handler;
 use super::core::Engine;
 use super::dynamic::create::{self, SECRET_TYPE};
 use super::dynamic::role::{self, DynamicRole, TARGETS};
-use super::dynamic::{cleanup, list_issued, load_issued, revoke};
+use super::dynamic::{check, cleanup, list_issued, load_issued, revoke};
 use super::store::LockKey;
 
 fn fields() -> Vec<Field> {
@@ -171,12 +171,16 @@ async fn write(engine: &Arc<Engine>, _: &Request, data: &FieldData) -> HandlerRe
     // free and taken in one step.
     let _guard = engine.store.lock(LockKey::Role(name)).await;
     let existing = role::load(engine, name).await?;
-    let role = DynamicRole::apply(existing, data)?;
+    let role = DynamicRole::apply(existing.clone(), data)?;
+    role::refuse_static_name(engine, name).await?;
+    // Read before the connection is locked: a key the cloud rejects is
+    // recorded under that lock.
+    let mut warnings = check::check_target(engine, name, &role, existing.as_ref()).await?;
     // Held until the role is stored: its connection cannot be deleted
     // between the check and the write.
     let connection = role::place(&role.target).0.to_owned();
     let _connection = engine.store.lock_connections(&[&connection]).await;
-    let warnings = role.validate(engine, name).await?;
+    warnings.extend(role.validate(engine, name).await?);
     role::save(engine, name, &role).await?;
     Ok(warnings
         .into_iter()

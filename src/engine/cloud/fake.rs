@@ -42,6 +42,7 @@ pub enum Op {
     AccountStatus,
     DeleteAccount,
     ListAccounts,
+    ListDatabases,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -80,6 +81,9 @@ struct Fault {
 #[derive(Default)]
 struct State {
     targets: HashMap<String, FakeTarget>,
+    /// PolarDB clusters by id, with their databases. A cluster missing here
+    /// is missing only to `list_databases`: accounts need no cluster.
+    clusters: HashMap<String, Vec<String>>,
     jobs: HashMap<String, FakeJob>,
     faults: HashMap<Op, VecDeque<Fault>>,
     /// ACL accounts reset and not settled yet: the reads left that find
@@ -167,16 +171,15 @@ impl State {
         }
     }
 
+    /// Account `key` as the providers list it, named `name`.
     fn info(&self, key: &str, name: &str) -> Option<AccountInfo> {
         let fake = self.targets.get(key)?;
-        let mut privileges = fake.privileges.clone();
-        privileges.sort();
-        Some(AccountInfo {
-            name: name.to_owned(),
-            status: fake.status.clone(),
-            kind: fake.kind.clone(),
-            privileges,
-        })
+        Some(AccountInfo::new(
+            name.to_owned(),
+            fake.status.clone(),
+            fake.kind.clone(),
+            fake.privileges.clone(),
+        ))
     }
 }
 
@@ -198,6 +201,15 @@ impl FakeCloud {
         self.state()
             .targets
             .insert(account_key(target, username), fake);
+    }
+
+    /// Adds (or replaces) the cluster of a PolarDB `target` and its
+    /// databases.
+    pub fn add_cluster(&self, target: &Target, databases: &[&str]) {
+        if let Target::PolardbAccount { cluster_id, .. } = target {
+            let databases = databases.iter().map(|d| (*d).to_owned()).collect();
+            self.state().clusters.insert(cluster_id.clone(), databases);
+        }
     }
 
     pub fn account(&self, target: &Target, username: &str) -> Option<FakeTarget> {
@@ -364,6 +376,25 @@ fn missing(what: &str) -> ProviderError {
     )
 }
 
+/// A cluster or instance the cloud does not know, answered with its
+/// provider's code (PolarDB `InvalidDBClusterId.NotFound`, DCS `DCS.3022`).
+fn missing_place(target: &Target, action: &str) -> ProviderError {
+    let (service, code) = match target {
+        Target::DcsInstance { .. } => (Service::Dcs, "DCS.3022"),
+        _ => (Service::Polardb, "InvalidDBClusterId.NotFound"),
+    };
+    let place = target_key(target, "");
+    ProviderError::new(
+        ErrorClass::Permanent,
+        ErrorKind::NotFound,
+        service,
+        action,
+        &format!("{place} does not exist"),
+        &[],
+    )
+    .with_code(Some(code.to_owned()))
+}
+
 /// The provider refuses a change to an account whose task is running (or,
 /// for a grant, an account not available yet).
 fn not_available(target: &Target, action: &str, status: Option<&str>) -> ProviderError {
@@ -475,15 +506,7 @@ impl Session for FakeSession {
                 if let Some(fault) = &fault {
                     return Err(fault.error.clone());
                 }
-                let fake = state.targets.get(key).ok_or_else(|| missing(key))?;
-                let mut privileges = fake.privileges.clone();
-                privileges.sort();
-                Ok(AccountInfo {
-                    name: (*name).to_owned(),
-                    status: fake.status.clone(),
-                    kind: fake.kind.clone(),
-                    privileges,
-                })
+                state.info(key, name).ok_or_else(|| missing(key))
             })
             .collect()
     }
@@ -764,6 +787,11 @@ impl Session for FakeSession {
         self.cloud
             .answer(Op::ListAccounts, format!("ListAccounts {prefix}"))?;
         let mut state = self.cloud.state();
+        // DCS lists an instance's ACL accounts: no instance, no list.
+        let instance = target_key(target, "");
+        if matches!(target, Target::DcsInstance { .. }) && !state.targets.contains_key(&instance) {
+            return Err(missing_place(target, "ListAclAccounts"));
+        }
         let mut keys: Vec<String> = state
             .targets
             .keys()
@@ -778,6 +806,24 @@ impl Session for FakeSession {
             }
         }
         Ok(out)
+    }
+
+    async fn list_databases(&self, target: &Target) -> Result<Vec<String>, ProviderError> {
+        let Target::PolardbAccount { cluster_id, .. } = target else {
+            return Err(ProviderError::config(
+                service(target),
+                "DescribeDatabases",
+                "only a PolarDB cluster has databases",
+            ));
+        };
+        self.cloud
+            .answer(Op::ListDatabases, format!("ListDatabases {cluster_id}"))?;
+        self.cloud
+            .state()
+            .clusters
+            .get(cluster_id)
+            .cloned()
+            .ok_or_else(|| missing_place(target, "DescribeDatabases"))
     }
 
     async fn list_access_keys(&self, user: &str) -> Result<Vec<String>, ProviderError> {
@@ -1104,6 +1150,41 @@ mod tests {
         let acl = session.list_accounts(&dcs()).await.unwrap();
         assert_eq!(names(acl), ["a", "b"], "the ACL accounts, not the instance");
         assert_eq!(cloud.account_names(&dcs()), ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn a_cluster_lists_its_databases_and_a_missing_place_has_its_providers_code() {
+        let (cloud, session) = instance();
+        cloud.add_cluster(&cluster(), &["appdb", "logs"]);
+        assert_eq!(
+            session.list_databases(&cluster()).await.unwrap(),
+            ["appdb", "logs"]
+        );
+        let other = Target::PolardbAccount {
+            connection: "ali".into(),
+            cluster_id: "pc-2".into(),
+        };
+        let gone = session.list_databases(&other).await.unwrap_err();
+        assert_eq!(gone.kind, ErrorKind::NotFound);
+        assert_eq!(gone.code.as_deref(), Some("InvalidDBClusterId.NotFound"));
+        assert_eq!(
+            session.list_databases(&dcs()).await.unwrap_err().kind,
+            ErrorKind::Config
+        );
+        let no_instance = Target::DcsInstance {
+            connection: "hw".into(),
+            instance_id: "dcs-2".into(),
+        };
+        let gone = session.list_accounts(&no_instance).await.unwrap_err();
+        assert_eq!(gone.code.as_deref(), Some("DCS.3022"));
+        cloud.fail(Op::ListDatabases, throttled(Service::Polardb), false);
+        assert!(
+            session
+                .list_databases(&cluster())
+                .await
+                .unwrap_err()
+                .is_retryable()
+        );
     }
 
     #[tokio::test]

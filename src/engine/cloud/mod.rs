@@ -90,6 +90,25 @@ pub struct AccountInfo {
     pub privileges: Vec<(String, String)>,
 }
 
+impl AccountInfo {
+    /// An account as a provider (or the fake) lists it, its privileges
+    /// sorted.
+    pub fn new(
+        name: String,
+        status: Option<String>,
+        kind: Option<String>,
+        mut privileges: Vec<(String, String)>,
+    ) -> Self {
+        privileges.sort();
+        Self {
+            name,
+            status,
+            kind,
+            privileges,
+        }
+    }
+}
+
 /// A DCS ACL account's role: DCS grants nothing finer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AclRole {
@@ -265,8 +284,16 @@ pub trait Session: Send + Sync {
 
     /// Every account of the target, every page, in the provider's order;
     /// DCS without its `default` user (the instance password's) and without
-    /// accounts listed `DELETED`.
+    /// accounts listed `DELETED`. A DCS instance that does not exist is
+    /// `ErrorKind::NotFound`; one without ACL accounts answers DCS.4008,
+    /// passed through.
     async fn list_accounts(&self, target: &Target) -> Result<Vec<AccountInfo>, ProviderError>;
+
+    /// The names of every database of a PolarDB cluster, every page of
+    /// DescribeDatabases, in the provider's order: what a dynamic role's
+    /// grants may name. A cluster that does not exist is
+    /// `ErrorKind::NotFound`; a DCS instance has no databases (an error).
+    async fn list_databases(&self, target: &Target) -> Result<Vec<String>, ProviderError>;
 
     async fn list_access_keys(&self, user: &str) -> Result<Vec<String>, ProviderError>;
 

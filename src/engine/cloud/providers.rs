@@ -21,8 +21,9 @@ use crate::providers::alicloud::polardb::accounts::{
     GrantAccountPrivilegeRequest, PolarDbAccountType,
 };
 use crate::providers::alicloud::polardb::{
-    DescribeAccountsPage, DescribeAccountsRequest, MAX_ACCOUNTS_PAGE,
-    ModifyAccountDescriptionRequest, ModifyAccountPasswordRequest, PolarDbAccount, PolarDbClient,
+    DescribeAccountsPage, DescribeAccountsRequest, DescribeDatabasesPage, MAX_ACCOUNTS_PAGE,
+    MAX_DATABASES_PAGE, ModifyAccountDescriptionRequest, ModifyAccountPasswordRequest,
+    PolarDbAccount, PolarDbClient,
 };
 use crate::providers::huaweicloud::client::{HuaweiClient, HuaweiConfig};
 use crate::providers::huaweicloud::dcs::UpdatePasswordRequest;
@@ -208,6 +209,59 @@ async fn find_polardb_account(
         .accounts
         .into_iter()
         .find(|a| a.account_name == name))
+}
+
+/// A paged PolarDB listing of one cluster (DescribeAccounts,
+/// DescribeDatabases), whose answers carry no total.
+struct Listing<'a> {
+    action: &'static str,
+    cluster: &'a str,
+    page_size: u32,
+}
+
+impl Listing<'_> {
+    /// Every item, each name once: pages from 1 until one holds fewer than
+    /// `page_size`. A full page that adds no new name means the provider
+    /// ignores `PageNumber`: an error, not an endless loop.
+    async fn every_page<T, Page, Fut>(
+        &self,
+        mut page: Page,
+        name: impl Fn(&T) -> String,
+    ) -> Result<Vec<T>, ProviderError>
+    where
+        Page: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<Vec<T>, ProviderError>>,
+    {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for page_number in 1.. {
+            let items = page(page_number).await?;
+            let full = items.len() >= self.page_size as usize;
+            let before = out.len();
+            for item in items {
+                if seen.insert(name(&item)) {
+                    out.push(item);
+                }
+            }
+            if !full {
+                break;
+            }
+            if out.len() == before {
+                return Err(ProviderError::new(
+                    ErrorClass::Permanent,
+                    ErrorKind::InvalidResponse,
+                    Service::Polardb,
+                    self.action,
+                    &format!(
+                        "page {page_number} of cluster {} repeats what earlier pages listed",
+                        self.cluster
+                    ),
+                    &[],
+                ));
+            }
+        }
+        Ok(out)
+    }
 }
 
 fn dts_endpoint(endpoint: DtsEndpoint) -> AliDtsEndpoint {
@@ -473,44 +527,52 @@ impl Session for Alibaba {
         }
     }
 
-    /// Pages of `MAX_ACCOUNTS_PAGE` until one holds fewer. A full page that
-    /// adds no new name means the provider ignores `PageNumber`: an error,
-    /// not an endless loop.
     async fn list_accounts(&self, target: &Target) -> Result<Vec<AccountInfo>, ProviderError> {
         let cluster = polardb_account(target)?;
         let client = self.client.polardb();
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
-        for page_number in 1.. {
-            let page = DescribeAccountsPage {
-                db_cluster_id: cluster.to_owned(),
-                page_number,
-            };
-            let accounts = client.describe_accounts_page(&page).await?.accounts;
-            let full = accounts.len() >= MAX_ACCOUNTS_PAGE as usize;
-            let before = out.len();
-            for account in &accounts {
-                if seen.insert(account.account_name.clone()) {
-                    out.push(AccountInfo::from(account));
-                }
-            }
-            if !full {
-                break;
-            }
-            if out.len() == before {
-                return Err(ProviderError::new(
-                    ErrorClass::Permanent,
-                    ErrorKind::InvalidResponse,
-                    Service::Polardb,
-                    "DescribeAccounts",
-                    &format!(
-                        "page {page_number} of cluster {cluster} repeats accounts already listed"
-                    ),
-                    &[],
-                ));
-            }
-        }
-        Ok(out)
+        let listing = Listing {
+            action: "DescribeAccounts",
+            cluster,
+            page_size: MAX_ACCOUNTS_PAGE,
+        };
+        let accounts = listing
+            .every_page(
+                |page_number| {
+                    let page = DescribeAccountsPage {
+                        db_cluster_id: cluster.to_owned(),
+                        page_number,
+                    };
+                    let client = &client;
+                    async move { Ok(client.describe_accounts_page(&page).await?.accounts) }
+                },
+                |account| account.account_name.clone(),
+            )
+            .await?;
+        Ok(accounts.iter().map(AccountInfo::from).collect())
+    }
+
+    async fn list_databases(&self, target: &Target) -> Result<Vec<String>, ProviderError> {
+        let cluster = polardb_account(target)?;
+        let client = self.client.polardb();
+        let listing = Listing {
+            action: "DescribeDatabases",
+            cluster,
+            page_size: MAX_DATABASES_PAGE,
+        };
+        let databases = listing
+            .every_page(
+                |page_number| {
+                    let page = DescribeDatabasesPage {
+                        db_cluster_id: cluster.to_owned(),
+                        page_number,
+                    };
+                    let client = &client;
+                    async move { Ok(client.describe_databases_page(&page).await?.databases) }
+                },
+                |database| database.db_name.clone(),
+            )
+            .await?;
+        Ok(databases.into_iter().map(|d| d.db_name).collect())
     }
 
     async fn list_access_keys(&self, user: &str) -> Result<Vec<String>, ProviderError> {
@@ -883,6 +945,15 @@ impl Session for Huawei {
             .filter(|a| !a.is_default() && acl_listed(a))
             .map(AccountInfo::from)
             .collect())
+    }
+
+    async fn list_databases(&self, target: &Target) -> Result<Vec<String>, ProviderError> {
+        dcs_instance(target)?;
+        Err(ProviderError::config(
+            Service::Dcs,
+            "DescribeDatabases",
+            "a DCS instance has no databases; its ACL accounts take a role",
+        ))
     }
 
     async fn list_access_keys(&self, user: &str) -> Result<Vec<String>, ProviderError> {

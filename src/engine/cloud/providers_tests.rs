@@ -220,6 +220,46 @@ async fn polardb_accounts_are_listed_across_pages() {
     assert_eq!(clouds.calls("polardb.DescribeAccounts"), 3, "pages of 100");
 }
 
+/// What a dynamic role's write reads: a cluster's databases, a missing
+/// cluster or instance by its code, an instance without ACL accounts.
+#[tokio::test]
+async fn the_places_a_dynamic_role_names_are_read_with_their_codes() {
+    let clouds = start(0).await;
+    let databases = clouds
+        .polardb
+        .list_databases(&cluster("pc-9"))
+        .await
+        .unwrap();
+    assert_eq!(databases, ["db1", "db2"]);
+    assert_eq!(clouds.calls("polardb.DescribeDatabases"), 1);
+    let gone = clouds
+        .polardb
+        .list_databases(&cluster("pc-none"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (gone.kind, gone.code.as_deref()),
+        (ErrorKind::NotFound, Some("InvalidDBClusterId.NotFound"))
+    );
+    let gone = clouds
+        .dcs
+        .list_accounts(&instance("dcs-none"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (gone.kind, gone.code.as_deref()),
+        (ErrorKind::NotFound, Some("DCS.3022"))
+    );
+    let old = clouds
+        .dcs
+        .list_accounts(&instance("dcs-old"))
+        .await
+        .unwrap_err();
+    assert_eq!(old.code.as_deref(), Some("DCS.4008"));
+    let wrong = clouds.dcs.list_databases(&instance("dcs-9")).await;
+    assert_eq!(wrong.unwrap_err().kind, ErrorKind::Config);
+}
+
 #[tokio::test]
 async fn a_dcs_lease_account_has_its_role_and_is_deleted_by_its_listed_id() {
     let clouds = start(0).await;

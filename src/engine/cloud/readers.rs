@@ -46,34 +46,32 @@ impl From<&PolarDbAccount> for TargetState {
 
 impl From<&PolarDbAccount> for AccountInfo {
     fn from(account: &PolarDbAccount) -> Self {
-        let mut privileges: Vec<(String, String)> = account
-            .database_privileges
-            .iter()
-            .map(|p| (p.db_name.clone(), p.account_privilege.clone()))
-            .collect();
-        privileges.sort();
-        Self {
-            name: account.account_name.clone(),
-            status: account.account_status.clone(),
-            kind: account.account_type.clone(),
-            privileges,
-        }
+        Self::new(
+            account.account_name.clone(),
+            account.account_status.clone(),
+            account.account_type.clone(),
+            account
+                .database_privileges
+                .iter()
+                .map(|p| (p.db_name.clone(), p.account_privilege.clone()))
+                .collect(),
+        )
     }
 }
 
 /// An ACL account's role holds on every key: DCS grants no finer rights.
 impl From<&AclAccount> for AccountInfo {
     fn from(account: &AclAccount) -> Self {
-        Self {
-            name: account.account_name.clone(),
-            status: account.status.clone(),
-            kind: account.account_type.clone(),
-            privileges: account
+        Self::new(
+            account.account_name.clone(),
+            account.status.clone(),
+            account.account_type.clone(),
+            account
                 .account_role
                 .iter()
                 .map(|role| ("*".to_owned(), role.clone()))
                 .collect(),
-        }
+        )
     }
 }
 

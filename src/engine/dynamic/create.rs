@@ -31,7 +31,7 @@ use super::super::password;
 use super::super::role::Target;
 use super::super::username_template::{Template, TemplateData};
 use super::role::{self, DynamicRole};
-use super::{Account, GRACE, Issued, WAL_KIND, cleanup, place};
+use super::{Account, DCS_NO_ACL, GRACE, Issued, WAL_KIND, cleanup, no_acl_accounts, place};
 
 /// The secret type of a dynamic account's lease, as Vault's database
 /// engine names it.
@@ -43,9 +43,6 @@ const NAME_TRIES: usize = 3;
 
 /// Passwords generated before a policy is blamed.
 const PASSWORD_TRIES: usize = 10;
-
-/// DCS's answer on an instance without ACL accounts.
-const DCS_NO_ACL: &str = "DCS.4008";
 
 /// One `creds/:name` read.
 pub async fn issue(
@@ -378,12 +375,7 @@ pub fn failed(account: &Account, step: &str, error: &ProviderError) -> Error {
     let code = error.code.as_deref().unwrap_or("no code");
     let (status, advice) = match error.kind {
         // Whatever its HTTP status makes of it.
-        _ if error.code.as_deref() == Some(DCS_NO_ACL) => (
-            400,
-            format!(
-                "{place} has no ACL accounts ({DCS_NO_ACL}); dynamic DCS roles need Redis 4.0 or 5.0 (6.0 on request to Huawei Cloud): use an instance that has them"
-            ),
-        ),
+        _ if error.code.as_deref() == Some(DCS_NO_ACL) => (400, no_acl_accounts(&place)),
         ErrorKind::LimitExceeded => (
             429,
             format!(

@@ -19,6 +19,7 @@
 //!   dropped; `roles/:name` counts them (`pending_cleanups`) and `creds/`
 //!   reads warn while any exist.
 
+pub mod check;
 pub mod cleanup;
 pub mod create;
 pub mod revoke;
@@ -108,6 +109,18 @@ pub async fn list_issued(engine: &Engine) -> Result<Vec<(String, i64, String)>, 
 
 pub async fn load_issued(engine: &Engine, key: &str) -> Result<Option<Issued>, Error> {
     get_json(engine.store.storage.as_ref(), key).await
+}
+
+/// DCS's answer on an instance without ACL accounts
+/// (`docs/provider-errors.md`).
+pub const DCS_NO_ACL: &str = "DCS.4008";
+
+/// Why a dynamic role cannot use `place` (an instance without ACL
+/// accounts), and what to do.
+pub fn no_acl_accounts(place: &str) -> String {
+    format!(
+        "{place} has no ACL accounts ({DCS_NO_ACL}); dynamic DCS roles need Redis 4.0 or 5.0 (6.0 on request to Huawei Cloud): use an instance that has them"
+    )
 }
 
 /// The cluster or instance of a target, in words.

@@ -220,16 +220,10 @@ impl DynamicRole {
             .await
     }
 
-    /// Checks what needs storage or the host: the connection, the name,
-    /// the password policy. Gives warnings for the writer.
+    /// Checks what needs storage or the host: the connection, the password
+    /// policy. Gives warnings for the writer.
     pub async fn validate(&self, engine: &Engine, name: &str) -> Result<Vec<String>, Error> {
         self.check_connection(engine, name).await?;
-        if let Some(other) = engine.store.load_role(name).await? {
-            return Err(Error::bad_request(format!(
-                "name {name:?} is taken by {}/{name}; role names are unique across static-roles and roles: pick another name",
-                other.kind.path()
-            )));
-        }
         if let Some(policy) = &self.password_policy {
             engine.check_policy(policy, self.target.rules()).await?;
         }
@@ -244,6 +238,18 @@ impl DynamicRole {
         }
         Ok(warnings)
     }
+}
+
+/// Whether a dynamic role may take `name`: not while a static role (or a
+/// leased role an earlier version stored) has it.
+pub async fn refuse_static_name(engine: &Engine, name: &str) -> Result<(), Error> {
+    if let Some(other) = engine.store.load_role(name).await? {
+        return Err(Error::bad_request(format!(
+            "name {name:?} is taken by {}/{name}; role names are unique across static-roles and roles: pick another name",
+            other.kind.path()
+        )));
+    }
+    Ok(())
 }
 
 /// The connection of a target, and the field and id of its cluster or

@@ -25,7 +25,7 @@ use crate::framework::{
 };
 use crate::providers::{ErrorClass, ErrorKind, ProviderError, Service};
 
-use super::super::cloud::fake::{FakeCloud, Op};
+use super::super::cloud::fake::{FakeCloud, FakeTarget, Op};
 use super::super::connection::{Connection, Provider};
 use super::super::core::Engine;
 use super::super::role::Target;
@@ -169,6 +169,14 @@ impl World {
             system: host.clone(),
         };
         let backend = super::super::backend(config, clock.clone(), Arc::new(cloud.clone()));
+        // What role writes read: cluster pc-1 and its databases, and DCS
+        // instance dcs-1.
+        cloud.add_cluster(&cluster(), &["appdb", "logs"]);
+        let running = FakeTarget {
+            status: Some("RUNNING".into()),
+            ..FakeTarget::default()
+        };
+        cloud.add_target(&instance(), "", running);
         for (name, provider) in [("ali", Provider::Alicloud), ("hw", Provider::Huaweicloud)] {
             let mut connection = Connection::new(provider);
             connection.access_key = format!("AK-{name}");
@@ -311,6 +319,17 @@ fn provider_error(
     ProviderError::new(class, kind, service, action, "scripted", &[]).with_code(Some(code.into()))
 }
 
+/// DCS's answer to ListAclAccounts on an instance below Redis 4.0.
+fn no_acl_accounts() -> ProviderError {
+    provider_error(
+        ErrorClass::Permanent,
+        ErrorKind::InvalidParameter,
+        Service::Dcs,
+        "ListAclAccounts",
+        "DCS.4008",
+    )
+}
+
 fn status_of(error: &Error) -> u16 {
     match error {
         Error::BadRequest(_) => 400,
@@ -373,13 +392,14 @@ async fn a_read_creates_an_available_account_with_its_grants_under_a_lease() {
     assert_eq!(
         calls,
         [
+            "ListDatabases pc-1",
             "AccountStatus polardb:pc-1/NAME",
             "CreateAccount polardb:pc-1/NAME",
             "AccountStatus polardb:pc-1/NAME",
             "GrantAccount polardb:pc-1/NAME appdb:ReadWrite",
             "GrantAccount polardb:pc-1/NAME logs:ReadOnly",
         ],
-        "look up, create, wait, one grant per database"
+        "the role write's check, then look up, create, wait, one grant per database"
     );
     // A second read: another account.
     let second = world.creds("app").await.unwrap();
@@ -798,17 +818,9 @@ async fn a_dcs_role_creates_acl_accounts_with_its_role() {
     world.revoke(&answer.secret.unwrap()).await.unwrap();
     assert!(world.accounts(&instance()).is_empty());
     // An instance without ACL accounts.
-    world.cloud.fail(
-        Op::AccountStatus,
-        provider_error(
-            ErrorClass::Permanent,
-            ErrorKind::InvalidParameter,
-            Service::Dcs,
-            "ListAclAccounts",
-            "DCS.4008",
-        ),
-        false,
-    );
+    world
+        .cloud
+        .fail(Op::AccountStatus, no_acl_accounts(), false);
     let error = world.creds("cache").await.unwrap_err();
     assert_eq!(status_of(&error), 400);
     assert!(error.to_string().contains("Redis 4.0 or 5.0"), "{error}");
@@ -925,6 +937,170 @@ async fn a_role_write_says_what_is_wrong() {
         unknown.to_string().contains("create it with roles/nope"),
         "{unknown}"
     );
+}
+
+fn polardb_role(cluster_id: &str, grants: Value) -> Value {
+    json!({ "target": "polardb-account", "connection": "ali", "cluster_id": cluster_id, "grants": grants })
+}
+
+fn dcs_role(instance_id: &str) -> Value {
+    json!({ "target": "dcs-instance", "connection": "hw", "instance_id": instance_id, "acl_role": "read" })
+}
+
+#[tokio::test]
+async fn a_role_write_names_the_cluster_instance_or_database_that_is_missing() {
+    let world = World::new().await;
+    let refusals = [
+        (
+            polardb_role("pc-404", json!({ "appdb": "ReadWrite" })),
+            "PolarDB cluster pc-404 does not exist (DescribeDatabases through connection \"ali\" answered InvalidDBClusterId.NotFound): fix cluster_id, or the region of connection \"ali\"",
+        ),
+        (
+            polardb_role(
+                "pc-1",
+                json!({ "appdb": "ReadWrite", "billing": "ReadOnly" }),
+            ),
+            "database billing does not exist on PolarDB cluster pc-1 (DescribeDatabases lists: appdb, logs); create it or fix grants",
+        ),
+        (
+            polardb_role(
+                "pc-1",
+                json!({ "billing": "ReadWrite", "audit": "ReadOnly" }),
+            ),
+            "databases audit, billing do not exist on PolarDB cluster pc-1",
+        ),
+        (
+            dcs_role("dcs-404"),
+            "DCS instance dcs-404 does not exist (ListAclAccounts through connection \"hw\" answered DCS.3022): fix instance_id, or the project and region of connection \"hw\"",
+        ),
+    ];
+    for (body, expected) in refusals {
+        let error = world.write("roles/new", body.clone()).await.unwrap_err();
+        assert_eq!(status_of(&error), 400, "{body}: {error}");
+        assert!(error.to_string().contains(expected), "{body}: {error}");
+    }
+    // An instance without ACL accounts: below Redis 4.0, DCS answers
+    // DCS.4008 to ListAclAccounts.
+    world.cloud.fail(Op::ListAccounts, no_acl_accounts(), false);
+    let error = world
+        .write("roles/new", dcs_role("dcs-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&error), 400, "{error}");
+    let text = error.to_string();
+    assert!(
+        text.contains("DCS instance dcs-1 has no ACL accounts (DCS.4008)")
+            && text.contains("Redis 4.0 or 5.0"),
+        "{text}"
+    );
+    assert!(
+        world.read("roles/new").await.unwrap().is_none(),
+        "nothing stored"
+    );
+    // An update that moves a stored role is read again; one that keeps its
+    // target and grants reads nothing.
+    world
+        .write(
+            "roles/new",
+            polardb_role("pc-1", json!({ "appdb": "ReadOnly" })),
+        )
+        .await
+        .unwrap();
+    let moved = world
+        .write("roles/new", json!({ "grants": { "billing": "ReadOnly" } }))
+        .await
+        .unwrap_err();
+    assert!(
+        moved
+            .to_string()
+            .contains("database billing does not exist"),
+        "{moved}"
+    );
+    let calls = world.cloud.calls().len();
+    world
+        .write(
+            "roles/new",
+            json!({ "max_ttl": "3h", "grants": { "appdb": "ReadOnly" } }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(world.cloud.calls().len(), calls, "no cloud call");
+}
+
+#[tokio::test]
+async fn cloud_trouble_at_write_time_saves_the_role_with_a_warning() {
+    let troubles = [
+        (
+            Op::ListDatabases,
+            provider_error(
+                ErrorClass::Retryable,
+                ErrorKind::Throttled,
+                Service::Polardb,
+                "DescribeDatabases",
+                "Throttling.User",
+            ),
+            polardb_role("pc-1", json!({ "appdb": "ReadWrite" })),
+            "PolarDB cluster pc-1 could not be read",
+        ),
+        (
+            Op::ListDatabases,
+            provider_error(
+                ErrorClass::OutcomeUnknown,
+                ErrorKind::ServerError,
+                Service::Polardb,
+                "DescribeDatabases",
+                "ServiceUnavailable",
+            ),
+            polardb_role("pc-1", json!({ "appdb": "ReadWrite" })),
+            "make sure the cluster exists and holds database(s) appdb",
+        ),
+        (
+            Op::ListDatabases,
+            provider_error(
+                ErrorClass::Permanent,
+                ErrorKind::PermissionDenied,
+                Service::Polardb,
+                "DescribeDatabases",
+                "Forbidden.RAM",
+            ),
+            polardb_role("pc-1", json!({ "appdb": "ReadWrite" })),
+            "Forbidden.RAM",
+        ),
+        (
+            Op::ListAccounts,
+            provider_error(
+                ErrorClass::OutcomeUnknown,
+                ErrorKind::ServerError,
+                Service::Dcs,
+                "ListAclAccounts",
+                "DCS.5000",
+            ),
+            dcs_role("dcs-1"),
+            "DCS instance dcs-1 could not be read",
+        ),
+    ];
+    for (op, fault, body, expected) in troubles {
+        let world = World::new().await;
+        world.cloud.fail(op, fault, false);
+        let answer = world
+            .write("roles/app", body.clone())
+            .await
+            .unwrap_or_else(|error| panic!("{body}: {error}"))
+            .expect("a warning");
+        assert!(
+            answer
+                .warnings
+                .iter()
+                .any(|w| w.contains(expected) && w.contains("saved unchecked")),
+            "{body}: {:?}",
+            answer.warnings
+        );
+        assert!(
+            world.read("roles/app").await.unwrap().is_some(),
+            "{body}: saved"
+        );
+        world.creds("app").await.unwrap();
+    }
 }
 
 #[tokio::test]

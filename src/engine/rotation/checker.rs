@@ -14,10 +14,10 @@ use super::super::calls;
 use super::super::core::Engine;
 use super::super::history;
 use super::super::marker;
-use super::super::role::{CheckState, Role, Status, Target};
+use super::super::role::{CheckState, Role, Status};
 use super::super::scheduler::Job;
 use super::super::store::LockKey;
-use super::drift::{Finding, compare_account};
+use super::drift::{Finding, compare_account, generations};
 use super::execute;
 use super::plan::{self, MarkerWrite};
 
@@ -154,7 +154,9 @@ async fn check_one(engine: &Arc<Engine>, name: &str) -> Result<(), Error> {
                 decides_check = false;
             }
             Finding::MarkerBehind => {
-                let generation = account_generation(role, which);
+                // The generation whose password the account holds.
+                let (set, _) = generations(role, which);
+                let generation = set.unwrap_or_default().to_owned();
                 let write = plan::merge_marker(role, &target.description, &owner, &generation);
                 let sent = match &write {
                     MarkerWrite::Send(description) => Some(
@@ -203,19 +205,4 @@ fn whose(accounts: &[String], names: &str) -> String {
     } else {
         String::new()
     }
-}
-
-/// The generation whose password account `account` holds (`None`: the
-/// active one): a dual PolarDB role's inactive account was set by the
-/// rotation before the last.
-fn account_generation(role: &Role, account: Option<&str>) -> String {
-    let inactive = role.is_dual()
-        && matches!(role.target, Target::PolardbAccount { .. })
-        && account.is_some_and(|a| Some(a) != role.active_username());
-    let generation = if inactive {
-        &role.state.last_generation
-    } else {
-        &role.state.generation
-    };
-    generation.clone().unwrap_or_default()
 }

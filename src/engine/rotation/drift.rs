@@ -28,7 +28,10 @@ pub enum Finding {
 /// read: a dual PolarDB role's inactive account keeps the `last_*` pair;
 /// everything else (single roles, a DCS instance's one marker, the active
 /// account, `None`) the role-level pair.
-fn generations<'a>(role: &'a Role, account: Option<&str>) -> (Option<&'a str>, Option<&'a str>) {
+pub fn generations<'a>(
+    role: &'a Role,
+    account: Option<&str>,
+) -> (Option<&'a str>, Option<&'a str>) {
     let state = &role.state;
     let inactive = own_marker(role, account).is_some_and(|a| Some(a) != role.active_username());
     if inactive {

@@ -1,6 +1,6 @@
 //! PolarDB (version 2017-08-01): change an account's password and
-//! description, read the accounts, check the credentials; [`accounts`]
-//! creates, grants and deletes them.
+//! description, read the accounts and the databases, check the
+//! credentials; [`accounts`] creates, grants and deletes them.
 
 pub mod accounts;
 
@@ -138,6 +138,50 @@ struct DescribeAccountsBody {
     accounts: Option<AccountList>,
 }
 
+/// The most databases one DescribeDatabases page holds (`PageSize` takes
+/// 30, 50 or 100; SDK `alibabacloud_polardb20170801`
+/// `models/_describe_databases_request.py`).
+pub const MAX_DATABASES_PAGE: u32 = 100;
+
+/// One page of a cluster's databases (`PageNumber` from 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribeDatabasesPage {
+    pub db_cluster_id: String,
+    pub page_number: u32,
+}
+
+/// A database as DescribeDatabases lists it: `Databases.Database[]`, of
+/// whose fields only these are read (SDK
+/// `models/_describe_databases_response_body.py`; API reference
+/// <https://www.alibabacloud.com/help/en/polardb/api-polardb-2017-08-01-describedatabases>).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PolarDbDatabase {
+    #[serde(rename = "DBName")]
+    pub db_name: String,
+    /// `Creating`, `Running` or `Deleting`.
+    #[serde(rename = "DBStatus", default)]
+    pub db_status: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribeDatabasesResponse {
+    pub databases: Vec<PolarDbDatabase>,
+    pub info: CallInfo,
+}
+
+#[derive(Deserialize)]
+struct DescribeDatabasesBody {
+    /// `{"Database": [...]}` as the SDK reads it; null or absent is empty.
+    #[serde(rename = "Databases", default)]
+    databases: Option<DatabaseList>,
+}
+
+#[derive(Deserialize)]
+struct DatabaseList {
+    #[serde(rename = "Database", default)]
+    database: Vec<PolarDbDatabase>,
+}
+
 /// PolarDB calls of one connection.
 #[derive(Debug, Clone)]
 pub struct PolarDbClient {
@@ -210,6 +254,28 @@ impl PolarDbClient {
         .param("PageSize", MAX_ACCOUNTS_PAGE.to_string())
         .param("PageNumber", page.page_number.to_string());
         self.accounts(&call).await
+    }
+
+    /// One page of `MAX_DATABASES_PAGE` databases of a cluster; a page
+    /// holding fewer is the last (the answer carries `PageRecordCount`, no
+    /// total). A cluster that does not exist answers
+    /// `InvalidDBClusterId.NotFound`.
+    pub async fn describe_databases_page(
+        &self,
+        page: &DescribeDatabasesPage,
+    ) -> Result<DescribeDatabasesResponse, ProviderError> {
+        let call = RpcCall::new(
+            AlibabaService::Polardb,
+            "DescribeDatabases",
+            Idempotency::Idempotent,
+        )
+        .param("DBClusterId", &page.db_cluster_id)
+        .param("PageSize", MAX_DATABASES_PAGE.to_string())
+        .param("PageNumber", page.page_number.to_string());
+        let (body, info) = self.client.call(&call).await?;
+        let body: DescribeDatabasesBody = decode_body(Service::Polardb, call.action, body, &info)?;
+        let databases = body.databases.map(|list| list.database).unwrap_or_default();
+        Ok(DescribeDatabasesResponse { databases, info })
     }
 
     /// Sets an account's description: `AccountDescription` is required,
@@ -347,6 +413,29 @@ mod tests {
         assert!(
             matches!(wrapped.accounts, Some(AccountList::Wrapped { ref db_account }) if !db_account[0].is_available())
         );
+    }
+
+    #[test]
+    fn databases_decode_as_the_sdk_reads_them() {
+        let info = CallInfo::default();
+        let decode = |body: serde_json::Value| -> Vec<PolarDbDatabase> {
+            let body: DescribeDatabasesBody =
+                decode_body(Service::Polardb, "DescribeDatabases", body, &info).unwrap();
+            body.databases.map(|list| list.database).unwrap_or_default()
+        };
+        let listed = decode(
+            serde_json::json!({"RequestId": "R", "PageNumber": 1, "PageRecordCount": 2,
+            "Databases": {"Database": [
+                {"DBName": "appdb", "DBStatus": "Running", "Engine": "MySQL", "Accounts": {"Account": []}},
+                {"DBName": "logs", "DBStatus": "Creating"}]}}),
+        );
+        let names: Vec<&str> = listed.iter().map(|d| d.db_name.as_str()).collect();
+        assert_eq!(names, ["appdb", "logs"]);
+        assert_eq!(listed[1].db_status.as_deref(), Some("Creating"));
+        assert!(
+            decode(serde_json::json!({"RequestId": "R", "Databases": {"Database": []}})).is_empty()
+        );
+        assert!(decode(serde_json::json!({"RequestId": "R"})).is_empty());
     }
 
     #[test]
