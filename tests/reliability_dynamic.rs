@@ -498,8 +498,11 @@ fn dynamic_accounts_match_leases_after_kills_restarts_and_faults() {
              {pending} pending cleanups left: {:?}",
             roles
                 .iter()
-                .map(|role| (role.place, accounts(&emulator, role.place)))
-                .collect::<Vec<_>>()
+                .map(|role| (
+                    role.place,
+                    accounts(&emulator, role.place).into_keys().collect()
+                ))
+                .collect::<Vec<(&str, Vec<String>)>>()
         );
         std::thread::sleep(Duration::from_secs(1));
     }

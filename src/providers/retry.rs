@@ -1,6 +1,9 @@
 //! Exponential backoff with full jitter, bounded by attempts and elapsed
 //! time. The error class decides: `Retryable` is retried, `OutcomeUnknown`
-//! only for idempotent calls, `Permanent` and `Lockout` never.
+//! only for idempotent calls, `Permanent` and `Lockout` never. A call
+//! that gives up after an attempt whose outcome was unknown ends
+//! `OutcomeUnknown` whatever the last answer said: that attempt may have
+//! been applied.
 //!
 //! Time comes from `tokio::time`, so tests drive it with
 //! `tokio::time::pause()`; the jitter source is injectable.
@@ -127,7 +130,8 @@ impl RetryPolicy {
 
     /// Runs `attempt` (given the 1-based attempt number) until it succeeds,
     /// fails in a way that must not be retried, or the budget is spent.
-    /// The error returned carries the number of attempts made.
+    /// The error returned carries the number of attempts made, and is
+    /// `OutcomeUnknown` if any attempt's was (a lockout stays a lockout).
     pub async fn run<T, F, Fut>(
         &self,
         idempotency: Idempotency,
@@ -140,6 +144,7 @@ impl RetryPolicy {
         let started = Instant::now();
         let max_attempts = self.max_attempts.max(1);
         let mut number = 1;
+        let mut unknown_before = false;
         loop {
             let error = match attempt(number).await {
                 Ok(value) => return Ok(value),
@@ -147,6 +152,11 @@ impl RetryPolicy {
             };
             let give_up = |mut error: ProviderError| {
                 error.attempts = number;
+                if unknown_before
+                    && matches!(error.class, ErrorClass::Retryable | ErrorClass::Permanent)
+                {
+                    error.class = ErrorClass::OutcomeUnknown;
+                }
                 Err(error)
             };
             if !Self::may_retry(&error, idempotency) || number >= max_attempts {
@@ -164,6 +174,7 @@ impl RetryPolicy {
                 code = error.code.as_deref().unwrap_or(""),
                 "retrying provider call"
             );
+            unknown_before |= error.class == ErrorClass::OutcomeUnknown;
             tokio::time::sleep(wait).await;
             number += 1;
         }
@@ -315,6 +326,37 @@ mod tests {
         assert_eq!(once.len(), 1);
         let (_, all) = run_failing(&policy, Idempotency::Idempotent, unknown).await;
         assert_eq!(all.len(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_that_lost_an_answer_ends_with_its_outcome_unknown() {
+        // A lost answer (maybe applied), then throttled until the budget
+        // is spent, or refused: either way the first attempt may have
+        // done it.
+        for last in [
+            error(ErrorClass::Retryable, ErrorKind::Throttled),
+            error(ErrorClass::Permanent, ErrorKind::InvalidParameter),
+        ] {
+            let policy = policy(3, Duration::from_secs(600));
+            let failed = policy
+                .run(Idempotency::Idempotent, |n| {
+                    let answer = if n == 1 {
+                        error(ErrorClass::OutcomeUnknown, ErrorKind::Timeout)
+                    } else {
+                        last.clone()
+                    };
+                    async move { Err::<(), _>(answer) }
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(failed.class, ErrorClass::OutcomeUnknown, "{failed}");
+            assert_eq!(failed.kind, last.kind);
+        }
+        // Throttled throughout: nothing was applied.
+        let policy = policy(3, Duration::from_secs(600));
+        let throttled = error(ErrorClass::Retryable, ErrorKind::Throttled);
+        let (failed, _) = run_failing(&policy, Idempotency::Idempotent, throttled).await;
+        assert_eq!(failed.class, ErrorClass::Retryable);
     }
 
     #[tokio::test(start_paused = true)]
