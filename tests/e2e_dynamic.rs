@@ -307,7 +307,7 @@ fn dynamic_creds_say_why_the_cloud_refused() {
             .filter_map(|a| a["name"].as_str().map(str::to_owned))
             .collect()
     };
-    assert_eq!(live(&emulator), [user.clone()]);
+    assert_eq!(live(&emulator), std::slice::from_ref(&user));
 
     // One whose delete is refused too leaves it to the host's rollback
     // tick (about once a minute).

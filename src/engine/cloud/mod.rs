@@ -29,6 +29,15 @@ use crate::providers::{ProviderError, Secret};
 use super::connection::Connection;
 use super::role::{Dependent, Target};
 
+/// DCS's answer on an instance without ACL accounts
+/// (`docs/provider-errors.md`).
+pub const DCS_NO_ACL: &str = "DCS.4008";
+
+/// Whether `error` says the DCS instance has no ACL accounts.
+pub fn lacks_acl_accounts(error: &ProviderError) -> bool {
+    error.code.as_deref() == Some(DCS_NO_ACL)
+}
+
 pub use providers::ProviderCloud;
 
 /// Opens sessions: one per connection, kept by the engine until the

@@ -18,10 +18,11 @@ use crate::framework::Error;
 use crate::providers::{ErrorKind, ProviderError};
 
 use super::super::calls;
+use super::super::cloud::lacks_acl_accounts;
 use super::super::core::Engine;
 use super::super::role::Target;
 use super::role::{DynamicRole, place as fields};
-use super::{DCS_NO_ACL, no_acl_accounts, place};
+use super::{no_acl_accounts, place};
 
 /// Database names a message lists before it says how many there are.
 const LISTED: usize = 20;
@@ -110,7 +111,7 @@ fn judge_instance(
         return Ok(Vec::new());
     };
     let instance = place(target);
-    if error.code.as_deref() == Some(DCS_NO_ACL) {
+    if lacks_acl_accounts(&error) {
         return Err(Error::bad_request(no_acl_accounts(&instance)));
     }
     missing_place(target, "ListAclAccounts", "instance_id", &error).map(|()| {

@@ -25,13 +25,13 @@ use crate::framework::{Error, LeaseGrant, Request, Response, wal};
 use crate::providers::{ErrorClass, ErrorKind, ProviderError};
 
 use super::super::calls;
-use super::super::cloud::{AccountInfo, AccountKind, NewAccount};
+use super::super::cloud::{AccountInfo, AccountKind, NewAccount, lacks_acl_accounts};
 use super::super::core::Engine;
 use super::super::password;
 use super::super::role::Target;
 use super::super::username_template::{Template, TemplateData};
 use super::role::{self, DynamicRole};
-use super::{Account, DCS_NO_ACL, GRACE, Issued, WAL_KIND, cleanup, no_acl_accounts, place};
+use super::{Account, GRACE, Issued, WAL_KIND, cleanup, no_acl_accounts, place};
 
 /// The secret type of a dynamic account's lease, as Vault's database
 /// engine names it.
@@ -375,7 +375,7 @@ pub fn failed(account: &Account, step: &str, error: &ProviderError) -> Error {
     let code = error.code.as_deref().unwrap_or("no code");
     let (status, advice) = match error.kind {
         // Whatever its HTTP status makes of it.
-        _ if error.code.as_deref() == Some(DCS_NO_ACL) => (400, no_acl_accounts(&place)),
+        _ if lacks_acl_accounts(error) => (400, no_acl_accounts(&place)),
         ErrorKind::LimitExceeded => (
             429,
             format!(

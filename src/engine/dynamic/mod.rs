@@ -32,6 +32,7 @@ use time::OffsetDateTime;
 
 use crate::framework::{Error, get_json, put_json};
 
+use super::cloud::DCS_NO_ACL;
 use super::core::Engine;
 use super::role::Target;
 
@@ -110,10 +111,6 @@ pub async fn list_issued(engine: &Engine) -> Result<Vec<(String, i64, String)>, 
 pub async fn load_issued(engine: &Engine, key: &str) -> Result<Option<Issued>, Error> {
     get_json(engine.store.storage.as_ref(), key).await
 }
-
-/// DCS's answer on an instance without ACL accounts
-/// (`docs/provider-errors.md`).
-pub const DCS_NO_ACL: &str = "DCS.4008";
 
 /// Why a dynamic role cannot use `place` (an instance without ACL
 /// accounts), and what to do.

@@ -896,6 +896,12 @@ async fn a_role_write_says_what_is_wrong() {
                  "grants": "a=ReadOnly" }),
             "grants does not apply",
         ),
+        // What hvac's secrets.database.create_role sends.
+        (
+            json!({ "db_name": "ali", "creation_statements": ["CREATE USER ..."],
+                    "default_ttl": "1h", "max_ttl": "24h" }),
+            "db_name",
+        ),
     ];
     for (body, expected) in cases {
         let error = world

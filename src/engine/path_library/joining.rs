@@ -6,7 +6,7 @@ use crate::framework::Error;
 use crate::providers::ErrorKind;
 
 use super::super::calls;
-use super::super::cloud::TargetState;
+use super::super::cloud::{DCS_NO_ACL, TargetState, lacks_acl_accounts};
 use super::super::core::Engine;
 use super::super::library::LibrarySet;
 use super::super::path_roles;
@@ -60,7 +60,7 @@ pub(super) async fn check_joining(
         for (account, result) in listed.iter().zip(described) {
             match result {
                 Ok(_) => {}
-                Err(error) if error.code.as_deref() == Some(DCS_NO_ACL) => {
+                Err(error) if lacks_acl_accounts(&error) => {
                     return Err(Error::bad_request(format!(
                         "{place} has no ACL accounts (ListAclAccounts answered {DCS_NO_ACL}), so {account:?} cannot be lent: DCS ACL accounts need Redis 4.0 or later (per DCS's API reference); lend default (the instance password) instead"
                     )));
@@ -94,7 +94,3 @@ pub(super) async fn check_joining(
     }
     Ok(out)
 }
-
-/// DCS's answer to ListAclAccounts on an instance without ACL accounts
-/// (`docs/provider-errors.md`).
-const DCS_NO_ACL: &str = "DCS.4008";

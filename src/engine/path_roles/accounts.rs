@@ -9,7 +9,7 @@ use crate::framework::{Error, FieldData};
 use crate::providers::{ErrorKind, ProviderError};
 
 use super::super::calls;
-use super::super::cloud::AccountInfo;
+use super::super::cloud::{AccountInfo, DCS_NO_ACL, lacks_acl_accounts};
 use super::super::core::Engine;
 use super::super::role::{Dependent, Role, Target, Trigger};
 use super::super::rotation::execute::{self, RotateRequest};
@@ -256,7 +256,7 @@ fn compare(
     };
     if described
         .iter()
-        .any(|r| matches!(r, Err(e) if e.code.as_deref() == Some(DCS_NO_ACL)))
+        .any(|r| matches!(r, Err(e) if lacks_acl_accounts(e)))
     {
         return Err(Error::bad_request(format!(
             "{place} has no ACL accounts (ListAclAccounts answered {DCS_NO_ACL}); dual DCS roles need them (Redis 4.0 and later, per DCS's API reference): upgrade the instance, or use a single-account role"
@@ -315,10 +315,6 @@ fn compare(
     }
     Ok(warnings)
 }
-
-/// DCS's answer to ListAclAccounts on an instance without ACL accounts
-/// (`docs/provider-errors.md`).
-const DCS_NO_ACL: &str = "DCS.4008";
 
 #[cfg(test)]
 mod tests {
