@@ -308,9 +308,12 @@ fn main() {
         "<= 0.333 x",
     );
     report.save();
-    // Go plugins do not exit when their host does: stop it with the server.
+    // Go plugins do not exit when their host does: stop it with the
+    // server. Found first: dropping the server deletes the binary, whose
+    // path its processes are found by.
+    let go_pids = processes_of(&installed_go);
     drop(server);
-    for pid in processes_of(&installed_go) {
+    for pid in go_pids {
         // SAFETY: plain kill(2) on a pid we just found.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
