@@ -21,9 +21,8 @@ use crate::providers::alicloud::polardb::accounts::{
     GrantAccountPrivilegeRequest, PolarDbAccountType,
 };
 use crate::providers::alicloud::polardb::{
-    DescribeAccountsPage, DescribeAccountsRequest, DescribeDatabasesPage, MAX_ACCOUNTS_PAGE,
-    MAX_DATABASES_PAGE, ModifyAccountDescriptionRequest, ModifyAccountPasswordRequest,
-    PolarDbAccount, PolarDbClient,
+    DescribeAccountsPage, DescribeDatabasesPage, MAX_ACCOUNTS_PAGE, MAX_DATABASES_PAGE,
+    ModifyAccountDescriptionRequest, ModifyAccountPasswordRequest,
 };
 use crate::providers::huaweicloud::client::{HuaweiClient, HuaweiConfig};
 use crate::providers::huaweicloud::dcs::UpdatePasswordRequest;
@@ -38,7 +37,7 @@ use crate::providers::{
 use super::super::connection::{Connection, Provider, SignatureVersion};
 use super::super::role::{Dependent, DrsEndpoint, DtsEndpoint, Target};
 use super::batch::DrsBatcher;
-use super::readers::{AccountReader, InstanceReader, describe_account};
+use super::readers::{AccountReader, InstanceReader, describe_account, find_account};
 use super::{
     AccountInfo, AccountKind, AclRole, ChangeMethod, Cloud, JobState, NewAccount, Session,
     TargetState,
@@ -190,25 +189,6 @@ fn database_grants(grants: &[(String, String)]) -> Result<Vec<DatabaseGrant>, Pr
             })
         })
         .collect()
-}
-
-/// Account `name` of the cluster, or `None` when DescribeAccounts does not
-/// list it.
-async fn find_polardb_account(
-    client: &PolarDbClient,
-    cluster: &str,
-    name: &str,
-) -> Result<Option<PolarDbAccount>, ProviderError> {
-    let request = DescribeAccountsRequest {
-        db_cluster_id: cluster.to_owned(),
-        account_name: Some(name.to_owned()),
-    };
-    Ok(client
-        .describe_accounts(&request)
-        .await?
-        .accounts
-        .into_iter()
-        .find(|a| a.account_name == name))
 }
 
 /// A paged PolarDB listing of one cluster (DescribeAccounts,
@@ -478,7 +458,7 @@ impl Session for Alibaba {
         match client.create_account(&request).await {
             Ok(info) => Ok(info.request_id),
             Err(error) if error.is_outcome_unknown() => {
-                match find_polardb_account(&client, cluster, &account.name).await {
+                match find_account(&client, cluster, &account.name).await {
                     Ok(Some(_)) => Ok(error.request_id),
                     _ => Err(error),
                 }
@@ -511,8 +491,7 @@ impl Session for Alibaba {
         target: &Target,
         name: &str,
     ) -> Result<Option<AccountInfo>, ProviderError> {
-        let found =
-            find_polardb_account(&self.client.polardb(), polardb_account(target)?, name).await?;
+        let found = find_account(&self.client.polardb(), polardb_account(target)?, name).await?;
         Ok(found.as_ref().map(AccountInfo::from))
     }
 

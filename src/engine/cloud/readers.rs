@@ -92,17 +92,28 @@ pub async fn describe_account(
     cluster: &str,
     account: &str,
 ) -> Result<PolarDbAccount, ProviderError> {
+    find_account(client, cluster, account)
+        .await?
+        .ok_or_else(|| account_not_found(cluster, account))
+}
+
+/// One PolarDB account of `cluster`, if it has it (DescribeAccounts
+/// filtered by name).
+pub async fn find_account(
+    client: &PolarDbClient,
+    cluster: &str,
+    name: &str,
+) -> Result<Option<PolarDbAccount>, ProviderError> {
     let request = DescribeAccountsRequest {
         db_cluster_id: cluster.to_owned(),
-        account_name: Some(account.to_owned()),
+        account_name: Some(name.to_owned()),
     };
-    client
+    Ok(client
         .describe_accounts(&request)
         .await?
         .accounts
         .into_iter()
-        .find(|a| a.account_name == account)
-        .ok_or_else(|| account_not_found(cluster, account))
+        .find(|a| a.account_name == name))
 }
 
 /// Reads of DCS instances through one connection.
