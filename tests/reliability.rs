@@ -4,6 +4,8 @@
 //! `RELIABILITY_ROLES`, `RELIABILITY_HA_ROLES`) so CI runs a smaller
 //! version; the tests are `#[ignore]`d by plain `cargo test`.
 
+#[path = "support/chaos.rs"]
+mod chaos;
 #[path = "support/emulator.rs"]
 mod emulator;
 #[path = "support/server.rs"]
@@ -16,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use chaos::{env_count, print_table};
 use emulator::Emulator;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -28,13 +31,6 @@ const HW_AK: &str = "HWRELIABILITYKEY0001";
 const HW_SK: &str = "reliability-huawei-secret-key-0001";
 const PROJECT: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
 const INITIAL: &str = "Initial-Pass-1";
-
-fn env_count(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// What one role rotates and where its copies live.
 #[derive(Clone, Debug)]
@@ -445,13 +441,6 @@ fn markers_in_sync_and_dcs_attempts_spent(
         .sum()
 }
 
-fn print_table(title: &str, rows: &[(&str, String)]) {
-    println!("\n{title}");
-    for (name, value) in rows {
-        println!("  {name:<44} {value}");
-    }
-}
-
 #[test]
 #[ignore = "long: run with make reliability"]
 fn crash_safety_under_kills_restarts_and_faults() {
@@ -460,7 +449,7 @@ fn crash_safety_under_kills_restarts_and_faults() {
     let roles = roles(per_kind);
     let emulator = Emulator::start();
     emulator.seed(seed(per_kind));
-    let mut server = Server::start_with(
+    let server = Server::start_with(
         "reliability-crash",
         Options {
             log_level: "info",
@@ -529,29 +518,9 @@ fn crash_safety_under_kills_restarts_and_faults() {
             }
         })
     };
-    // The chaos: SIGKILL the plugin at random moments; now and then stop
-    // or crash the whole server and bring it back.
     let chaos = {
         let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut rng = StdRng::seed_from_u64(99);
-            let (mut kills, mut graceful, mut crashes) = (0u64, 0u64, 0u64);
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(rng.random_range(300..2500)));
-                if (kills + 1) % 12 == 0 {
-                    if rng.random_bool(0.5) {
-                        server.stop();
-                        graceful += 1;
-                    } else {
-                        server.crash();
-                        crashes += 1;
-                    }
-                    server.start_again();
-                }
-                kills += server.kill_plugin() as u64;
-            }
-            (server, kills, graceful, crashes)
-        })
+        std::thread::spawn(move || chaos::run(server, 99, &stop))
     };
     let deadline = Duration::from_secs(env_count("RELIABILITY_MINUTES", 20) as u64 * 60);
     let mut applied = 0;
@@ -564,7 +533,12 @@ fn crash_safety_under_kills_restarts_and_faults() {
     }
     stop.store(true, Ordering::Relaxed);
     driver.join().unwrap();
-    let (server, kills, graceful, crashes) = chaos.join().unwrap();
+    let chaos::Chaos {
+        server,
+        plugin_kills: kills,
+        graceful_restarts: graceful,
+        crash_restarts: crashes,
+    } = chaos.join().unwrap();
     let chaos_time = started.elapsed();
     assert!(
         applied >= target,

@@ -14,6 +14,8 @@
 //! credentials are created (default 300); the test is `#[ignore]`d by plain
 //! `cargo test`.
 
+#[path = "support/chaos.rs"]
+mod chaos;
 #[path = "support/emulator.rs"]
 mod emulator;
 #[path = "support/server.rs"]
@@ -26,6 +28,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use chaos::{env_count, print_table};
 use emulator::{Emulator, fixture};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -331,20 +334,6 @@ fn live_leases(server: &Server, role: &str) -> Vec<String> {
         .collect()
 }
 
-fn env_count(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn print_table(title: &str, rows: &[(&str, String)]) {
-    println!("\n{title}");
-    for (name, value) in rows {
-        println!("  {name:<52} {value}");
-    }
-}
-
 #[test]
 #[ignore = "long: run with make reliability"]
 fn dynamic_accounts_match_leases_after_kills_restarts_and_faults() {
@@ -395,7 +384,12 @@ fn dynamic_accounts_match_leases_after_kills_restarts_and_faults() {
     let mut checks = Checks::default();
     let started = Instant::now();
     let deadline = Duration::from_secs(env_count("RELIABILITY_MINUTES", 20) as u64 * 60);
-    let (server, kills, graceful, crashes) = std::thread::scope(|scope| {
+    let chaos::Chaos {
+        server,
+        plugin_kills: kills,
+        graceful_restarts: graceful,
+        crash_restarts: crashes,
+    } = std::thread::scope(|scope| {
         for n in 0..2u64 {
             let client = Client::new(&server.addr, &server.token);
             let names: Vec<&str> = roles.iter().map(|role| role.name).collect();
@@ -403,26 +397,7 @@ fn dynamic_accounts_match_leases_after_kills_restarts_and_faults() {
             scope.spawn(move || client_loop(&client, 100 + n, &names, tally, stop));
         }
         let checker = Client::new(&server.addr, &server.token);
-        let chaos = scope.spawn(|| {
-            let mut server = server;
-            let mut rng = StdRng::seed_from_u64(1313);
-            let (mut kills, mut graceful, mut crashes) = (0u64, 0u64, 0u64);
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(rng.random_range(300..2500)));
-                if (kills + 1) % 12 == 0 {
-                    if rng.random_bool(0.5) {
-                        server.stop();
-                        graceful += 1;
-                    } else {
-                        server.crash();
-                        crashes += 1;
-                    }
-                    server.start_again();
-                }
-                kills += server.kill_plugin() as u64;
-            }
-            (server, kills, graceful, crashes)
-        });
+        let chaos = scope.spawn(|| chaos::run(server, 1313, &stop));
         // Until enough credentials were created (or a lease was lost),
         // check the leases clients hold.
         while tally.lock().unwrap().leases.len() < target

@@ -319,6 +319,17 @@ fn provider_error(
     ProviderError::new(class, kind, service, action, "scripted", &[]).with_code(Some(code.into()))
 }
 
+/// PolarDB refusing `action` to the connection's key.
+fn ram_forbidden(action: &str) -> ProviderError {
+    provider_error(
+        ErrorClass::Permanent,
+        ErrorKind::PermissionDenied,
+        Service::Polardb,
+        action,
+        "Forbidden.RAM",
+    )
+}
+
 /// DCS's answer to ListAclAccounts on an instance below Redis 4.0.
 fn no_acl_accounts() -> ProviderError {
     provider_error(
@@ -562,17 +573,9 @@ async fn the_rollback_waits_its_minimum_age_and_keeps_what_it_cannot_delete() {
         true,
     );
     // The read's own attempt to delete it is refused too.
-    world.cloud.fail(
-        Op::DeleteAccount,
-        provider_error(
-            ErrorClass::Permanent,
-            ErrorKind::PermissionDenied,
-            Service::Polardb,
-            "DeleteAccount",
-            "Forbidden.RAM",
-        ),
-        false,
-    );
+    world
+        .cloud
+        .fail(Op::DeleteAccount, ram_forbidden("DeleteAccount"), false);
     let error = world.creds("app").await.unwrap_err();
     assert_eq!(status_of(&error), 503, "{error}");
     assert!(
@@ -590,17 +593,9 @@ async fn the_rollback_waits_its_minimum_age_and_keeps_what_it_cannot_delete() {
     );
     world.clock.advance(MINUTE);
     // The delete fails: the entry stays, counted and warned about.
-    world.cloud.fail(
-        Op::DeleteAccount,
-        provider_error(
-            ErrorClass::Permanent,
-            ErrorKind::PermissionDenied,
-            Service::Polardb,
-            "DeleteAccount",
-            "Forbidden.RAM",
-        ),
-        false,
-    );
+    world
+        .cloud
+        .fail(Op::DeleteAccount, ram_forbidden("DeleteAccount"), false);
     let failed = world.tick().await.unwrap_err().to_string();
     assert!(
         failed.contains("Forbidden.RAM") && failed.contains("kept"),
@@ -1062,13 +1057,7 @@ async fn cloud_trouble_at_write_time_saves_the_role_with_a_warning() {
         ),
         (
             Op::ListDatabases,
-            provider_error(
-                ErrorClass::Permanent,
-                ErrorKind::PermissionDenied,
-                Service::Polardb,
-                "DescribeDatabases",
-                "Forbidden.RAM",
-            ),
+            ram_forbidden("DescribeDatabases"),
             polardb_role("pc-1", json!({ "appdb": "ReadWrite" })),
             "Forbidden.RAM",
         ),
@@ -1186,26 +1175,12 @@ async fn disabling_the_mount_leaves_no_account_behind() {
     // delete the account failed too: its WAL entry is young.
     world.cloud.fail(
         Op::GrantAccount,
-        provider_error(
-            ErrorClass::Permanent,
-            ErrorKind::PermissionDenied,
-            Service::Polardb,
-            "GrantAccountPrivilege",
-            "Forbidden.RAM",
-        ),
+        ram_forbidden("GrantAccountPrivilege"),
         false,
     );
-    world.cloud.fail(
-        Op::DeleteAccount,
-        provider_error(
-            ErrorClass::Permanent,
-            ErrorKind::PermissionDenied,
-            Service::Polardb,
-            "DeleteAccount",
-            "Forbidden.RAM",
-        ),
-        false,
-    );
+    world
+        .cloud
+        .fail(Op::DeleteAccount, ram_forbidden("DeleteAccount"), false);
     world.creds("app").await.unwrap_err();
     assert_eq!(world.accounts(&cluster()).len(), 3);
     // A reload or seal keeps everything.
